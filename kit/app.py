@@ -1,0 +1,86 @@
+"""The common frame of every app: middleware, problem handlers, ops routes, OpenAPI tidy-up."""
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.params import Depends as DependsParam
+from fastapi.routing import APIRoute
+
+from kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
+from kit.ops import ops_router
+from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
+from kit.routing import reject_unknown_query_parameters
+from kit.settings import AppSettings
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def operation_id(route: APIRoute) -> str:
+    """Operation ids are the endpoint function names: stable, readable, unique per app."""
+    return route.name
+
+
+def create_base_app(
+    *,
+    title: str,
+    version: str,
+    description: str,
+    settings: AppSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    metrics_dependencies: Sequence[DependsParam] = (),
+) -> FastAPI:
+    app = FastAPI(
+        dependencies=[Depends(reject_unknown_query_parameters)],
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics = RequestMetrics()
+    app.state.readiness_checks = {}
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.include_router(ops_router(metrics_dependencies))
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        app.openapi_schema = _problems_as_problem_json(schema)
+    return app.openapi_schema
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """Error answers are `application/problem+json` Problems, the 422s included."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+                if ref == PROBLEM_REF or ref.endswith("/HTTPValidationError"):
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
+                    if status == "422":
+                        response["description"] = "Unprocessable Content"
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    if "Problem" not in components:
+        # Only the 422s refer to it: no route declared a problem model itself.
+        ref_template = "#/components/schemas/{model}"
+        components["Problem"] = Problem.model_json_schema(ref_template=ref_template)
+        components["Problem"].pop("$defs", None)
+        components["FieldError"] = FieldError.model_json_schema(ref_template=ref_template)
+    return schema

@@ -1,0 +1,47 @@
+"""The command line every service shares: `python -m services.<name> migrate|seed|serve`."""
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kit.db import create_engine
+from kit.logs import configure_logging
+from kit.migrations import upgrade
+from kit.settings import ServiceSettings
+
+
+async def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[object]]) -> object:
+    engine = create_engine(url)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+def run_service_cli(
+    *,
+    prog: str,
+    settings_factory: Callable[[], ServiceSettings],
+    app_factory: Callable[[ServiceSettings], FastAPI],
+    migrations_dir: Path,
+    seed: Callable[[AsyncEngine], Awaitable[int]] | None = None,
+    argv: list[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=prog)
+    commands = ["migrate", "serve"] + (["seed"] if seed else [])
+    parser.add_argument("command", choices=commands, help="serve migrates first")
+    args = parser.parse_args(argv)
+    settings = settings_factory()
+    configure_logging(settings.log_level)
+    if args.command in ("migrate", "serve"):
+        asyncio.run(_with_engine(settings.database_url, lambda e: upgrade(e, migrations_dir)))
+    if args.command == "seed" and seed is not None:
+        created = asyncio.run(_with_engine(settings.database_url, seed))
+        print(f"{prog}: demo data seeded ({created} records created)")
+    if args.command == "serve":
+        uvicorn.run(app_factory(settings), host=settings.host, port=settings.port, log_config=None)

@@ -1,0 +1,73 @@
+"""Operations endpoints: liveness, readiness of the app's dependencies, Prometheus metrics."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.params import Depends as DependsParam
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
+
+from kit.problems import problem_responses
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "checks": {"database": "ok"}}]}
+    )
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
+
+
+def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: every dependency answers",
+        responses={503: {"model": Readiness, "description": "A dependency is down"}},
+    )
+    async def readyz(request: Request, response: Response) -> Readiness:
+        checks: dict[str, ReadinessCheck] = request.app.state.readiness_checks
+        results = await asyncio.gather(*(_run_check(check) for check in checks.values()))
+        outcome = dict(zip(checks, results, strict=True))
+        ready = all(result == "ok" for result in outcome.values())
+        response.status_code = 200 if ready else 503
+        return Readiness(status="ready" if ready else "not_ready", checks=outcome)
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        dependencies=list(metrics_dependencies),
+        response_class=Response,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+            **problem_responses(401),
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        registry = request.app.state.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _run_check(check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"

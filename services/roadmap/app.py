@@ -1,0 +1,80 @@
+"""The roadmap service app: `create_app(settings)`."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import httpx
+from fastapi import Depends, FastAPI
+
+from kit.app import create_base_app
+from kit.auth import require_service_token
+from kit.db import create_engine, database_check
+from services.roadmap.delivery import ChangeSender
+from services.roadmap.routes import router
+from services.roadmap.settings import RoadmapSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION = "0.1.0"
+DESCRIPTION = """\
+The product roadmap Dealgate checks promises against: roadmap items, the vision tags
+(pillars and non-goals), ranked search, and the ordered change log pushed to the gateway.
+Internal: every route but the health checks needs `Authorization: Bearer <service token>`.
+Errors are RFC 9457 problems.
+"""
+
+
+def create_app(
+    settings: RoadmapSettings, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The app; `http_transport` replaces the network for outbound calls (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        app.state.engine = engine
+        app.state.readiness_checks = {"database": database_check(engine)}
+        client: httpx.AsyncClient | None = None
+        sender_task: asyncio.Task[None] | None = None
+        if settings.subscriber_url is not None:
+            client = httpx.AsyncClient(
+                transport=http_transport,
+                timeout=settings.delivery_timeout_seconds,
+                limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            )
+            sender = ChangeSender(
+                engine,
+                client,
+                subscriber_url=str(settings.subscriber_url),
+                service_token=settings.service_token,
+                batch_size=settings.delivery_batch_size,
+                max_backoff_seconds=settings.delivery_max_backoff_seconds,
+            )
+            sender_task = asyncio.create_task(sender.run(settings.delivery_poll_seconds))
+        try:
+            yield
+        finally:
+            if sender_task is not None:
+                sender_task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await sender_task
+            if client is not None:
+                await client.aclose()
+            await engine.dispose()
+
+    app = create_base_app(
+        title="Dealgate roadmap service",
+        version=VERSION,
+        description=DESCRIPTION,
+        settings=settings,
+        lifespan=lifespan,
+        metrics_dependencies=[Depends(require_service_token)],
+    )
+    app.include_router(router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For `uvicorn --factory`: settings from the environment, read when called."""
+    return create_app(RoadmapSettings())

@@ -1,0 +1,90 @@
+"""Fixtures every test shares: the two database backends and the roadmap app."""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
+from services.roadmap.app import create_app as create_roadmap_app
+from services.roadmap.settings import RoadmapSettings
+from tests.support.databases import (
+    TemplateDatabases,
+    postgres_copy,
+    postgres_drop,
+    postgres_unavailable_reason,
+    postgres_url,
+    sqlite_copy,
+)
+
+SERVICE_TOKEN = "test-service-token-0123456789"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateDatabases]:
+    databases = TemplateDatabases(tmp_path_factory.mktemp("templates"))
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_problem() -> str | None:
+    return postgres_unavailable_reason()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, postgres_problem: str | None) -> str:
+    """Runs the test once per database; PostgreSQL missing is a skip, or under CI a failure."""
+    if request.param == "postgresql" and postgres_problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true needs PostgreSQL: {postgres_problem}")
+        pytest.skip(postgres_problem)
+    return request.param
+
+
+async def _fresh_database(
+    backend: str, templates: TemplateDatabases, service: str, migrations: Path, tmp_path: Path
+) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield sqlite_copy(await templates.sqlite_template(service, migrations), tmp_path)
+        return
+    name = await postgres_copy(await templates.postgres_template(service, migrations))
+    try:
+        yield postgres_url(name)
+    finally:
+        await postgres_drop(name)
+
+
+@pytest.fixture
+async def roadmap_db_url(
+    backend: str, templates: TemplateDatabases, tmp_path: Path
+) -> AsyncIterator[str]:
+    async for url in _fresh_database(backend, templates, "roadmap", ROADMAP_MIGRATIONS, tmp_path):
+        yield url
+
+
+def roadmap_settings(database_url: str, **overrides: object) -> RoadmapSettings:
+    return RoadmapSettings(
+        _env_file=None, database_url=database_url, service_token=SERVICE_TOKEN, **overrides
+    )
+
+
+@pytest.fixture
+async def roadmap_app(roadmap_db_url: str):
+    app = create_roadmap_app(roadmap_settings(roadmap_db_url))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def roadmap(roadmap_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running roadmap app, carrying the service token."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=roadmap_app),
+        base_url="http://roadmap",
+        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+    ) as client:
+        yield client

@@ -1,0 +1,157 @@
+"""The change log is pushed to the subscriber at least once, in order, by one sender at a time."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from kit.db import create_engine, utcnow
+from services.roadmap.delivery import ChangeSender, backoff_seconds
+from services.roadmap.tables import delivery_cursors
+from tests.conftest import SERVICE_TOKEN
+from tests.roadmap_helpers import create_item, create_tags
+
+SUBSCRIBER = "http://gateway.test/internal/roadmap-changes"
+
+
+class Subscriber:
+    """A fake gateway: records what it is sent; fails while told to."""
+
+    def __init__(self, failures: list[int | Exception] | None = None, delay: float = 0) -> None:
+        self.received: list[list[int]] = []
+        self.authorizations: list[str] = []
+        self.failures = list(failures or [])
+        self.delay = delay
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures:
+            failure = self.failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure
+            return httpx.Response(failure)
+        self.received.append([change["id"] for change in json.loads(request.content)["changes"]])
+        self.authorizations.append(request.headers["authorization"])
+        return httpx.Response(204)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
+
+
+@pytest.fixture
+async def engine(roadmap_db_url):
+    engine = create_engine(roadmap_db_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def five_changes(roadmap):
+    await create_tags(roadmap)  # changes 1, 2
+    await create_item(roadmap, "RM-1")  # 3
+    await create_item(roadmap, "RM-2")  # 4
+    await roadmap.patch("/items/RM-1", json={"status": "shipped"})  # 5
+
+
+def sender(engine, subscriber: Subscriber, batch_size: int = 2) -> ChangeSender:
+    return ChangeSender(
+        engine,
+        subscriber.client(),
+        subscriber_url=SUBSCRIBER,
+        service_token=SERVICE_TOKEN,
+        batch_size=batch_size,
+        max_backoff_seconds=30,
+    )
+
+
+async def test_changes_go_out_in_order_in_batches_with_the_service_token(engine, five_changes):
+    subscriber = Subscriber()
+    worker = sender(engine, subscriber)
+
+    sent = [await worker.send_once() for _ in range(4)]
+
+    assert sent == [2, 2, 1, 0]
+    assert subscriber.received == [[1, 2], [3, 4], [5]]
+    assert set(subscriber.authorizations) == {f"Bearer {SERVICE_TOKEN}"}
+
+
+@pytest.mark.parametrize("failure", [503, httpx.ConnectError("refused")])
+async def test_a_failed_send_backs_off_then_resends_the_same_batch(engine, five_changes, failure):
+    subscriber = Subscriber(failures=[failure])
+    worker = sender(engine, subscriber)
+
+    assert await worker.send_once() == 0
+    assert await worker.send_once() == 0  # still backing off: the subscriber is not called
+    async with engine.begin() as connection:
+        row = (await connection.execute(select(delivery_cursors))).one()
+        assert (row.attempts, row.last_delivered_id) == (1, 0)
+        assert row.next_attempt_at > utcnow()
+        assert row.last_error
+        await connection.execute(
+            delivery_cursors.update().values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+    assert await worker.send_once() == 2
+    assert subscriber.received == [[1, 2]]
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(delivery_cursors))).one()
+    assert (row.attempts, row.last_delivered_id, row.next_attempt_at) == (0, 2, None)
+
+
+async def test_concurrent_senders_never_send_a_change_twice(engine, five_changes):
+    subscriber = Subscriber(delay=0.05)
+    workers = [sender(engine, subscriber) for _ in range(4)]
+
+    for _ in range(4):
+        await asyncio.gather(*(worker.send_once() for worker in workers))
+
+    delivered = [change for batch in subscriber.received for change in batch]
+    assert delivered == [1, 2, 3, 4, 5]
+
+
+async def test_the_loop_keeps_sending_what_is_written_later(engine, roadmap, five_changes):
+    subscriber = Subscriber()
+    task = asyncio.create_task(sender(engine, subscriber, batch_size=100).run(poll_seconds=0.02))
+    try:
+        await create_item(roadmap, "RM-3")
+        for _ in range(200):
+            if sum(len(batch) for batch in subscriber.received) == 6:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+    assert [change for batch in subscriber.received for change in batch] == [1, 2, 3, 4, 5, 6]
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap():
+    assert 0.4 <= backoff_seconds(1, 60) <= 0.6
+    assert 3.2 <= backoff_seconds(4, 60) <= 4.8
+    assert 48 <= backoff_seconds(30, 60) <= 72
+
+
+async def test_the_app_pushes_its_writes_to_the_configured_subscriber(roadmap_db_url):
+    from services.roadmap.app import create_app
+    from tests.conftest import roadmap_settings
+
+    subscriber = Subscriber()
+    settings = roadmap_settings(
+        roadmap_db_url, subscriber_url=SUBSCRIBER, delivery_poll_seconds=0.02
+    )
+    app = create_app(settings, http_transport=httpx.MockTransport(subscriber.handle))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://roadmap", headers=headers
+        ) as client:
+            await create_tags(client)
+            await create_item(client, "RM-1")
+            for _ in range(200):
+                if sum(len(batch) for batch in subscriber.received) == 3:
+                    break
+                await asyncio.sleep(0.02)
+    assert [change for batch in subscriber.received for change in batch] == [1, 2, 3]

@@ -1,0 +1,27 @@
+"""Schemathesis against the roadmap app in-process, every default check, both databases."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.python.asgi import shutdown_lifespans
+
+from services.roadmap.app import create_app
+from tests.conftest import SERVICE_TOKEN, roadmap_settings
+
+AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+
+@pytest.fixture
+def roadmap_api_schema(roadmap_db_url):
+    app = create_app(roadmap_settings(roadmap_db_url))
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    shutdown_lifespans()
+
+
+schema = schemathesis.pytest.from_fixture("roadmap_api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+def test_roadmap_api_conforms_to_its_openapi(case):
+    case.call_and_validate(headers=AUTH)

@@ -1,0 +1,70 @@
+"""Settings come from the environment with a production guard; openapi/ matches the code."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from kit.settings import DEV_SERVICE_TOKEN
+from scripts.export_openapi import OUT, documents, render
+from services.roadmap.settings import RoadmapSettings
+
+
+def test_settings_read_the_prefixed_environment(monkeypatch):
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", "postgresql+asyncpg://postgres@db:5432/roadmap")
+    monkeypatch.setenv("ROADMAP_PORT", "9002")
+    monkeypatch.setenv("ROADMAP_SUBSCRIBER_URL", "http://gateway:8000/internal/roadmap-changes")
+
+    settings = RoadmapSettings(_env_file=None)
+
+    assert settings.database_url == "postgresql+asyncpg://postgres@db:5432/roadmap"
+    assert settings.port == 9002
+    assert str(settings.subscriber_url) == "http://gateway:8000/internal/roadmap-changes"
+    assert settings.development_secrets() == {"service_token": DEV_SERVICE_TOKEN}
+
+
+def test_production_refuses_a_development_secret(monkeypatch):
+    monkeypatch.setenv("DEALGATE_ENV", "production")
+
+    with pytest.raises(ValidationError, match="service_token"):
+        RoadmapSettings(_env_file=None)
+    monkeypatch.setenv("ROADMAP_SERVICE_TOKEN", "a-real-secret-of-some-length")
+    assert RoadmapSettings(_env_file=None).environment == "production"
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValidationError):
+        RoadmapSettings(_env_file=None, port=0)
+    with pytest.raises(ValidationError):
+        RoadmapSettings(_env_file=None, service_token="short")
+
+
+@pytest.mark.parametrize(("name", "document"), documents().items())
+def test_exported_openapi_matches_the_code(name, document):
+    path = OUT / f"{name}.json"
+    assert path.exists(), f"run `make openapi`: {path} is missing"
+    assert path.read_text() == render(document), f"run `make openapi`: {path.name} drifted"
+
+
+@pytest.mark.parametrize(("name", "document"), documents().items())
+def test_openapi_is_complete(name, document):
+    operations = [operation for item in document["paths"].values() for operation in item.values()]
+    operation_ids = [operation["operationId"] for operation in operations]
+    assert len(operation_ids) == len(set(operation_ids))
+    schemas = document["components"]["schemas"]
+    for operation in operations:
+        assert operation.get("summary"), operation["operationId"]
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            model = schemas[body["schema"]["$ref"].rsplit("/", 1)[-1]]
+            assert model.get("examples"), f"{operation['operationId']} body has no example"
+        for status, response in operation["responses"].items():
+            # /readyz answers its check report on 503 too: load balancers read the status.
+            if int(status) >= 400 and operation["operationId"] != "readyz":
+                assert list(response["content"]) == ["application/problem+json"], (
+                    operation["operationId"],
+                    status,
+                )
+        if operation.get("security"):
+            assert "401" in operation["responses"], operation["operationId"]
+    assert json.dumps(document)  # serialisable as exported
