@@ -15,7 +15,7 @@ _bearer = HTTPBearer(
 )
 
 
-def require_service_token(
+async def require_service_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

@@ -34,11 +34,11 @@ def run_service_cli(
 ) -> None:
     parser = argparse.ArgumentParser(prog=prog)
     commands = ["migrate", "serve"] + (["seed"] if seed else [])
-    parser.add_argument("command", choices=commands, help="serve migrates first")
+    parser.add_argument("command", choices=commands, help="seed and serve migrate first")
     args = parser.parse_args(argv)
     settings = settings_factory()
     configure_logging(settings.log_level)
-    if args.command in ("migrate", "serve"):
+    if args.command in ("migrate", "seed", "serve"):
         asyncio.run(_with_engine(settings.database_url, lambda e: upgrade(e, migrations_dir)))
     if args.command == "seed" and seed is not None:
         created = asyncio.run(_with_engine(settings.database_url, seed))

@@ -64,8 +64,10 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """An engine for `url`; SQLite files get their folder, WAL, foreign keys, a busy wait."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # No pre-ping: it costs a round trip per request. A connection the server dropped
+        # fails its request once and the pool is invalidated; recycling retires old ones.
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

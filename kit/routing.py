@@ -30,7 +30,7 @@ def _takes_many(annotation: Any) -> bool:
     return any(_takes_many(argument) for argument in get_args(annotation))
 
 
-def reject_unknown_query_parameters(request: Request) -> None:
+async def reject_unknown_query_parameters(request: Request) -> None:
     """Query strings are closed: an undeclared parameter, or a single-valued one given twice,
     is a 422, like an unknown body field (rather than silently ignored or overwritten)."""
     route = request.scope.get("route")

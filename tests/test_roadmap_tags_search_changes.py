@@ -147,3 +147,10 @@ async def test_change_log_reads_in_order_after_a_cursor(roadmap):
         (c["id"], c["operation"], c["old_version"], c["new_version"]) for c in rest["changes"]
     ] == [(5, "deleted", 2, None)]
     assert empty == {"changes": [], "last_id": 5}
+
+
+async def test_change_cursor_beyond_a_bigint_is_422_not_a_crash(roadmap):
+    response = await roadmap.get("/changes", params={"after": 2**63})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.after"

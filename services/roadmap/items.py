@@ -5,13 +5,12 @@ writes: concurrent writers are serialized, and a repeated request finds the stat
 first one left and changes nothing more.
 """
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
@@ -41,29 +40,34 @@ ITEM_FIELDS = (
 )
 
 
+async def _select_items(connection: AsyncConnection, keys_query: Select) -> list[RoadmapItemRead]:
+    """The items whose keys `keys_query` selects (it may filter and limit), with their tags,
+    in key order: one statement, whatever the count."""
+    page = keys_query.subquery()
+    rows = await connection.execute(
+        select(roadmap_items, roadmap_item_tags.c.tag_slug)
+        .join(page, page.c.key == roadmap_items.c.key)
+        .outerjoin(roadmap_item_tags, roadmap_item_tags.c.item_key == roadmap_items.c.key)
+        .order_by(roadmap_items.c.key, roadmap_item_tags.c.tag_slug)
+    )
+    found: dict[str, RoadmapItemRead] = {}
+    for row in rows:
+        item = found.get(row.key)
+        if item is None:
+            values = {name: value for name, value in row._mapping.items() if name != "tag_slug"}
+            item = found[row.key] = RoadmapItemRead(**values, vision_tags=[])
+        if row.tag_slug is not None:
+            item.vision_tags.append(row.tag_slug)
+    return list(found.values())
+
+
 async def load_items(connection: AsyncConnection, keys: Sequence[str]) -> list[RoadmapItemRead]:
-    """The items with these keys, in key order: two queries whatever the count."""
+    """The items with these keys, in key order."""
     if not keys:
         return []
-    rows = (
-        await connection.execute(
-            select(roadmap_items).where(roadmap_items.c.key.in_(keys)).order_by(roadmap_items.c.key)
-        )
-    ).all()
-    return await _with_tags(connection, rows)
-
-
-async def _with_tags(connection: AsyncConnection, rows: Sequence[Any]) -> list[RoadmapItemRead]:
-    tags: dict[str, list[str]] = defaultdict(list)
-    if rows:
-        tag_rows = await connection.execute(
-            select(roadmap_item_tags.c.item_key, roadmap_item_tags.c.tag_slug)
-            .where(roadmap_item_tags.c.item_key.in_([row.key for row in rows]))
-            .order_by(roadmap_item_tags.c.item_key, roadmap_item_tags.c.tag_slug)
-        )
-        for item_key, slug in tag_rows:
-            tags[item_key].append(slug)
-    return [RoadmapItemRead(**row._mapping, vision_tags=tags.get(row.key, [])) for row in rows]
+    return await _select_items(
+        connection, select(roadmap_items.c.key).where(roadmap_items.c.key.in_(keys))
+    )
 
 
 async def get_item(connection: AsyncConnection, key: str) -> RoadmapItemRead | None:
@@ -89,7 +93,7 @@ async def list_items(
     owner: str | None = None,
     changed_since: datetime | None = None,
 ) -> RoadmapItemPage:
-    query = select(roadmap_items).order_by(roadmap_items.c.key).limit(limit + 1)
+    query = select(roadmap_items.c.key).order_by(roadmap_items.c.key).limit(limit + 1)
     if cursor:
         query = query.where(roadmap_items.c.key > cursor)
     if statuses:
@@ -103,12 +107,9 @@ async def list_items(
         query = query.where(roadmap_items.c.owner == owner)
     if changed_since:
         query = query.where(roadmap_items.c.updated_at >= changed_since)
-    rows = (await connection.execute(query)).all()
-    page, more = rows[:limit], len(rows) > limit
-    return RoadmapItemPage(
-        items=await _with_tags(connection, page),
-        next_cursor=page[-1].key if more else None,
-    )
+    found = await _select_items(connection, query)
+    page, more = found[:limit], len(found) > limit
+    return RoadmapItemPage(items=page, next_cursor=page[-1].key if more else None)
 
 
 def _same_content(item: RoadmapItemRead, data: RoadmapItemCreate) -> bool:

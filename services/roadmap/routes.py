@@ -45,6 +45,8 @@ IfMatch = Annotated[
     Header(description="Apply only if the resource still has this ETag (else 412)."),
 ]
 
+MAX_BIGINT = 2**63 - 1  # change ids are BIGINT on both databases
+
 ETAG_HEADER = {
     "ETag": {"description": "Strong ETag of the resource.", "schema": {"type": "string"}}
 }
@@ -288,7 +290,9 @@ async def delete_roadmap_item(
 )
 async def list_changes(
     connection: Connection,
-    after: Annotated[int, Query(ge=0, description="Last change id already seen.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_BIGINT, description="Last change id already seen.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangePage:
     found = await changes.read_changes(connection, after=after, limit=limit)

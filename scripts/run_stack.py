@@ -1,0 +1,120 @@
+"""`make run`: every app that exists, migrated, seeded with demo data, served; Ctrl-C stops all.
+
+Each app runs as its own process (`python -m <module> serve`), with the settings it reads
+from the environment (or `.env`), so what runs here is what runs in a container.
+"""
+
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    module: str
+    settings: str  # "module:Class"
+    seeds: bool
+
+
+APPS = [
+    App("roadmap", "services.roadmap", "services.roadmap.settings:RoadmapSettings", seeds=True),
+    App(
+        "commitments",
+        "services.commitments",
+        "services.commitments.settings:CommitmentsSettings",
+        seeds=False,
+    ),
+    App("gateway", "gateway", "gateway.settings:GatewaySettings", seeds=True),
+]
+
+
+def existing_apps() -> list[App]:
+    return [app for app in APPS if importlib.util.find_spec(app.module) is not None]
+
+
+def load_settings(app: App):
+    module, name = app.settings.split(":")
+    return getattr(importlib.import_module(module), name)()
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> int:
+    apps = existing_apps()
+    for app in apps:
+        if app.seeds:
+            subprocess.run([PYTHON, "-m", app.module, "seed"], check=True)
+    processes: list[subprocess.Popen] = []
+    # Stop the children on SIGTERM as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for app in apps:
+            settings = load_settings(app)
+            process = subprocess.Popen([PYTHON, "-m", app.module, "serve"])
+            processes.append(process)
+            url = f"http://{settings.host}:{settings.port}"
+            if not wait_healthy(f"{url}/healthz", process):
+                print(f"{app.name} did not come up; stopping everything", file=sys.stderr)
+                return 1
+            print(f"\n  {app.name:<12} {url}   (docs: {url}/docs)", flush=True)
+            for name, value in settings.development_secrets().items():
+                prefix = settings.model_config.get("env_prefix", "")
+                print(f"  {'':<12} development secret {prefix}{name.upper()}={value}")
+        print_tour(apps)
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("an app stopped; stopping the others", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(processes)
+
+
+def print_tour(apps: list[App]) -> None:
+    roadmap = next((app for app in apps if app.name == "roadmap"), None)
+    if roadmap is None:
+        return
+    settings = load_settings(roadmap)
+    print(
+        "\n  Try:\n"
+        f"    curl -H 'Authorization: Bearer {settings.service_token}' "
+        f"http://{settings.host}:{settings.port}/items\n"
+        "\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
