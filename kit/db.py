@@ -8,7 +8,9 @@ any error. Code below the dependency never commits.
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -93,6 +95,10 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
     engine: AsyncEngine = request.app.state.engine
     async with engine.begin() as connection:
         yield connection
+
+
+# What endpoints declare: the request's connection, committed before the response.
+RequestConnection = Annotated[AsyncConnection, Depends(request_connection, scope="function")]
 
 
 def database_check(engine: AsyncEngine):

@@ -5,6 +5,7 @@ owns; the `alembic` command line reaches the same `run_env` through each tree's 
 """
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command, context
@@ -12,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kit.db import create_engine
 
 FILE_TEMPLATE = "%%(year)d_%%(month).2d_%%(day).2d_%%(hour).2d%%(minute).2d-%%(rev)s_%%(slug)s"
 
@@ -44,15 +47,13 @@ async def downgrade(engine: AsyncEngine, migrations_dir: Path, revision: str) ->
     await _run(engine, migrations_dir, command.downgrade, revision)
 
 
-def run_env(metadata: MetaData, default_url: str) -> None:
-    """The body of a service's env.py."""
+def run_env(metadata: MetaData, default_url: Callable[[], str]) -> None:
+    """The body of a service's env.py; `default_url` is read only when no URL was given."""
     connection = context.config.attributes.get("connection")
     if connection is not None:
         _migrate(connection, metadata)
         return
-    from kit.db import create_engine
-
-    url = context.config.get_main_option("sqlalchemy.url") or default_url
+    url = context.config.get_main_option("sqlalchemy.url") or default_url()
 
     async def run_with_own_engine() -> None:
         engine = create_engine(url)

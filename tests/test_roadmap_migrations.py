@@ -1,11 +1,17 @@
 """The migrations build exactly the schema the code's tables describe, and undo cleanly."""
 
+import os
 import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+import services.roadmap
 from kit.db import create_engine
 from kit.migrations import downgrade, upgrade
 from services.roadmap.app import MIGRATIONS
@@ -57,3 +63,22 @@ def test_migration_files_are_dated():
     names = [path.name for path in (MIGRATIONS / "versions").glob("*.py")]
     assert names
     assert all(re.fullmatch(r"\d{4}_\d{2}_\d{2}_\d{4}-\w+\.py", name) for name in names), names
+
+
+def test_the_alembic_command_line_migrates_the_configured_database(tmp_path):
+    database = tmp_path / "cli.db"
+    environment = {**os.environ, "ROADMAP_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    ini = Path(services.roadmap.__file__).parent / "alembic.ini"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    tables = set(sqlite3.connect(database).execute("SELECT name FROM sqlite_master").fetchall())
+    assert ("roadmap_items",) in tables
+    assert ("roadmap_items_fts",) in tables

@@ -3,11 +3,10 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.auth import require_service_token
-from kit.db import request_connection
+from kit.db import RequestConnection
 from kit.etags import if_none_match_hits, strong_etag
 from kit.problems import problem_responses
 from kit.routing import PatternConvertor
@@ -37,7 +36,6 @@ from services.roadmap.schemas import (
 register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
 register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
 
-Connection = Annotated[AsyncConnection, Depends(request_connection, scope="function")]
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
 IfMatch = Annotated[
@@ -76,7 +74,7 @@ router = APIRouter(dependencies=[Depends(require_service_token)], responses=prob
     responses=_with_etag({304: {"description": "Unchanged since the ETag given"}}),
 )
 async def list_vision_tags(
-    connection: Connection,
+    connection: RequestConnection,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> VisionTagList | Response:
@@ -100,7 +98,7 @@ async def list_vision_tags(
     },
 )
 async def create_vision_tag(
-    data: VisionTagCreate, connection: Connection, response: Response
+    data: VisionTagCreate, connection: RequestConnection, response: Response
 ) -> VisionTagRead:
     tag, created = await tags.create_tag(connection, data)
     response.status_code = 201 if created else 200
@@ -116,7 +114,7 @@ async def create_vision_tag(
     responses=_with_etag(problem_responses(404, 422)),
 )
 async def get_vision_tag(
-    slug: TagSlugPath, connection: Connection, response: Response
+    slug: TagSlugPath, connection: RequestConnection, response: Response
 ) -> VisionTagRead:
     tag = await tags.require_tag(connection, slug)
     response.headers["ETag"] = strong_etag(tag.version)
@@ -132,7 +130,7 @@ async def get_vision_tag(
 async def update_vision_tag(
     slug: TagSlugPath,
     patch: VisionTagUpdate,
-    connection: Connection,
+    connection: RequestConnection,
     response: Response,
     if_match: IfMatch = None,
 ) -> VisionTagRead:
@@ -151,7 +149,7 @@ async def update_vision_tag(
     responses=problem_responses(422),
 )
 async def list_roadmap_items(
-    connection: Connection,
+    connection: RequestConnection,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[
         str | None,
@@ -189,7 +187,7 @@ async def list_roadmap_items(
     },
 )
 async def create_roadmap_item(
-    data: RoadmapItemCreate, connection: Connection, response: Response
+    data: RoadmapItemCreate, connection: RequestConnection, response: Response
 ) -> RoadmapItemRead:
     item, created = await items.create_item(connection, data)
     response.status_code = 201 if created else 200
@@ -205,7 +203,7 @@ async def create_roadmap_item(
     responses=problem_responses(413, 422),
 )
 async def batch_get_roadmap_items(
-    request: RoadmapItemBatchRequest, connection: Connection
+    request: RoadmapItemBatchRequest, connection: RequestConnection
 ) -> RoadmapItemBatch:
     wanted = list(dict.fromkeys(request.keys))
     found = await items.load_items(connection, wanted)
@@ -220,7 +218,7 @@ async def batch_get_roadmap_items(
     responses=problem_responses(422),
 )
 async def search_roadmap_items(
-    connection: Connection,
+    connection: RequestConnection,
     q: Annotated[
         str,
         Query(min_length=1, max_length=500, pattern=NO_NUL_PATTERN, examples=["SSO with Okta"]),
@@ -241,7 +239,7 @@ async def search_roadmap_items(
     responses=_with_etag(problem_responses(404, 422)),
 )
 async def get_roadmap_item(
-    key: ItemKeyPath, connection: Connection, response: Response
+    key: ItemKeyPath, connection: RequestConnection, response: Response
 ) -> RoadmapItemRead:
     item = await items.require_item(connection, key)
     response.headers["ETag"] = strong_etag(item.version)
@@ -257,7 +255,7 @@ async def get_roadmap_item(
 async def update_roadmap_item(
     key: ItemKeyPath,
     patch: RoadmapItemUpdate,
-    connection: Connection,
+    connection: RequestConnection,
     response: Response,
     if_match: IfMatch = None,
 ) -> RoadmapItemRead:
@@ -274,7 +272,7 @@ async def update_roadmap_item(
     responses=problem_responses(404, 412, 422),
 )
 async def delete_roadmap_item(
-    key: ItemKeyPath, connection: Connection, if_match: IfMatch = None
+    key: ItemKeyPath, connection: RequestConnection, if_match: IfMatch = None
 ) -> None:
     await items.delete_item(connection, key, if_match)
 
@@ -289,7 +287,7 @@ async def delete_roadmap_item(
     responses=problem_responses(422),
 )
 async def list_changes(
-    connection: Connection,
+    connection: RequestConnection,
     after: Annotated[
         int, Query(ge=0, le=MAX_BIGINT, description="Last change id already seen.")
     ] = 0,

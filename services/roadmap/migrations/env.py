@@ -4,4 +4,4 @@ from kit.migrations import run_env
 from services.roadmap.settings import RoadmapSettings
 from services.roadmap.tables import metadata
 
-run_env(metadata, default_url=RoadmapSettings().database_url)
+run_env(metadata, default_url=lambda: RoadmapSettings().database_url)

@@ -1,0 +1,99 @@
+"""The shared library's own promises, apart from any service."""
+
+import json
+import logging
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from kit.app import create_base_app
+from kit.db import RequestConnection
+from kit.etags import if_match_allows, if_none_match_hits
+from kit.logs import JsonFormatter, request_id_var
+from kit.settings import AppSettings
+
+
+class _FailingCommitEngine:
+    """Stands in for an engine whose transaction fails at commit."""
+
+    def __init__(self) -> None:
+        self.committed = False
+
+    @asynccontextmanager
+    async def begin(self):
+        yield object()
+        raise ConnectionError("commit failed")
+
+
+def _app_with(engine: object):
+    @asynccontextmanager
+    async def lifespan(app):
+        app.state.engine = engine
+        yield
+
+    app = create_base_app(
+        title="t",
+        version="1",
+        description="d",
+        settings=AppSettings(_env_file=None),
+        lifespan=lifespan,
+    )
+
+    @app.post("/write")
+    async def write(connection: RequestConnection) -> dict[str, str]:
+        return {"status": "stored"}
+
+    return app
+
+
+async def test_a_failed_commit_never_answers_2xx():
+    app = _app_with(_FailingCommitEngine())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        response = await client.post("/write")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in response.text
+    assert "commit failed" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("header", "etag", "allowed"),
+    [
+        (None, '"3"', True),
+        ('"3"', '"3"', True),
+        ('"2", "3"', '"3"', True),
+        ("*", '"3"', True),
+        ('"2"', '"3"', False),
+        ('W/"3"', '"3"', False),
+    ],
+)
+def test_if_match_uses_the_strong_comparison(header, etag, allowed):
+    assert if_match_allows(header, etag) is allowed
+
+
+def test_if_none_match_uses_the_weak_comparison():
+    assert if_none_match_hits('W/"abc"', '"abc"')
+    assert if_none_match_hits("*", '"abc"')
+    assert not if_none_match_hits('"abd"', '"abc"')
+    assert not if_none_match_hits(None, '"abc"')
+
+
+def test_log_lines_are_json_with_the_request_id():
+    record = logging.LogRecord("kit.access", logging.INFO, __file__, 1, "request", None, None)
+    record.status = 201
+    token = request_id_var.set("req-42")
+    try:
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+
+    assert line["msg"] == "request"
+    assert line["request_id"] == "req-42"
+    assert line["status"] == 201
+    assert line["level"] == "info"
