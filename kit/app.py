@@ -4,15 +4,15 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends as DependsParam
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from kit.ops import ops_router
 from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
-from kit.routing import reject_unknown_query_parameters
 from kit.settings import AppSettings
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -31,9 +31,15 @@ def create_base_app(
     settings: AppSettings,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     metrics_dependencies: Sequence[DependsParam] = (),
+    document_dependencies: Sequence[DependsParam] | None = None,
 ) -> FastAPI:
+    """`document_dependencies` set (e.g. the service token) guards /openapi.json and drops
+    the browser docs pages, which cannot send a token; unset, all three are public."""
+    guarded = document_dependencies is not None
     app = FastAPI(
-        dependencies=[Depends(reject_unknown_query_parameters)],
+        openapi_url=None if guarded else "/openapi.json",
+        docs_url=None if guarded else "/docs",
+        redoc_url=None if guarded else "/redoc",
         title=title,
         version=version,
         description=description,
@@ -48,6 +54,12 @@ def create_base_app(
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(ops_router(metrics_dependencies))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    if guarded:
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=list(document_dependencies))
+        async def openapi_document() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
     return app
 
 

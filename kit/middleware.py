@@ -12,10 +12,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.logs import request_id_var
-from kit.problems import problem_response
+from kit.problems import BodyTooLarge, too_large_response, unexpected_error_response
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("kit.access")
+error_logger = logging.getLogger("kit.errors")
 
 
 class RequestMetrics:
@@ -39,7 +40,8 @@ class RequestMetrics:
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (`X-Request-ID`, taken or made), logs it, counts it."""
+    """Gives each request an id (`X-Request-ID`, taken or made), logs it, counts it, and
+    answers a 500 problem to anything unforeseen, while the id is still known."""
 
     def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app = app
@@ -54,11 +56,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -67,6 +70,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_logger.exception("unhandled error")
+            if started:
+                raise
+            await unexpected_error_response()(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -83,10 +91,6 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class BodySizeLimitMiddleware:
@@ -113,7 +117,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -123,16 +127,13 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
+        except BodyTooLarge:
             if started:
                 raise
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413, f"The request body is larger than {self.max_bytes} bytes.", kind="too-large"
-        )
-        await response(scope, receive, send)
+        await too_large_response(self.max_bytes)(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -4,12 +4,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.params import Depends as DependsParam
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 
 from kit.problems import problem_responses
+from kit.routing import reject_unknown_query_parameters
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -29,7 +30,7 @@ class Readiness(BaseModel):
 
 
 def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
-    router = APIRouter(tags=["ops"])
+    router = APIRouter(tags=["ops"], dependencies=[Depends(reject_unknown_query_parameters)])
 
     @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> Health:

@@ -1,6 +1,5 @@
 """RFC 9457 problem details: the one error shape every app answers with."""
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -13,7 +12,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-logger = logging.getLogger("kit.problems")
 
 
 class FieldError(BaseModel):
@@ -52,6 +50,10 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(
         None, description="Per-field errors, on validation problems."
     )
+
+
+class BodyTooLarge(Exception):
+    """Raised while a body is read, once it passes the app's limit."""
 
 
 class ProblemError(Exception):
@@ -133,6 +135,9 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    if isinstance(exc.__cause__, BodyTooLarge):
+        # FastAPI turns any failure while reading the body into a 400; this one is a 413.
+        return too_large_response(request.app.state.settings.max_body_bytes)
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError | ValueError):
         # FastAPI's "error parsing the body": malformed bodies are 422 like invalid JSON.
         errors = [
@@ -158,8 +163,14 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return problem_response(422, detail, kind="validation", errors=errors)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
+def too_large_response(max_bytes: int) -> JSONResponse:
+    return problem_response(
+        413, f"The request body is larger than {max_bytes} bytes.", kind="too-large"
+    )
+
+
+def unexpected_error_response() -> JSONResponse:
+    """What any unforeseen failure answers: no detail of it leaves the process."""
     return problem_response(500, "An unexpected error occurred; it has been logged.")
 
 
@@ -167,7 +178,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

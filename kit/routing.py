@@ -3,11 +3,12 @@
 import re
 from typing import Any, get_args, get_origin
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor
 
-from kit.problems import FieldError, ProblemError
+from kit.auth import require_service_token
+from kit.problems import FieldError, ProblemError, problem_responses
 
 
 class PatternConvertor(Convertor[str]):
@@ -57,3 +58,13 @@ async def reject_unknown_query_parameters(request: Request) -> None:
         raise ProblemError(
             422, "The query string does not fit this operation.", kind="validation", errors=errors
         )
+
+
+def service_router(*, token_required: bool = True) -> APIRouter:
+    """A router whose routes check the service token first, then close the query string
+    (so an unauthenticated caller learns nothing about the parameters)."""
+    dependencies = [Depends(require_service_token)] if token_required else []
+    return APIRouter(
+        dependencies=[*dependencies, Depends(reject_unknown_query_parameters)],
+        responses=problem_responses(401) if token_required else {},
+    )

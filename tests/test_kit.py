@@ -17,9 +17,6 @@ from kit.settings import AppSettings
 class _FailingCommitEngine:
     """Stands in for an engine whose transaction fails at commit."""
 
-    def __init__(self) -> None:
-        self.committed = False
-
     @asynccontextmanager
     async def begin(self):
         yield object()
@@ -49,7 +46,7 @@ def _app_with(engine: object):
 
 async def test_a_failed_commit_never_answers_2xx():
     app = _app_with(_FailingCommitEngine())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://t") as client,
@@ -97,3 +94,25 @@ def test_log_lines_are_json_with_the_request_id():
     assert line["request_id"] == "req-42"
     assert line["status"] == 201
     assert line["level"] == "info"
+
+
+async def test_an_unexpected_error_is_a_500_problem_carrying_the_request_id(caplog):
+    app = _app_with(_FailingCommitEngine())
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        response = await client.get("/boom", headers={"X-Request-ID": "req-500"})
+
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret internals" not in response.text
+    [logged] = [record for record in caplog.records if record.name == "kit.errors"]
+    assert "secret internals" in logged.exc_text or "secret internals" in str(logged.exc_info)

@@ -43,6 +43,29 @@ def test_every_operation_except_liveness_and_readiness_is_protected():
     assert open_paths == {"/healthz", "/readyz"}
 
 
+async def test_the_openapi_document_needs_the_token_and_there_are_no_browser_docs(
+    roadmap_app, roadmap
+):
+    transport = httpx.ASGITransport(app=roadmap_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as anonymous:
+        refused = await anonymous.get("/openapi.json")
+        docs = await anonymous.get("/docs")
+
+    assert refused.status_code == 401
+    assert docs.status_code == 404
+    assert (await roadmap.get("/openapi.json")).json()["info"][
+        "title"
+    ] == "Dealgate roadmap service"
+
+
+async def test_the_token_is_checked_before_anything_about_the_query(roadmap_app):
+    transport = httpx.ASGITransport(app=roadmap_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as anonymous:
+        response = await anonymous.get("/changes", params={"afer": 1})
+
+    assert response.status_code == 401
+
+
 async def test_health_and_readiness_answer_without_a_token(roadmap_app):
     transport = httpx.ASGITransport(app=roadmap_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as client:
@@ -89,6 +112,19 @@ async def test_oversized_body_is_413_and_writes_nothing(roadmap):
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert (await roadmap.get("/vision-tags")).json()["items"] == []
+
+
+async def test_oversized_streamed_body_without_a_length_is_413(roadmap):
+    async def chunks():
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    response = await roadmap.post(
+        "/items/batch", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_malformed_json_is_a_422_problem(roadmap):

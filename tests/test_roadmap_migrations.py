@@ -1,10 +1,12 @@
 """The migrations build exactly the schema the code's tables describe, and undo cleanly."""
 
+import asyncio
 import os
 import re
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -16,6 +18,7 @@ from kit.db import create_engine
 from kit.migrations import downgrade, upgrade
 from services.roadmap.app import MIGRATIONS
 from services.roadmap.tables import metadata
+from tests.support.databases import postgres_admin, postgres_drop, postgres_url
 
 # The search index lives outside the Core tables: FTS5 on SQLite, a GIN expression on PostgreSQL.
 SEARCH_OBJECTS = {"ix_roadmap_items_search", "alembic_version"}
@@ -82,3 +85,36 @@ def test_the_alembic_command_line_migrates_the_configured_database(tmp_path):
     tables = set(sqlite3.connect(database).execute("SELECT name FROM sqlite_master").fetchall())
     assert ("roadmap_items",) in tables
     assert ("roadmap_items_fts",) in tables
+
+
+async def test_replicas_migrating_at_once_all_succeed(backend, tmp_path):
+    """Replicas start together on an empty database, and each migrates before serving."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    else:
+        name = f"dealgate_test_{uuid.uuid4().hex[:8]}_empty"
+        await postgres_admin(f'CREATE DATABASE "{name}"')
+        url = postgres_url(name)
+    environment = {**os.environ, "ROADMAP_DATABASE_URL": url, "ROADMAP_LOG_LEVEL": "ERROR"}
+    try:
+        replicas = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "services.roadmap",
+                "migrate",
+                env=environment,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        results = [await replica.communicate() for replica in replicas]
+        assert [replica.returncode for replica in replicas] == [0, 0, 0], results
+        engine = create_engine(url)
+        try:
+            assert set(metadata.tables) <= await _tables(engine)
+        finally:
+            await engine.dispose()
+    finally:
+        if backend == "postgresql":
+            await postgres_drop(name)

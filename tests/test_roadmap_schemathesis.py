@@ -16,7 +16,7 @@ AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 @pytest.fixture
 def roadmap_api_schema(roadmap_db_url):
     app = create_app(roadmap_settings(roadmap_db_url))
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    yield schemathesis.openapi.from_asgi("/openapi.json", app, headers=AUTH)
     shutdown_lifespans()
 
 

@@ -70,6 +70,7 @@ def create_app(
         settings=settings,
         lifespan=lifespan,
         metrics_dependencies=[Depends(require_service_token)],
+        document_dependencies=[Depends(require_service_token)],
     )
     app.include_router(router)
     return app

@@ -2,14 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
+from fastapi import Header, Path, Query, Response, status
 from starlette.convertors import register_url_convertor
 
-from kit.auth import require_service_token
 from kit.db import RequestConnection
 from kit.etags import if_none_match_hits, strong_etag
 from kit.problems import problem_responses
-from kit.routing import PatternConvertor
+from kit.routing import PatternConvertor, service_router
 from kit.types import NO_NUL_PATTERN, Timestamp
 from services.roadmap import changes, items, search, tags
 from services.roadmap.schemas import (
@@ -60,7 +59,7 @@ def _with_etag(
     return {200: {"headers": ETAG_HEADER}, **(extra or {})}
 
 
-router = APIRouter(dependencies=[Depends(require_service_token)], responses=problem_responses(401))
+router = service_router()
 
 
 # Vision tags -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def _asyncpg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def _admin(sql: str) -> None:
+async def postgres_admin(sql: str) -> None:
     connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
     try:
         await connection.execute(sql)
@@ -73,7 +73,7 @@ class TemplateDatabases:
     async def postgres_template(self, service: str, migrations_dir: Path) -> str:
         if service not in self._postgres:
             name = f"dealgate_test_{self.run_id}_{service}_template"
-            await _admin(f'CREATE DATABASE "{name}"')
+            await postgres_admin(f'CREATE DATABASE "{name}"')
             self._postgres[service] = name
             await _migrate(_asyncpg_url(name), migrations_dir)
         return self._postgres[service]
@@ -81,7 +81,7 @@ class TemplateDatabases:
     def drop_all(self) -> None:
         async def drop() -> None:
             for name in self._postgres.values():
-                await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
         if self._postgres:
             asyncio.run(drop())
@@ -95,12 +95,12 @@ def sqlite_copy(template: Path, directory: Path) -> str:
 
 async def postgres_copy(template: str) -> str:
     name = f"{template.removesuffix('_template')}_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    await postgres_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 
 
 async def postgres_drop(name: str) -> None:
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_url(name: str) -> str:
