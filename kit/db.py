@@ -58,10 +58,6 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """An engine for `url`; SQLite files get their folder, WAL, foreign keys, a busy wait."""
     parsed = make_url(url)

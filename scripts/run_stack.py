@@ -33,7 +33,7 @@ APPS = [
         "services.commitments.settings:CommitmentsSettings",
         seeds=False,
     ),
-    App("gateway", "gateway", "gateway.settings:GatewaySettings", seeds=True),
+    App("gateway", "gateway", "gateway.settings:GatewaySettings", seeds=False),
 ]
 
 

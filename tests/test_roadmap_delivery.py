@@ -155,3 +155,63 @@ async def test_the_app_pushes_its_writes_to_the_configured_subscriber(roadmap_db
                     break
                 await asyncio.sleep(0.02)
     assert [change for batch in subscriber.received for change in batch] == [1, 2, 3]
+
+
+async def _claim_as_another_sender(engine, until) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            delivery_cursors.update().values(claim_token="another-sender", claimed_until=until)
+        )
+
+
+async def test_a_live_claim_keeps_other_senders_out(engine, five_changes):
+    subscriber = Subscriber()
+    worker = sender(engine, subscriber)
+    assert await worker.send_once() == 2
+    await _claim_as_another_sender(engine, utcnow() + timedelta(minutes=1))
+
+    assert await worker.send_once() == 0
+    assert subscriber.received == [[1, 2]]
+
+
+async def test_a_lapsed_claim_is_taken_over_and_the_batch_sent_again(engine, five_changes):
+    subscriber = Subscriber()
+    worker = sender(engine, subscriber)
+    assert await worker.send_once() == 2
+    await _claim_as_another_sender(engine, utcnow() - timedelta(seconds=1))  # it died
+
+    assert await worker.send_once() == 2
+    assert subscriber.received == [[1, 2], [3, 4]]
+
+
+async def test_a_sender_that_lost_its_claim_does_not_move_the_cursor(engine, five_changes):
+    subscriber = Subscriber()
+    worker = sender(engine, subscriber)
+    original_post = worker.client.post
+
+    async def post_then_lose_the_claim(*args, **kwargs):
+        response = await original_post(*args, **kwargs)
+        await _claim_as_another_sender(engine, utcnow() + timedelta(minutes=1))
+        return response
+
+    worker.client.post = post_then_lose_the_claim
+
+    await worker.send_once()
+
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(delivery_cursors))).one()
+    assert (row.last_delivered_id, row.claim_token) == (0, "another-sender")
+
+
+async def test_an_idle_sender_only_reads(engine, five_changes):
+    subscriber = Subscriber()
+    worker = sender(engine, subscriber, batch_size=100)
+    assert await worker.send_once() == 5
+    async with engine.connect() as connection:
+        before = (await connection.execute(select(delivery_cursors))).one()
+
+    assert await worker.send_once() == 0
+
+    async with engine.connect() as connection:
+        after = (await connection.execute(select(delivery_cursors))).one()
+    assert after == before

@@ -330,3 +330,16 @@ async def test_a_number_is_not_a_date(roadmap):
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "body.planned_start"
+
+
+async def test_two_writers_with_the_same_if_match_one_wins_one_gets_412(roadmap):
+    await create_item(roadmap)
+
+    responses = await asyncio.gather(
+        roadmap.patch("/items/RM-12", json={"status": "shipped"}, headers={"If-Match": '"1"'}),
+        roadmap.patch("/items/RM-12", json={"status": "declined"}, headers={"If-Match": '"1"'}),
+    )
+
+    assert sorted(response.status_code for response in responses) == [200, 412]
+    winner = next(response for response in responses if response.status_code == 200)
+    assert (await roadmap.get("/items/RM-12")).json() == winner.json()

@@ -50,6 +50,8 @@ def create_app(
                 service_token=settings.service_token,
                 batch_size=settings.delivery_batch_size,
                 max_backoff_seconds=settings.delivery_max_backoff_seconds,
+                # Past every timeout a send can take, so a live sender never loses its claim.
+                lease_seconds=settings.delivery_timeout_seconds * 4 + 10,
             )
             sender_task = asyncio.create_task(sender.run(settings.delivery_poll_seconds))
         try:

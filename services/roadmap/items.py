@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
-from kit.etags import if_match_allows, strong_etag
+from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError, field_problem
 from services.roadmap.changes import append_change, lock_for_write, next_version
 from services.roadmap.schemas import (
@@ -58,6 +58,8 @@ async def _select_items(connection: AsyncConnection, keys_query: Select) -> list
             item = found[row.key] = RoadmapItemRead(**values, vision_tags=[])
         if row.tag_slug is not None:
             item.vision_tags.append(row.tag_slug)
+    for item in found.values():
+        item.vision_tags.sort()  # code-point order whatever the database's collation
     return list(found.values())
 
 
@@ -179,13 +181,7 @@ async def create_item(
 
 
 def _check_precondition(item: RoadmapItemRead, if_match: str | None) -> None:
-    etag = strong_etag(item.version)
-    if not if_match_allows(if_match, etag):
-        raise ProblemError(
-            412,
-            f"Roadmap item {item.key} changed since it was read; its ETag is now {etag}.",
-            kind="precondition-failed",
-        )
+    require_if_match(if_match, strong_etag(item.version), f"Roadmap item {item.key}")
 
 
 def _check_planned_order(start: date | None, end: date | None, patched: set[str]) -> None:
@@ -208,7 +204,7 @@ async def update_item(
         name: value
         for name, value in wanted.items()
         if (
-            sorted(value) != current.vision_tags
+            sorted(value) != sorted(current.vision_tags)
             if name == "vision_tags"
             else getattr(current, name) != value
         )

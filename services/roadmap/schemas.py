@@ -93,9 +93,15 @@ class RoadmapItemCreate(BaseModel):
     _dates_in_order = field_validator("planned_end")(_planned_order)
 
 
-class RoadmapItemUpdate(BaseModel):
+class PartialUpdate(BaseModel):
     """A partial update: absent fields stay; `null` clears the nullable ones."""
 
+    def changes(self) -> dict[str, object]:
+        """The fields the client sent, with their values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class RoadmapItemUpdate(PartialUpdate):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"planned_end": "2027-04-30", "confidence": "low"}]},
@@ -114,9 +120,6 @@ class RoadmapItemUpdate(BaseModel):
 
     _unique_tags = field_validator("vision_tags")(_unique)
     _dates_in_order = field_validator("planned_end")(_planned_order)
-
-    def changes(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class RoadmapItemRead(BaseModel):
@@ -194,7 +197,7 @@ class VisionTagCreate(BaseModel):
     kind: TagKind
 
 
-class VisionTagUpdate(BaseModel):
+class VisionTagUpdate(PartialUpdate):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"kind": "non_goal"}]}
     )
@@ -202,9 +205,6 @@ class VisionTagUpdate(BaseModel):
     name: Title = None  # type: ignore[assignment]
     description: Description = None  # type: ignore[assignment]
     kind: TagKind = None  # type: ignore[assignment]
-
-    def changes(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class VisionTagRead(BaseModel):

@@ -1,20 +1,23 @@
-"""Ranked text search over item key, title and description, on either database.
+"""Ranked text search over roadmap items, on either database.
 
-PostgreSQL: full-text search (english stemming) over an expression GIN index, key and
-title weighted above description. SQLite: the FTS5 table the migration keeps in step,
-ranked by bm25 with the same weighting. Either way any word may match (OR), and items
-matching more of the words, or rarer ones, rank higher: the caller is usually matching a
-salesperson's phrasing ("SSO with Okta") against roadmap titles.
+An item named by its key in the query ("RM-12") ranks first. The rest of the query is a
+full-text match over title and description: PostgreSQL full-text search (english config)
+over an expression GIN index, title weighted above description; SQLite an FTS5 table the
+migration keeps in step (porter stemming), ranked by bm25 with the same weighting. Either
+way any word may match (OR), English stopwords are ignored, and items matching more of
+the words, or rarer ones, rank higher: the caller is usually matching a salesperson's
+phrasing ("SSO with Okta") against roadmap titles.
 """
 
 import re
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# Keep in step with the expression index in the initial migration, or the index goes unused.
+from services.roadmap.tables import roadmap_items
+
+# Keep in step with the expression index in the migrations, or the index goes unused.
 PG_DOCUMENT = (
-    "setweight(to_tsvector('english', key), 'A') || "
     "setweight(to_tsvector('english', title), 'A') || "
     "setweight(to_tsvector('english', description), 'B')"
 )
@@ -32,10 +35,10 @@ _PG_SEARCH = text(
     """
 )
 
-# bm25 is lower-is-better; column weights: key, title, description.
+# bm25 is lower-is-better; column weights: key (not indexed), title, description.
 _SQLITE_SEARCH = text(
     """
-    SELECT key, -bm25(roadmap_items_fts, 10.0, 10.0, 1.0) AS score
+    SELECT key, -bm25(roadmap_items_fts, 0.0, 4.0, 1.0) AS score
     FROM roadmap_items_fts
     WHERE roadmap_items_fts MATCH :q
     ORDER BY score DESC, key
@@ -44,17 +47,165 @@ _SQLITE_SEARCH = text(
 )
 
 _WORD = re.compile(r"\w+")
+_KEY = re.compile(r"\b[A-Za-z][A-Za-z0-9]{0,9}-[1-9][0-9]{0,8}\b")
+
+# PostgreSQL's english stopword list, so SQLite ignores the same words.
+ENGLISH_STOPWORDS = frozenset(
+    [
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "our",
+        "ours",
+        "ourselves",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themselves",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "a",
+        "an",
+        "the",
+        "and",
+        "but",
+        "if",
+        "or",
+        "because",
+        "as",
+        "until",
+        "while",
+        "of",
+        "at",
+        "by",
+        "for",
+        "with",
+        "about",
+        "against",
+        "between",
+        "into",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "to",
+        "from",
+        "up",
+        "down",
+        "in",
+        "out",
+        "on",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "then",
+        "once",
+        "here",
+        "there",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "s",
+        "t",
+        "can",
+        "will",
+        "just",
+        "don",
+        "should",
+        "now",
+    ]
+)
 
 
 def fts5_any_word(query: str) -> str:
     """A user's words as an FTS5 query matching any of them, each quoted so none is syntax."""
-    return " OR ".join(f'"{word}"' for word in dict.fromkeys(_WORD.findall(query.lower())))
+    words = dict.fromkeys(word for word in _WORD.findall(query.lower()))
+    return " OR ".join(f'"{word}"' for word in words if word not in ENGLISH_STOPWORDS)
 
 
-async def search_item_keys(
+async def _key_hits(connection: AsyncConnection, query: str) -> list[str]:
+    named = list(dict.fromkeys(match.upper() for match in _KEY.findall(query)))
+    if not named:
+        return []
+    found = set(
+        (
+            await connection.execute(
+                select(roadmap_items.c.key).where(roadmap_items.c.key.in_(named))
+            )
+        ).scalars()
+    )
+    return [key for key in named if key in found]
+
+
+async def _text_hits(
     connection: AsyncConnection, query: str, limit: int
 ) -> list[tuple[str, float]]:
-    """(key, score) pairs, best first."""
     if connection.dialect.name == "postgresql":
         rows = await connection.execute(_PG_SEARCH, {"q": query, "limit": limit})
     else:
@@ -63,3 +214,13 @@ async def search_item_keys(
             return []
         rows = await connection.execute(_SQLITE_SEARCH, {"q": match, "limit": limit})
     return [(key, float(score)) for key, score in rows]
+
+
+async def search_item_keys(
+    connection: AsyncConnection, query: str, limit: int
+) -> list[tuple[str, float]]:
+    """(key, score) pairs, best first; items named by key score above every text match."""
+    named = await _key_hits(connection, query)
+    text_hits = [hit for hit in await _text_hits(connection, query, limit) if hit[0] not in named]
+    top = max((score for _, score in text_hits), default=0.0) + 1.0
+    return ([(key, top) for key in named] + text_hits)[:limit]

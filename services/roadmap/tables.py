@@ -104,5 +104,8 @@ delivery_cursors = Table(
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+    # The sender working on it now, until when; another may take over once it lapses.
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )

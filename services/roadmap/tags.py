@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
-from kit.etags import if_match_allows, strong_etag
+from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError, field_problem
 from services.roadmap.changes import append_change, lock_for_write, next_version
 from services.roadmap.schemas import VisionTagCreate, VisionTagRead, VisionTagUpdate
@@ -96,13 +96,7 @@ async def update_tag(
 ) -> VisionTagRead:
     await lock_for_write(connection)
     current = await require_tag(connection, slug)
-    if not if_match_allows(if_match, strong_etag(current.version)):
-        raise ProblemError(
-            412,
-            f"Vision tag {slug!r} changed since it was read; its ETag is now "
-            f"{strong_etag(current.version)}.",
-            kind="precondition-failed",
-        )
+    require_if_match(if_match, strong_etag(current.version), f"Vision tag {slug!r}")
     changed = {
         name: value for name, value in patch.changes().items() if getattr(current, name) != value
     }

@@ -17,14 +17,13 @@ depends_on = None
 # rowid is not stable across VACUUM).
 # Frozen copy of services.roadmap.search.PG_DOCUMENT as of this revision.
 PG_DOCUMENT = (
-    "setweight(to_tsvector('english', key), 'A') || "
     "setweight(to_tsvector('english', title), 'A') || "
     "setweight(to_tsvector('english', description), 'B')"
 )
 
 SQLITE_FTS = [
     "CREATE VIRTUAL TABLE roadmap_items_fts USING fts5("
-    "key, title, description, tokenize = 'porter unicode61')",
+    "key UNINDEXED, title, description, tokenize = 'porter unicode61')",
     "CREATE TRIGGER roadmap_items_fts_insert AFTER INSERT ON roadmap_items BEGIN "
     "INSERT INTO roadmap_items_fts (key, title, description) "
     "VALUES (new.key, new.title, new.description); END",
@@ -128,6 +127,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", UTC_TIMESTAMP, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("claim_token", sa.String(32), nullable=True),
+        sa.Column("claimed_until", UTC_TIMESTAMP, nullable=True),
         sa.Column("updated_at", UTC_TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("subscriber", name="pk_delivery_cursors"),
     )
