@@ -1,6 +1,6 @@
 """A demo roadmap for `make run`: four pillars, two non-goals, a dozen items.
 
-Seeding is idempotent: anything whose key already exists is left as it is.
+Seeding only adds what is missing: anything whose key already exists is left as it is.
 """
 
 from datetime import date
@@ -8,197 +8,87 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.roadmap import items, tags
-from services.roadmap.schemas import RoadmapItemCreate, VisionTagCreate
+from services.roadmap.schemas import RoadmapItemCreate as Item
+from services.roadmap.schemas import VisionTagCreate as Tag
+
+OWNER = "pm@example.com"
 
 DEMO_TAGS = [
-    (
-        "enterprise-security",
-        "Enterprise security",
-        "pillar",
-        "What a large customer's security review needs before it says yes.",
-    ),
-    (
-        "integrations",
-        "Integrations",
-        "pillar",
-        "Dealgate-style products live inside the tools teams already use.",
-    ),
-    ("analytics", "Analytics", "pillar", "Answers about the business without exporting data."),
-    ("collaboration", "Collaboration", "pillar", "Teams working on the same records together."),
-    (
-        "on-prem",
-        "On-premises deployment",
-        "non_goal",
-        "We run as a managed cloud service only; no customer-hosted installs.",
-    ),
-    (
-        "custom-forks",
-        "Customer-specific forks",
-        "non_goal",
-        "One product for everyone; no per-customer branches of the code.",
-    ),
-]
+    Tag(slug="enterprise-security", name="Enterprise security", kind="pillar",
+        description="What a large customer's security review needs before it says yes."),
+    Tag(slug="integrations", name="Integrations", kind="pillar",
+        description="The product lives inside the tools teams already use."),
+    Tag(slug="analytics", name="Analytics", kind="pillar",
+        description="Answers about the business without exporting data."),
+    Tag(slug="collaboration", name="Collaboration", kind="pillar",
+        description="Teams working on the same records together."),
+    Tag(slug="on-prem", name="On-premises deployment", kind="non_goal",
+        description="We run as a managed cloud service only; no customer-hosted installs."),
+    Tag(slug="custom-forks", name="Customer-specific forks", kind="non_goal",
+        description="One product for everyone; no per-customer branches of the code."),
+]  # fmt: skip
 
 DEMO_ITEMS = [
-    (
-        "RM-1",
-        "SAML single sign-on",
-        "shipped",
-        None,
-        date(2026, 6, 30),
-        "high",
-        ["enterprise-security"],
-        "identity",
-        "SAML 2.0 SSO with any identity provider.",
-    ),
-    (
-        "RM-2",
-        "SSO with Okta and Azure AD (OIDC)",
-        "in_progress",
-        date(2026, 10, 1),
-        date(2027, 2, 15),
-        "medium",
-        ["enterprise-security"],
-        "identity",
-        "OpenID Connect sign-on with Okta and Azure AD, just-in-time provisioning.",
-    ),
-    (
-        "RM-3",
-        "SCIM user provisioning",
-        "planned",
-        date(2027, 2, 1),
-        date(2027, 5, 31),
-        "medium",
-        ["enterprise-security"],
-        "identity",
-        "Create and remove users from the identity provider.",
-    ),
-    (
-        "RM-4",
-        "Audit log export",
-        "planned",
-        date(2027, 1, 10),
-        date(2027, 3, 31),
-        "low",
-        ["enterprise-security", "analytics"],
-        "platform",
-        "Stream the audit log to a SIEM (Splunk, Datadog).",
-    ),
-    (
-        "RM-5",
-        "Salesforce two-way sync",
-        "in_progress",
-        date(2026, 9, 1),
-        date(2027, 1, 31),
-        "high",
-        ["integrations"],
-        "integrations",
-        "Keep opportunities and contacts in step with Salesforce both ways.",
-    ),
-    (
-        "RM-6",
-        "HubSpot integration",
-        "planned",
-        date(2027, 3, 1),
-        date(2027, 6, 30),
-        "medium",
-        ["integrations"],
-        "integrations",
-        "Deals and companies synchronised with HubSpot CRM.",
-    ),
-    (
-        "RM-7",
-        "Slack notifications",
-        "shipped",
-        None,
-        date(2026, 4, 15),
-        "high",
-        ["integrations", "collaboration"],
-        "integrations",
-        "Post alerts and approvals to Slack.",
-    ),
-    (
-        "RM-8",
-        "Custom dashboards",
-        "planned",
-        date(2027, 4, 1),
-        date(2027, 9, 30),
-        "low",
-        ["analytics"],
-        "analytics",
-        "Drag-and-drop dashboards over every report.",
-    ),
-    (
-        "RM-9",
-        "Revenue forecasting",
-        "idea",
-        None,
-        None,
-        "low",
-        ["analytics"],
-        "analytics",
-        "Forecast bookings from pipeline history.",
-    ),
-    (
-        "RM-10",
-        "Shared workspaces",
-        "planned",
-        date(2027, 1, 15),
-        date(2027, 4, 30),
-        "medium",
-        ["collaboration"],
-        "collaboration",
-        "Several teams editing the same records with presence.",
-    ),
-    (
-        "RM-11",
-        "Self-hosted edition",
-        "declined",
-        None,
-        None,
-        "low",
-        ["on-prem"],
-        "platform",
-        "A version customers install in their own data centre. Declined: see the on-prem non-goal.",
-    ),
-    (
-        "RM-12",
-        "Data residency in the EU",
-        "planned",
-        date(2027, 2, 1),
-        date(2027, 6, 15),
-        "medium",
-        ["enterprise-security"],
-        "platform",
-        "Keep a workspace's data in EU regions only.",
-    ),
-]
+    Item(key="RM-1", title="SAML single sign-on", status="shipped",
+         planned_end=date(2026, 6, 30), confidence="high", vision_tags=["enterprise-security"],
+         area="identity", owner=OWNER,
+         description="SAML 2.0 SSO with any identity provider."),
+    Item(key="RM-2", title="SSO with Okta and Azure AD (OIDC)", status="in_progress",
+         planned_start=date(2026, 10, 1), planned_end=date(2027, 2, 15), confidence="medium",
+         vision_tags=["enterprise-security"], area="identity", owner=OWNER,
+         description="OpenID Connect sign-on with Okta and Azure AD, just-in-time provisioning."),
+    Item(key="RM-3", title="SCIM user provisioning", status="planned",
+         planned_start=date(2027, 2, 1), planned_end=date(2027, 5, 31), confidence="medium",
+         vision_tags=["enterprise-security"], area="identity", owner=OWNER,
+         description="Create and remove users from the identity provider."),
+    Item(key="RM-4", title="Audit log export", status="planned",
+         planned_start=date(2027, 1, 10), planned_end=date(2027, 3, 31), confidence="low",
+         vision_tags=["enterprise-security", "analytics"], area="platform", owner=OWNER,
+         description="Stream the audit log to a SIEM (Splunk, Datadog)."),
+    Item(key="RM-5", title="Salesforce two-way sync", status="in_progress",
+         planned_start=date(2026, 9, 1), planned_end=date(2027, 1, 31), confidence="high",
+         vision_tags=["integrations"], area="integrations", owner=OWNER,
+         description="Keep opportunities and contacts in step with Salesforce both ways."),
+    Item(key="RM-6", title="HubSpot integration", status="planned",
+         planned_start=date(2027, 3, 1), planned_end=date(2027, 6, 30), confidence="medium",
+         vision_tags=["integrations"], area="integrations", owner=OWNER,
+         description="Deals and companies synchronised with HubSpot CRM: a two-way integration."),
+    Item(key="RM-7", title="Slack notifications", status="shipped",
+         planned_end=date(2026, 4, 15), confidence="high",
+         vision_tags=["integrations", "collaboration"], area="integrations", owner=OWNER,
+         description="Post alerts and approvals to Slack."),
+    Item(key="RM-8", title="Custom dashboards", status="planned",
+         planned_start=date(2027, 4, 1), planned_end=date(2027, 9, 30), confidence="low",
+         vision_tags=["analytics"], area="analytics", owner=OWNER,
+         description="Drag-and-drop dashboards over every report."),
+    Item(key="RM-9", title="Revenue forecasting", status="idea", confidence="low",
+         vision_tags=["analytics"], area="analytics", owner=OWNER,
+         description="Forecast bookings from pipeline history."),
+    Item(key="RM-10", title="Shared workspaces", status="planned",
+         planned_start=date(2027, 1, 15), planned_end=date(2027, 4, 30), confidence="medium",
+         vision_tags=["collaboration"], area="collaboration", owner=OWNER,
+         description="Several teams editing the same records with presence."),
+    Item(key="RM-11", title="Self-hosted edition", status="declined", confidence="low",
+         vision_tags=["on-prem"], area="platform", owner=OWNER,
+         description="A version customers install in their own data centre. "
+                     "Declined: see the on-prem non-goal."),
+    Item(key="RM-12", title="Data residency in the EU", status="planned",
+         planned_start=date(2027, 2, 1), planned_end=date(2027, 6, 15), confidence="medium",
+         vision_tags=["enterprise-security"], area="platform", owner=OWNER,
+         description="Keep a workspace's data in EU regions only."),
+]  # fmt: skip
 
 
-async def seed_demo_roadmap(engine: AsyncEngine, owner: str = "pm@example.com") -> int:
+async def seed_demo_roadmap(engine: AsyncEngine) -> int:
     """Creates what is missing of the demo roadmap; answers how many records it created."""
     created_count = 0
     async with engine.begin() as connection:
-        for slug, name, kind, description in DEMO_TAGS:
-            data = VisionTagCreate(slug=slug, name=name, kind=kind, description=description)
-            if await tags.get_tag(connection, slug) is None:
-                await tags.create_tag(connection, data)
+        for tag in DEMO_TAGS:
+            if await tags.get_tag(connection, tag.slug) is None:
+                await tags.create_tag(connection, tag)
                 created_count += 1
-        for key, title, status, start, end, confidence, vision, area, description in DEMO_ITEMS:
-            if await items.get_item(connection, key) is not None:
-                continue
-            data = RoadmapItemCreate(
-                key=key,
-                title=title,
-                status=status,
-                planned_start=start,
-                planned_end=end,
-                confidence=confidence,
-                vision_tags=vision,
-                owner=owner,
-                area=area,
-                description=description,
-            )
-            await items.create_item(connection, data)
-            created_count += 1
+        for item in DEMO_ITEMS:
+            if await items.get_item(connection, item.key) is None:
+                await items.create_item(connection, item)
+                created_count += 1
     return created_count
