@@ -86,7 +86,7 @@ def main() -> int:
             if not wait_healthy(f"{url}/healthz", process):
                 print(f"{app.name} did not come up; stopping everything", file=sys.stderr)
                 return 1
-            print(f"\n  {app.name:<12} {url}   (docs: {url}/docs)", flush=True)
+            print(f"\n  {app.name:<12} {url}   (OpenAPI: {url}/openapi.json)", flush=True)
             for name, value in settings.development_secrets().items():
                 prefix = settings.model_config.get("env_prefix", "")
                 print(f"  {'':<12} development secret {prefix}{name.upper()}={value}")
