@@ -38,7 +38,15 @@ APPS = [
 
 
 def existing_apps() -> list[App]:
-    return [app for app in APPS if importlib.util.find_spec(app.module) is not None]
+    """The apps that can run yet: a package still being built has no `__main__`."""
+
+    def runnable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(f"{module}.__main__") is not None
+        except ModuleNotFoundError:
+            return False
+
+    return [app for app in APPS if runnable(app.module)]
 
 
 def load_settings(app: App):

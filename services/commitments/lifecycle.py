@@ -1,0 +1,197 @@
+"""The review lifecycle of a commitment: the one transition table every write goes through.
+
+DESIGN.md draws the lifecycle; this module is it, as data. An event either moves a
+commitment to a status (possibly the one it has) or is refused with a reason: the API
+answers a refused PM decision with 409. Pure: no I/O, no clock.
+
+Where DESIGN.md is silent, the table says what we chose:
+- A re-check that cannot reach the roadmap leaves an evaluated commitment as it is (an
+  outage must not make a ready deal unready); only a first evaluation parks as pending.
+- An approval with nothing left to sign off becomes `cleared`; an evaluation whose
+  conflicts are all covered by the standing approval is `approved` (again).
+- A rejected commitment ignores evaluations and PM re-links: it waits for the CRM.
+- A withdrawn commitment comes back only if the CRM sends it again.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class ReviewStatus(StrEnum):
+    received = "received"
+    evaluation_pending = "evaluation_pending"
+    cleared = "cleared"
+    needs_signoff = "needs_signoff"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+class Event(StrEnum):
+    evaluated_clear = "evaluated_clear"  # nothing needs sign-off
+    evaluated_covered = "evaluated_covered"  # all that needs sign-off is covered by the approval
+    evaluated_uncovered = "evaluated_uncovered"  # something needing sign-off is not covered
+    roadmap_unreachable = "roadmap_unreachable"
+    approve = "approve"  # a PM's decision
+    reject = "reject"  # a PM's decision
+    crm_changed = "crm_changed"  # the CRM sent new content for it, or sent it again
+    relinked = "relinked"  # a PM linked it to a roadmap item
+    withdrawn = "withdrawn"  # the CRM removed it, or the deal was lost
+
+
+S, E = ReviewStatus, Event
+_EVALUATED = {
+    E.evaluated_clear: S.cleared,
+    E.evaluated_covered: S.approved,
+    E.evaluated_uncovered: S.needs_signoff,
+}
+_NOT_AWAITING = "it is not awaiting sign-off"
+
+# status -> event -> the status it moves to, or the reason it is refused.
+TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
+    S.received: {
+        **_EVALUATED,
+        E.roadmap_unreachable: S.evaluation_pending,
+        E.approve: _NOT_AWAITING,
+        E.reject: _NOT_AWAITING,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+    },
+    S.evaluation_pending: {
+        **_EVALUATED,
+        E.roadmap_unreachable: S.evaluation_pending,
+        E.approve: _NOT_AWAITING,
+        E.reject: _NOT_AWAITING,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+    },
+    S.cleared: {
+        **_EVALUATED,
+        E.roadmap_unreachable: S.cleared,
+        E.approve: _NOT_AWAITING,
+        E.reject: _NOT_AWAITING,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+    },
+    S.needs_signoff: {
+        **_EVALUATED,
+        E.roadmap_unreachable: S.needs_signoff,
+        E.approve: S.approved,
+        E.reject: S.rejected,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+    },
+    S.approved: {
+        **_EVALUATED,
+        E.roadmap_unreachable: S.approved,
+        E.approve: _NOT_AWAITING,
+        E.reject: _NOT_AWAITING,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+    },
+    S.rejected: {
+        E.evaluated_clear: S.rejected,
+        E.evaluated_covered: S.rejected,
+        E.evaluated_uncovered: S.rejected,
+        E.roadmap_unreachable: S.rejected,
+        E.approve: _NOT_AWAITING,
+        E.reject: _NOT_AWAITING,
+        E.crm_changed: S.received,
+        E.relinked: S.rejected,
+        E.withdrawn: S.withdrawn,
+    },
+    S.withdrawn: {
+        E.evaluated_clear: S.withdrawn,
+        E.evaluated_covered: S.withdrawn,
+        E.evaluated_uncovered: S.withdrawn,
+        E.roadmap_unreachable: S.withdrawn,
+        E.approve: "it has been withdrawn",
+        E.reject: "it has been withdrawn",
+        E.crm_changed: S.received,
+        E.relinked: "it has been withdrawn",
+        E.withdrawn: S.withdrawn,
+    },
+}
+
+
+class TransitionRefused(Exception):
+    def __init__(self, status: ReviewStatus, event: Event, reason: str) -> None:
+        super().__init__(f"cannot {event.value} a commitment in {status.value}: {reason}")
+        self.status, self.event, self.reason = status, event, reason
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: ReviewStatus
+    reopened: bool  # a cleared or approved commitment needs sign-off again
+
+
+def apply(status: ReviewStatus, event: Event) -> Transition:
+    """Where `event` takes a commitment in `status`; raises TransitionRefused if it may not."""
+    target = TRANSITIONS[status][event]
+    if not isinstance(target, ReviewStatus):  # a status is a str too: test for the status
+        raise TransitionRefused(status, event, target)
+    reopened = status in (S.cleared, S.approved) and target is S.needs_signoff
+    return Transition(status=target, reopened=reopened)
+
+
+# Coverage: does a standing approval still cover what an evaluation found? ----------------
+
+DATE_CODES = frozenset({"unscheduled", "date_before_plan", "date_at_risk"})
+
+
+@dataclass(frozen=True)
+class SignoffConflict:
+    """What of a conflict needing sign-off the fingerprint and coverage look at."""
+
+    code: str
+    severity: str
+    item_key: str | None
+    planned_end: date | None = None  # date codes only
+    promised_by: date | None = None  # date codes only
+
+
+def _covers(approved: SignoffConflict, found: SignoffConflict) -> bool:
+    if (approved.code, approved.item_key) != (found.code, found.item_key):
+        return False
+    if found.code not in DATE_CODES:
+        return True
+    # A further slip or an earlier promise reopens; a pull-in or a later promise does not.
+    slipped = _later(found.planned_end, approved.planned_end)
+    promised_earlier = _later(approved.promised_by, found.promised_by)
+    return not slipped and not promised_earlier
+
+
+def _later(first: date | None, second: date | None) -> bool:
+    """`first` is later than `second`; no date is later than any date (unscheduled)."""
+    if first == second:
+        return False
+    if first is None:
+        return True
+    return second is not None and first > second
+
+
+def uncovered(
+    approved: list[SignoffConflict], found: list[SignoffConflict]
+) -> list[SignoffConflict]:
+    """The conflicts found that no approved conflict covers: the reason to reopen."""
+    return [conflict for conflict in found if not any(_covers(a, conflict) for a in approved)]
+
+
+def evaluation_event(
+    needing_signoff: list[SignoffConflict], standing_approval: list[SignoffConflict] | None
+) -> Event:
+    """The lifecycle event an evaluation is: `standing_approval` is the conflicts of the
+    evaluation the latest decision approved, or None when the latest decision is not an
+    approval (or there is none)."""
+    if not needing_signoff:
+        return E.evaluated_clear
+    if standing_approval is not None and not uncovered(standing_approval, needing_signoff):
+        return E.evaluated_covered
+    return E.evaluated_uncovered

@@ -1,0 +1,144 @@
+"""The review lifecycle: every (status, event) pair, and when an approval still covers."""
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.commitments.lifecycle import (
+    Event,
+    ReviewStatus,
+    SignoffConflict,
+    TransitionRefused,
+    apply,
+    evaluation_event,
+    uncovered,
+)
+
+# Restated from DESIGN.md (and the choices in lifecycle.py's docstring), independently of
+# the module's own table. Rows: from-status; columns: the events below, in order.
+# R received, P evaluation_pending, C cleared, N needs_signoff, A approved, X rejected,
+# W withdrawn, "-" refused (409 for a PM decision).
+EVENTS = [
+    "evaluated_clear", "evaluated_covered", "evaluated_uncovered", "roadmap_unreachable",
+    "approve", "reject", "crm_changed", "relinked", "withdrawn",
+]  # fmt: skip
+MATRIX = {
+    #                     clr cov unc unr app rej crm lnk wdr
+    "received":           "C   A   N   P   -   -   R   R   W",
+    "evaluation_pending": "C   A   N   P   -   -   R   R   W",
+    "cleared":            "C   A   N   C   -   -   R   R   W",
+    "needs_signoff":      "C   A   N   N   A   X   R   R   W",
+    "approved":           "C   A   N   A   -   -   R   R   W",
+    "rejected":           "X   X   X   X   -   -   R   X   W",
+    "withdrawn":          "W   W   W   W   -   -   R   -   W",
+}  # fmt: skip
+LETTERS = {
+    "R": "received", "P": "evaluation_pending", "C": "cleared", "N": "needs_signoff",
+    "A": "approved", "X": "rejected", "W": "withdrawn", "-": "-",
+}  # fmt: skip
+EXPECTED = {status: [LETTERS[cell] for cell in row.split()] for status, row in MATRIX.items()}
+PAIRS = [
+    (status, event, EXPECTED[status][column])
+    for status in EXPECTED
+    for column, event in enumerate(EVENTS)
+]
+
+
+def test_the_table_covers_every_status_and_event():
+    assert set(EXPECTED) == {status.value for status in ReviewStatus}
+    assert set(EVENTS) == {event.value for event in Event}
+
+
+@pytest.mark.parametrize(("status", "event", "expected"), PAIRS)
+def test_every_transition(status, event, expected):
+    if expected == "-":
+        with pytest.raises(TransitionRefused) as refused:
+            apply(ReviewStatus(status), Event(event))
+        assert refused.value.reason
+        return
+    assert apply(ReviewStatus(status), Event(event)).status == expected
+
+
+@pytest.mark.parametrize(("status", "event", "expected"), PAIRS)
+def test_reopened_means_a_settled_commitment_needs_signoff_again(status, event, expected):
+    if expected == "-":
+        return
+    reopened = apply(ReviewStatus(status), Event(event)).reopened
+    assert reopened == (status in ("cleared", "approved") and expected == "needs_signoff")
+
+
+def _day(offset: int) -> date:
+    return date(2027, 3, 1) + timedelta(days=offset)
+
+
+def _date_conflict(code: str = "date_at_risk", end: int | None = 0, promised: int = 10):
+    return SignoffConflict(
+        code=code,
+        severity="warning" if code == "date_at_risk" else "blocker",
+        item_key="RM-12",
+        planned_end=None if end is None else _day(end),
+        promised_by=_day(promised),
+    )
+
+
+@pytest.mark.parametrize(
+    ("found", "covered"),
+    [
+        (_date_conflict(end=0, promised=10), True),  # the same
+        (_date_conflict(end=-5, promised=10), True),  # pulled in
+        (_date_conflict(end=0, promised=20), True),  # promised later
+        (_date_conflict(end=1, promised=10), False),  # slipped a day
+        (_date_conflict(end=0, promised=9), False),  # promised a day earlier
+        (_date_conflict(end=None, promised=10), False),  # now unscheduled
+        (_date_conflict(code="date_before_plan"), False),  # another code
+        (
+            SignoffConflict(
+                "date_at_risk", "warning", "RM-13", date(2027, 3, 1), date(2027, 3, 11)
+            ),
+            False,
+        ),
+    ],
+)
+def test_an_approval_covers_the_same_conflict_or_a_better_one(found, covered):
+    approved = [_date_conflict(end=0, promised=10)]
+
+    assert (uncovered(approved, [found]) == []) is covered
+
+
+def test_non_date_conflicts_are_covered_by_code_and_item():
+    approved = [SignoffConflict("non_goal", "blocker", "RM-11")]
+
+    assert uncovered(approved, [SignoffConflict("non_goal", "blocker", "RM-11")]) == []
+    assert uncovered(approved, [SignoffConflict("non_goal", "blocker", None)]) != []
+
+
+def test_the_evaluation_event():
+    conflict = SignoffConflict("custom_work", "blocker", None)
+
+    assert evaluation_event([], None) is Event.evaluated_clear
+    assert evaluation_event([], [conflict]) is Event.evaluated_clear
+    assert evaluation_event([conflict], None) is Event.evaluated_uncovered
+    assert evaluation_event([conflict], [conflict]) is Event.evaluated_covered
+    assert evaluation_event([conflict], []) is Event.evaluated_uncovered
+
+
+days = st.integers(min_value=-400, max_value=400)
+
+
+@given(end=days, promised=days, slip=st.integers(1, 400), earlier=st.integers(1, 400))
+def test_any_slip_or_earlier_promise_reopens(end, promised, slip, earlier):
+    approved = [_date_conflict(end=end, promised=promised)]
+
+    assert uncovered(approved, [_date_conflict(end=end + slip, promised=promised)])
+    assert uncovered(approved, [_date_conflict(end=end, promised=promised - earlier)])
+    assert not uncovered(approved, [_date_conflict(end=end - slip, promised=promised + earlier)])
+
+
+@given(st.lists(st.sampled_from(["custom_work", "non_goal", "unlinked", "off_vision"]), max_size=4))
+def test_adding_a_conflict_never_turns_uncovered_into_covered(codes):
+    approved = [SignoffConflict(code, "blocker", None) for code in codes]
+    found = [*approved, SignoffConflict("item_declined", "blocker", "RM-9")]
+
+    assert evaluation_event(found, approved) is Event.evaluated_uncovered
