@@ -77,14 +77,17 @@ def stop(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
+def _stop_like_ctrl_c(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     apps = existing_apps()
     for app in apps:
         if app.seeds:
             subprocess.run([PYTHON, "-m", app.module, "seed"], check=True)
     processes: list[subprocess.Popen] = []
-    # Stop the children on SIGTERM as on Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
         for app in apps:
             settings = load_settings(app)
