@@ -1,0 +1,141 @@
+"""What a CRM event does to a deal's commitments: a plan, decided without I/O.
+
+The service loads the deal's stored commitments, asks `plan_intake` what the event changes,
+applies the plan in the same transaction, and pushes each lifecycle event through
+`lifecycle.apply`. Rules (DESIGN.md "Review lifecycle"):
+- A new commitment is created (received). One whose content changed is updated
+  (`crm_changed`, so it is evaluated afresh); an unchanged one is left alone, unless it
+  was withdrawn: the CRM sending it again brings it back.
+- `snapshot: true` lists the deal's whole set: a stored commitment missing from it is
+  withdrawn. `snapshot: false` lists only what changed.
+- A deal the CRM reports lost withdraws every commitment (new ones are recorded withdrawn).
+- The roadmap link: a key the CRM sends wins when it is non-empty and differs from the last
+  key the CRM sent; otherwise a PM's link stands. The CRM clearing its own key unlinks.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from services.commitments.lifecycle import Event, ReviewStatus
+
+LinkSource = Literal["crm", "pm"]
+
+
+class DealStage(StrEnum):
+    open = "open"
+    closed_won = "closed_won"
+    closed_lost = "closed_lost"
+
+
+@dataclass(frozen=True)
+class CommitmentContent:
+    """What the CRM says of one commitment, and where its roadmap link came from."""
+
+    kind: str
+    summary: str
+    promised_by: date | None
+    tags: tuple[str, ...]
+    roadmap_item_key: str | None
+    link_source: LinkSource | None
+    crm_roadmap_item_key: str | None  # the last key the CRM itself sent
+
+
+@dataclass(frozen=True)
+class StoredCommitment:
+    external_id: str
+    content: CommitmentContent
+    review_status: ReviewStatus
+
+
+@dataclass(frozen=True)
+class IncomingCommitment:
+    external_id: str
+    kind: str
+    summary: str
+    roadmap_item_key: str | None = None
+    promised_by: date | None = None
+    tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    external_id: str
+    action: Literal["create", "update", "withdraw"]
+    content: CommitmentContent | None  # what to store (create, update)
+    events: tuple[Event, ...]  # lifecycle events to apply, in order
+
+
+def _link(
+    incoming: IncomingCommitment, stored: CommitmentContent | None
+) -> tuple[str | None, LinkSource | None, str | None]:
+    """(roadmap_item_key, link_source, crm_roadmap_item_key) after this event."""
+    sent = incoming.roadmap_item_key or None
+    if stored is None:
+        return sent, ("crm" if sent else None), sent
+    if sent and sent != stored.crm_roadmap_item_key:  # the CRM changed its key
+        return sent, "crm", sent
+    if sent is None and stored.link_source != "pm":  # the CRM cleared its own key
+        return None, None, None
+    return stored.roadmap_item_key, stored.link_source, sent
+
+
+def _effective(content: CommitmentContent) -> tuple:
+    """What evaluation looks at; where the link came from is bookkeeping."""
+    return (content.kind, content.summary, content.promised_by, content.tags,
+            content.roadmap_item_key)  # fmt: skip
+
+
+def _content(incoming: IncomingCommitment, stored: CommitmentContent | None) -> CommitmentContent:
+    key, source, crm_key = _link(incoming, stored)
+    return CommitmentContent(
+        kind=incoming.kind,
+        summary=incoming.summary,
+        promised_by=incoming.promised_by,
+        tags=tuple(sorted(set(incoming.tags))),
+        roadmap_item_key=key,
+        link_source=source,
+        crm_roadmap_item_key=crm_key,
+    )
+
+
+def plan_intake(
+    stored: Mapping[str, StoredCommitment],
+    incoming: Sequence[IncomingCommitment],
+    *,
+    snapshot: bool,
+    deal_stage: DealStage,
+) -> list[PlannedChange]:
+    """The changes the event makes, in a stable order: incoming first, then withdrawals."""
+    lost = deal_stage is DealStage.closed_lost
+    plan: list[PlannedChange] = []
+    for commitment in incoming:
+        previous = stored.get(commitment.external_id)
+        content = _content(commitment, previous.content if previous else None)
+        if previous is None:
+            events = (Event.withdrawn,) if lost else ()
+            plan.append(PlannedChange(commitment.external_id, "create", content, events))
+            continue
+        withdrawn = previous.review_status is ReviewStatus.withdrawn
+        if lost:
+            events = () if withdrawn else (Event.withdrawn,)
+        elif withdrawn or _effective(content) != _effective(previous.content):
+            events = (Event.crm_changed,)
+        else:
+            events = ()
+        if events or content != previous.content:
+            plan.append(PlannedChange(commitment.external_id, "update", content, events))
+    listed = {commitment.external_id for commitment in incoming}
+    for external_id, previous in sorted(stored.items()):
+        if external_id in listed or previous.review_status is ReviewStatus.withdrawn:
+            continue
+        if snapshot or lost:
+            plan.append(PlannedChange(external_id, "withdraw", None, (Event.withdrawn,)))
+    return plan
+
+
+def relinked_by_pm(content: CommitmentContent, roadmap_item_key: str) -> CommitmentContent:
+    """A PM's link: it stands until the CRM sends a different, non-empty key."""
+    return replace(content, roadmap_item_key=roadmap_item_key, link_source="pm")

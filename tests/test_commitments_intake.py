@@ -1,0 +1,168 @@
+"""What a CRM event does to a deal's commitments (the pure plan; storage comes later)."""
+
+from dataclasses import replace
+from datetime import date
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.commitments.intake import (
+    DealStage,
+    IncomingCommitment,
+    PlannedChange,
+    StoredCommitment,
+    plan_intake,
+    relinked_by_pm,
+)
+from services.commitments.lifecycle import ReviewStatus, apply
+
+OPEN, LOST = DealStage.open, DealStage.closed_lost
+
+
+def sso(**overrides: object) -> IncomingCommitment:
+    values: dict[str, object] = {
+        "external_id": "C-1", "kind": "feature", "summary": "SSO with Okta",
+        "roadmap_item_key": "RM-12", "promised_by": date(2027, 3, 1),
+        "tags": ("enterprise-security",),
+    }  # fmt: skip
+    return IncomingCommitment(**{**values, **overrides})
+
+
+def apply_plan(
+    stored: dict[str, StoredCommitment], plan: list[PlannedChange]
+) -> dict[str, StoredCommitment]:
+    """What the service does with a plan, in memory."""
+    after = dict(stored)
+    for change in plan:
+        previous = after.get(change.external_id)
+        status = previous.review_status if previous else ReviewStatus.received
+        for event in change.events:
+            status = apply(status, event).status
+        content = change.content or previous.content
+        after[change.external_id] = StoredCommitment(change.external_id, content, status)
+    return after
+
+
+def deliver(
+    stored: dict[str, StoredCommitment],
+    incoming: list[IncomingCommitment],
+    *,
+    snapshot: bool = True,
+    stage: DealStage = OPEN,
+) -> dict[str, StoredCommitment]:
+    return apply_plan(stored, plan_intake(stored, incoming, snapshot=snapshot, deal_stage=stage))
+
+
+def settle(stored: dict[str, StoredCommitment], status: ReviewStatus) -> dict:
+    return {key: replace(value, review_status=status) for key, value in stored.items()}
+
+
+def test_a_new_commitment_is_created_received_with_the_crm_link():
+    [change] = plan_intake({}, [sso()], snapshot=True, deal_stage=OPEN)
+
+    assert (change.action, change.events) == ("create", ())
+    assert change.content.roadmap_item_key == "RM-12"
+    assert change.content.link_source == "crm"
+
+
+def test_an_unchanged_commitment_is_left_alone():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
+
+    assert plan_intake(stored, [sso(tags=("enterprise-security",) * 2)], snapshot=True,
+                       deal_stage=OPEN) == []  # fmt: skip
+
+
+def test_changed_content_is_evaluated_afresh():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
+
+    after = deliver(stored, [sso(promised_by=date(2027, 2, 1))])
+
+    assert after["C-1"].review_status is ReviewStatus.received
+    assert after["C-1"].content.promised_by == date(2027, 2, 1)
+
+
+def test_a_snapshot_withdraws_what_it_does_not_list_and_a_partial_event_does_not():
+    stored = settle(deliver({}, [sso(), sso(external_id="C-2")]), ReviewStatus.cleared)
+
+    partial = deliver(stored, [sso()], snapshot=False)
+    full = deliver(stored, [sso()], snapshot=True)
+
+    assert partial["C-2"].review_status is ReviewStatus.cleared
+    assert full["C-2"].review_status is ReviewStatus.withdrawn
+    assert full["C-1"].review_status is ReviewStatus.cleared
+
+
+def test_a_withdrawn_commitment_sent_again_comes_back():
+    stored = deliver(deliver({}, [sso(), sso(external_id="C-2")]), [sso()])
+    assert stored["C-2"].review_status is ReviewStatus.withdrawn
+
+    after = deliver(stored, [sso(), sso(external_id="C-2")])
+
+    assert after["C-2"].review_status is ReviewStatus.received
+
+
+def test_a_lost_deal_withdraws_everything_new_ones_included():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.needs_signoff)
+
+    after = deliver(stored, [sso(), sso(external_id="C-3")], snapshot=False, stage=LOST)
+
+    assert {key: value.review_status for key, value in after.items()} == {
+        "C-1": ReviewStatus.withdrawn,
+        "C-3": ReviewStatus.withdrawn,
+    }
+    assert plan_intake(after, [sso()], snapshot=True, deal_stage=LOST) == []
+
+
+def test_a_pm_link_stands_until_the_crm_sends_a_different_key():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
+    stored["C-1"] = replace(stored["C-1"], content=relinked_by_pm(stored["C-1"].content, "RM-9"))
+
+    same_key = deliver(stored, [sso()])
+    no_key = deliver(stored, [sso(roadmap_item_key=None)])
+    other_key = deliver(stored, [sso(roadmap_item_key="RM-40")])
+
+    assert same_key["C-1"].content.roadmap_item_key == "RM-9"
+    assert same_key["C-1"].review_status is ReviewStatus.approved
+    assert no_key["C-1"].content.roadmap_item_key == "RM-9"
+    assert no_key["C-1"].review_status is ReviewStatus.approved  # bookkeeping only
+    assert other_key["C-1"].content.roadmap_item_key == "RM-40"
+    assert other_key["C-1"].content.link_source == "crm"
+    assert other_key["C-1"].review_status is ReviewStatus.received
+
+
+def test_the_crm_clearing_its_own_key_unlinks():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.cleared)
+
+    after = deliver(stored, [sso(roadmap_item_key="")])
+
+    assert after["C-1"].content.roadmap_item_key is None
+    assert after["C-1"].review_status is ReviewStatus.received
+
+
+incoming_commitments = st.builds(
+    IncomingCommitment,
+    external_id=st.sampled_from(["C-1", "C-2", "C-3"]),
+    kind=st.sampled_from(["feature", "integration", "custom_work"]),
+    summary=st.sampled_from(["SSO", "SCIM", "On-prem install"]),
+    roadmap_item_key=st.sampled_from([None, "", "RM-1", "RM-2"]),
+    promised_by=st.sampled_from([None, date(2027, 1, 1), date(2027, 6, 1)]),
+    tags=st.lists(st.sampled_from(["a", "b"]), max_size=3).map(tuple),
+)
+events = st.tuples(
+    st.lists(incoming_commitments, max_size=3, unique_by=lambda c: c.external_id),
+    st.booleans(),
+    st.sampled_from(list(DealStage)),
+)
+statuses = st.sampled_from(list(ReviewStatus))
+
+
+@given(st.lists(events, max_size=4), events, statuses)
+def test_a_duplicate_delivery_changes_nothing_more(history, event, settled_as):
+    stored: dict[str, StoredCommitment] = {}
+    for incoming, snapshot, stage in history:
+        stored = settle(deliver(stored, incoming, snapshot=snapshot, stage=stage), settled_as)
+    incoming, snapshot, stage = event
+
+    once = deliver(stored, incoming, snapshot=snapshot, stage=stage)
+
+    assert plan_intake(once, incoming, snapshot=snapshot, deal_stage=stage) == []
