@@ -130,6 +130,16 @@ def test_a_pm_link_stands_until_the_crm_sends_a_different_key():
     assert other_key["C-1"].review_status is ReviewStatus.received
 
 
+def test_a_pm_link_survives_the_crm_passing_through_an_empty_key():
+    stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
+    stored["C-1"] = replace(stored["C-1"], content=relinked_by_pm(stored["C-1"].content, "RM-9"))
+
+    after = deliver(deliver(stored, [sso(roadmap_item_key=None)]), [sso()])
+
+    assert after["C-1"].content.roadmap_item_key == "RM-9"
+    assert after["C-1"].review_status is ReviewStatus.approved
+
+
 def test_the_crm_clearing_its_own_key_unlinks():
     stored = settle(deliver({}, [sso()]), ReviewStatus.cleared)
 

@@ -1,5 +1,6 @@
 """The review lifecycle: every (status, event) pair, and when an approval still covers."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -31,7 +32,7 @@ MATRIX = {
     "cleared":            "C   A   N   C   -   -   R   R   W",
     "needs_signoff":      "C   A   N   N   A   X   R   R   W",
     "approved":           "C   A   N   A   -   -   R   R   W",
-    "rejected":           "X   X   X   X   -   -   R   X   W",
+    "rejected":           "X   X   X   X   -   -   R   -   W",
     "withdrawn":          "W   W   W   W   -   -   R   -   W",
 }  # fmt: skip
 LETTERS = {
@@ -92,7 +93,8 @@ def _date_conflict(code: str = "date_at_risk", end: int | None = 0, promised: in
         (_date_conflict(end=1, promised=10), False),  # slipped a day
         (_date_conflict(end=0, promised=9), False),  # promised a day earlier
         (_date_conflict(end=None, promised=10), False),  # now unscheduled
-        (_date_conflict(code="date_before_plan"), False),  # another code
+        (_date_conflict(code="date_before_plan", end=1), False),  # slipped past the promise
+        (_date_conflict(code="date_before_plan", end=0, promised=-1), False),  # promised earlier
         (
             SignoffConflict(
                 "date_at_risk", "warning", "RM-13", date(2027, 3, 1), date(2027, 3, 11)
@@ -105,6 +107,53 @@ def test_an_approval_covers_the_same_conflict_or_a_better_one(found, covered):
     approved = [_date_conflict(end=0, promised=10)]
 
     assert (uncovered(approved, [found]) == []) is covered
+
+
+@pytest.mark.parametrize(
+    ("approved", "found"),
+    [
+        # Promised 1 Mar, planned 1 Jun: approved. The item pulls in to 20 Feb.
+        (
+            _date_conflict("date_before_plan", end=92, promised=0),
+            _date_conflict(end=-9, promised=0),
+        ),
+        # The same approval; the CRM moves the promise to 10 Jun.
+        (
+            _date_conflict("date_before_plan", end=92, promised=0),
+            _date_conflict(end=92, promised=101),
+        ),
+        # Approved while unscheduled; the item gets a date.
+        (
+            _date_conflict("unscheduled", end=None, promised=0),
+            _date_conflict("date_before_plan", end=30, promised=0),
+        ),
+    ],
+)
+def test_good_news_that_changes_the_date_code_stays_covered(approved, found):
+    assert uncovered([approved], [found]) == []
+
+
+def test_a_date_approval_does_not_cover_another_item_or_a_non_date_conflict():
+    approved = [_date_conflict(end=0, promised=10)]
+
+    assert uncovered(approved, [replace(approved[0], item_key="RM-13")])
+    assert uncovered(approved, [SignoffConflict("item_declined", "blocker", "RM-12")])
+
+
+@pytest.mark.parametrize(
+    ("status", "event", "standing", "reopened"),
+    [
+        ("received", "evaluated_uncovered", True, True),  # a CRM edit, approval not covering
+        ("evaluation_pending", "evaluated_uncovered", True, True),
+        ("received", "evaluated_uncovered", False, False),  # first sign-off, not a reopening
+        ("needs_signoff", "evaluated_uncovered", True, False),  # already open
+        ("received", "evaluated_covered", True, False),
+    ],
+)
+def test_reopened_counts_a_standing_approval(status, event, standing, reopened):
+    transition = apply(ReviewStatus(status), Event(event), standing_approval=standing)
+
+    assert transition.reopened is reopened
 
 
 def test_non_date_conflicts_are_covered_by_code_and_item():

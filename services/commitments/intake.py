@@ -79,7 +79,9 @@ def _link(
         return sent, "crm", sent
     if sent is None and stored.link_source != "pm":  # the CRM cleared its own key
         return None, None, None
-    return stored.roadmap_item_key, stored.link_source, sent
+    # The link stands. Remember the CRM's last real key: a passing empty one must not make
+    # that key look "different" when it comes back.
+    return stored.roadmap_item_key, stored.link_source, sent or stored.crm_roadmap_item_key
 
 
 def _effective(content: CommitmentContent) -> tuple:

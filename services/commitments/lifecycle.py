@@ -9,8 +9,11 @@ Where DESIGN.md is silent, the table says what we chose:
   outage must not make a ready deal unready); only a first evaluation parks as pending.
 - An approval with nothing left to sign off becomes `cleared`; an evaluation whose
   conflicts are all covered by the standing approval is `approved` (again).
-- A rejected commitment ignores evaluations and PM re-links: it waits for the CRM.
+- A rejected commitment ignores evaluations and refuses PM re-links: it waits for the CRM.
 - A withdrawn commitment comes back only if the CRM sends it again.
+- Coverage: date codes on one item cover one another by their dates (DESIGN's "same code"
+  would let a pull-in that turns date_before_plan into date_at_risk reopen, which its "a
+  pull-in does not reopen" forbids); other codes need the same code and item.
 """
 
 from dataclasses import dataclass
@@ -103,7 +106,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.approve: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
-        E.relinked: S.rejected,
+        E.relinked: "it was rejected; it waits for the CRM to change it",
         E.withdrawn: S.withdrawn,
     },
     S.withdrawn: {
@@ -129,15 +132,20 @@ class TransitionRefused(Exception):
 @dataclass(frozen=True)
 class Transition:
     status: ReviewStatus
-    reopened: bool  # a cleared or approved commitment needs sign-off again
+    reopened: bool  # it was settled (cleared, approved, or under an approval): not any more
 
 
-def apply(status: ReviewStatus, event: Event) -> Transition:
-    """Where `event` takes a commitment in `status`; raises TransitionRefused if it may not."""
+def apply(status: ReviewStatus, event: Event, *, standing_approval: bool = False) -> Transition:
+    """Where `event` takes a commitment in `status`; raises TransitionRefused if it may not.
+
+    `standing_approval`: the latest decision on it is an approval. Then needing sign-off
+    again is a reopening even when the CRM's edit passed it through `received` first.
+    """
     target = TRANSITIONS[status][event]
     if not isinstance(target, ReviewStatus):  # a status is a str too: test for the status
         raise TransitionRefused(status, event, target)
-    reopened = status in (S.cleared, S.approved) and target is S.needs_signoff
+    settled = status in (S.cleared, S.approved) or standing_approval
+    reopened = target is S.needs_signoff and status is not S.needs_signoff and settled
     return Transition(status=target, reopened=reopened)
 
 
@@ -158,11 +166,15 @@ class SignoffConflict:
 
 
 def _covers(approved: SignoffConflict, found: SignoffConflict) -> bool:
-    if (approved.code, approved.item_key) != (found.code, found.item_key):
+    if approved.item_key != found.item_key:
         return False
     if found.code not in DATE_CODES:
-        return True
-    # A further slip or an earlier promise reopens; a pull-in or a later promise does not.
+        return approved.code == found.code
+    if approved.code not in DATE_CODES:
+        return False
+    # Date codes on the same item cover one another by their dates: which date code applies
+    # follows from the dates, and a pull-in or a later promise must not reopen (say a
+    # date_before_plan becoming date_at_risk). A further slip or an earlier promise does.
     slipped = _later(found.planned_end, approved.planned_end)
     promised_earlier = _later(approved.promised_by, found.promised_by)
     return not slipped and not promised_earlier
