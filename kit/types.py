@@ -6,6 +6,11 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator, StringConstraints
 
+# The identifiers every app shares (DESIGN.md "The words").
+ITEM_KEY_PATTERN = r"^[A-Z][A-Z0-9]{0,9}-[1-9][0-9]{0,8}$"  # a roadmap item key: RM-42
+TAG_SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"  # a vision tag slug: on-prem
+EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+
 _RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 

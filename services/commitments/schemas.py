@@ -11,16 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from kit.types import Day, Timestamp, text
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
 from services.commitments.intake import DealStage, IncomingCommitment
 
 EXTERNAL_ID = r"^[^\x00\s][^\x00]{0,199}$"
-TAG_SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-ITEM_KEY = r"^[A-Z][A-Z0-9]{0,9}-[1-9][0-9]{0,8}$"
-EMAIL = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
 
 ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID)]
-ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY)]
+ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)]
 
 
 class Source(StrEnum):
@@ -48,7 +45,7 @@ class DealIn(BaseModel):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
     stage: DealStage
     expected_close: Day | None = None
-    owner: Annotated[str, StringConstraints(pattern=EMAIL, max_length=254)] | None = None
+    owner: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)] | None = None
     updated_at: Timestamp = Field(description="The CRM's own last-modified time of the deal.")
 
     @field_validator("amount", mode="before")
@@ -66,12 +63,12 @@ class CommitmentIn(BaseModel):
     external_id: ExternalId
     kind: CommitmentKind
     summary: text(2000, min_length=1, strip=True)  # type: ignore[valid-type]
-    roadmap_item_key: Annotated[str, StringConstraints(pattern=ITEM_KEY)] | Literal[""] | None = (
-        None
+    roadmap_item_key: ItemKey | Literal[""] | None = Field(
+        None, description="Empty or null: the CRM sends no link (a PM's link then stands)."
     )
     promised_by: Day | None = None
     tags: Annotated[
-        list[Annotated[str, StringConstraints(pattern=TAG_SLUG, max_length=64)]],
+        list[Annotated[str, StringConstraints(pattern=TAG_SLUG_PATTERN, max_length=64)]],
         Field(max_length=20),
     ] = Field(default_factory=list)
 

@@ -9,11 +9,9 @@ from kit.db import RequestConnection
 from kit.etags import if_none_match_hits, strong_etag
 from kit.problems import problem_responses
 from kit.routing import PatternConvertor, service_router
-from kit.types import NO_NUL_PATTERN, Timestamp
+from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
 from services.roadmap import changes, items, search, tags
 from services.roadmap.schemas import (
-    ITEM_KEY_PATTERN,
-    TAG_SLUG_PATTERN,
     ChangePage,
     ItemStatus,
     RoadmapItemBatch,

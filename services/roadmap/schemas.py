@@ -8,11 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
 
-from kit.types import Day, text
-
-ITEM_KEY_PATTERN = r"^[A-Z][A-Z0-9]{0,9}-[1-9][0-9]{0,8}$"
-TAG_SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-EMAIL_PATTERN = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, text
 
 ItemKey = Annotated[
     str, StringConstraints(pattern=ITEM_KEY_PATTERN, max_length=20), Field(examples=["RM-12"])
