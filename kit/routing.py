@@ -60,11 +60,10 @@ async def reject_unknown_query_parameters(request: Request) -> None:
         )
 
 
-def service_router(*, token_required: bool = True) -> APIRouter:
+def service_router() -> APIRouter:
     """A router whose routes check the service token first, then close the query string
     (so an unauthenticated caller learns nothing about the parameters)."""
-    dependencies = [Depends(require_service_token)] if token_required else []
     return APIRouter(
-        dependencies=[*dependencies, Depends(reject_unknown_query_parameters)],
-        responses=problem_responses(401) if token_required else {},
+        dependencies=[Depends(require_service_token), Depends(reject_unknown_query_parameters)],
+        responses=problem_responses(401),
     )

@@ -10,6 +10,7 @@ import pytest
 from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
+from tests.support.clients import client_of
 from tests.support.databases import (
     TemplateDatabases,
     postgres_copy,
@@ -82,9 +83,12 @@ async def roadmap_app(roadmap_db_url: str):
 @pytest.fixture
 async def roadmap(roadmap_app) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the running roadmap app, carrying the service token."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=roadmap_app),
-        base_url="http://roadmap",
-        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
-    ) as client:
+    async with client_of(roadmap_app, SERVICE_TOKEN) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous(roadmap_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running roadmap app without any token."""
+    async with client_of(roadmap_app) as client:
         yield client

@@ -4,7 +4,6 @@ import json
 import logging
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 
 from kit.app import create_base_app
@@ -12,6 +11,7 @@ from kit.db import RequestConnection
 from kit.etags import if_match_allows, if_none_match_hits
 from kit.logs import JsonFormatter, request_id_var
 from kit.settings import AppSettings
+from tests.support.clients import running
 
 
 class _FailingCommitEngine:
@@ -46,11 +46,7 @@ def _app_with(engine: object):
 
 async def test_a_failed_commit_never_answers_2xx():
     app = _app_with(_FailingCommitEngine())
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
+    async with running(app) as client:
         response = await client.post("/write")
 
     assert response.status_code == 500
@@ -103,11 +99,7 @@ async def test_an_unexpected_error_is_a_500_problem_carrying_the_request_id(capl
     async def boom() -> None:
         raise RuntimeError("secret internals")
 
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
-    ):
+    async with running(app) as client:
         response = await client.get("/boom", headers={"X-Request-ID": "req-500"})
 
     assert response.status_code == 500

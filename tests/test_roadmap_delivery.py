@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from kit.db import create_engine, utcnow
+from services.roadmap.app import create_app
 from services.roadmap.delivery import ChangeSender, backoff_seconds
 from services.roadmap.tables import delivery_cursors
-from tests.conftest import SERVICE_TOKEN
+from tests.conftest import SERVICE_TOKEN, roadmap_settings
 from tests.roadmap_helpers import create_item, create_tags
+from tests.support.clients import running
 
 SUBSCRIBER = "http://gateway.test/internal/roadmap-changes"
 
@@ -40,6 +42,17 @@ class Subscriber:
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
+
+    def delivered(self) -> list[int]:
+        return [change for batch in self.received for change in batch]
+
+    async def wait_for(self, count: int, seconds: float = 5.0) -> list[int]:
+        """What was delivered once `count` changes arrived, or when `seconds` ran out."""
+        for _ in range(int(seconds / 0.02)):
+            if len(self.delivered()) >= count:
+                break
+            await asyncio.sleep(0.02)
+        return self.delivered()
 
 
 @pytest.fixture
@@ -109,8 +122,7 @@ async def test_concurrent_senders_never_send_a_change_twice(engine, five_changes
     for _ in range(4):
         await asyncio.gather(*(worker.send_once() for worker in workers))
 
-    delivered = [change for batch in subscriber.received for change in batch]
-    assert delivered == [1, 2, 3, 4, 5]
+    assert subscriber.delivered() == [1, 2, 3, 4, 5]
 
 
 async def test_the_loop_keeps_sending_what_is_written_later(engine, roadmap, five_changes):
@@ -118,13 +130,9 @@ async def test_the_loop_keeps_sending_what_is_written_later(engine, roadmap, fiv
     task = asyncio.create_task(sender(engine, subscriber, batch_size=100).run(poll_seconds=0.02))
     try:
         await create_item(roadmap, "RM-3")
-        for _ in range(200):
-            if sum(len(batch) for batch in subscriber.received) == 6:
-                break
-            await asyncio.sleep(0.02)
+        assert await subscriber.wait_for(6) == [1, 2, 3, 4, 5, 6]
     finally:
         task.cancel()
-    assert [change for batch in subscriber.received for change in batch] == [1, 2, 3, 4, 5, 6]
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
@@ -134,27 +142,15 @@ def test_backoff_doubles_with_jitter_up_to_the_cap():
 
 
 async def test_the_app_pushes_its_writes_to_the_configured_subscriber(roadmap_db_url):
-    from services.roadmap.app import create_app
-    from tests.conftest import roadmap_settings
-
     subscriber = Subscriber()
     settings = roadmap_settings(
         roadmap_db_url, subscriber_url=SUBSCRIBER, delivery_poll_seconds=0.02
     )
     app = create_app(settings, http_transport=httpx.MockTransport(subscriber.handle))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://roadmap", headers=headers
-        ) as client:
-            await create_tags(client)
-            await create_item(client, "RM-1")
-            for _ in range(200):
-                if sum(len(batch) for batch in subscriber.received) == 3:
-                    break
-                await asyncio.sleep(0.02)
-    assert [change for batch in subscriber.received for change in batch] == [1, 2, 3]
+    async with running(app, SERVICE_TOKEN) as client:
+        await create_tags(client)
+        await create_item(client, "RM-1")
+        assert await subscriber.wait_for(3) == [1, 2, 3]
 
 
 async def _claim_as_another_sender(engine, until) -> None:

@@ -1,10 +1,10 @@
 """What every roadmap route shares: the service token, problems, limits, ops endpoints."""
 
-import httpx
 import pytest
 
 from services.roadmap.app import create_app
 from tests.conftest import SERVICE_TOKEN, roadmap_settings
+from tests.support.clients import running
 
 
 def _protected_operations() -> list[tuple[str, str]]:
@@ -20,12 +20,10 @@ def _protected_operations() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("method", "path"), _protected_operations())
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-0123456789", SERVICE_TOKEN])
 async def test_every_route_but_health_needs_the_service_token(
-    roadmap_app, method, path, authorization
+    anonymous, method, path, authorization
 ):
     headers = {"Authorization": authorization} if authorization else {}
-    transport = httpx.ASGITransport(app=roadmap_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as client:
-        response = await client.request(method, path, headers=headers, json={})
+    response = await anonymous.request(method, path, headers=headers, json={})
 
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
@@ -44,33 +42,26 @@ def test_every_operation_except_liveness_and_readiness_is_protected():
 
 
 async def test_the_openapi_document_needs_the_token_and_there_are_no_browser_docs(
-    roadmap_app, roadmap
+    anonymous, roadmap
 ):
-    transport = httpx.ASGITransport(app=roadmap_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as anonymous:
-        refused = await anonymous.get("/openapi.json")
-        docs = await anonymous.get("/docs")
+    refused = await anonymous.get("/openapi.json")
+    docs = await anonymous.get("/docs")
 
     assert refused.status_code == 401
     assert docs.status_code == 404
-    assert (await roadmap.get("/openapi.json")).json()["info"][
-        "title"
-    ] == "Dealgate roadmap service"
+    document = (await roadmap.get("/openapi.json")).json()
+    assert document["info"]["title"] == "Dealgate roadmap service"
 
 
-async def test_the_token_is_checked_before_anything_about_the_query(roadmap_app):
-    transport = httpx.ASGITransport(app=roadmap_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as anonymous:
-        response = await anonymous.get("/changes", params={"afer": 1})
+async def test_the_token_is_checked_before_anything_about_the_query(anonymous):
+    response = await anonymous.get("/changes", params={"afer": 1})
 
     assert response.status_code == 401
 
 
-async def test_health_and_readiness_answer_without_a_token(roadmap_app):
-    transport = httpx.ASGITransport(app=roadmap_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as client:
-        health = await client.get("/healthz")
-        ready = await client.get("/readyz")
+async def test_health_and_readiness_answer_without_a_token(anonymous):
+    health = await anonymous.get("/healthz")
+    ready = await anonymous.get("/readyz")
 
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
@@ -80,11 +71,8 @@ async def test_health_and_readiness_answer_without_a_token(roadmap_app):
 async def test_readiness_is_503_when_the_database_is_unreachable():
     # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
     settings = roadmap_settings("postgresql+asyncpg://postgres@127.0.0.1:9/roadmap")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://roadmap") as client:
-            response = await client.get("/readyz")
+    async with running(create_app(settings)) as client:
+        response = await client.get("/readyz")
 
     assert response.status_code == 503
     body = response.json()

@@ -172,6 +172,7 @@ async def demo_roadmap(roadmap_app):
         ("data residency EU", ["RM-12", "RM-11"]),  # RM-11: "data centre"
         ("integration", ["RM-6"]),  # stemmed: "integration" in RM-6's description
         ("RM-7", ["RM-7"]),  # by key only: the key is not text-indexed
+        ("rm-7", ["RM-7"]),  # a key in any case
         ("RM-7 and HubSpot", ["RM-7", "RM-6"]),  # the named item first
         ("with the and of", []),
     ],

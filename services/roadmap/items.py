@@ -48,7 +48,7 @@ async def _select_items(connection: AsyncConnection, keys_query: Select) -> list
         select(roadmap_items, roadmap_item_tags.c.tag_slug)
         .join(page, page.c.key == roadmap_items.c.key)
         .outerjoin(roadmap_item_tags, roadmap_item_tags.c.item_key == roadmap_items.c.key)
-        .order_by(roadmap_items.c.key, roadmap_item_tags.c.tag_slug)
+        .order_by(roadmap_items.c.key)
     )
     found: dict[str, RoadmapItemRead] = {}
     for row in rows:
