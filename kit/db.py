@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -95,6 +96,13 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
 
 # What endpoints declare: the request's connection, committed before the response.
 RequestConnection = Annotated[AsyncConnection, Depends(request_connection, scope="function")]
+
+
+def dialect_insert(connection: AsyncConnection, table: Table):
+    """An INSERT of the connection's dialect, so `on_conflict_do_nothing` is at hand."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def database_check(engine: AsyncEngine):

@@ -1,6 +1,28 @@
 """Strong ETags and the If-Match / If-None-Match comparisons (RFC 9110 §13.1)."""
 
+from typing import Annotated, Any
+
+from fastapi import Header
+
 from kit.problems import ProblemError
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="Apply only if the resource still has this ETag (else 412)."),
+]
+IfNoneMatch = Annotated[
+    str | None, Header(description="Answer 304 if the resource still has one of these ETags.")
+]
+ETAG_HEADER = {
+    "ETag": {"description": "Strong ETag of the resource.", "schema": {"type": "string"}}
+}
+
+
+def with_etag(
+    extra: dict[int | str, dict[str, Any]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: 200 carries an ETag header, plus `extra`."""
+    return {200: {"headers": ETAG_HEADER}, **(extra or {})}
 
 
 def strong_etag(version: int | str) -> str:

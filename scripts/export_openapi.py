@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from services.commitments.app import create_app as create_commitments_app
+from services.commitments.settings import CommitmentsSettings
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
 
@@ -12,7 +14,10 @@ OUT = Path(__file__).resolve().parent.parent / "openapi"
 
 
 def documents() -> dict[str, dict]:
-    return {"roadmap": create_roadmap_app(RoadmapSettings(_env_file=None)).openapi()}
+    return {
+        "commitments": create_commitments_app(CommitmentsSettings(_env_file=None)).openapi(),
+        "roadmap": create_roadmap_app(RoadmapSettings(_env_file=None)).openapi(),
+    }
 
 
 def render(document: dict) -> str:

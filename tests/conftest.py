@@ -1,4 +1,4 @@
-"""Fixtures every test shares: the two database backends and the roadmap app."""
+"""Fixtures every test shares: the two database backends and the two services' apps."""
 
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -7,6 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.commitments.app import MIGRATIONS as COMMITMENTS_MIGRATIONS
+from services.commitments.app import create_app as create_commitments_app
+from services.commitments.settings import CommitmentsSettings
 from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
@@ -91,4 +94,34 @@ async def roadmap(roadmap_app) -> AsyncIterator[httpx.AsyncClient]:
 async def anonymous(roadmap_app) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the running roadmap app without any token."""
     async with client_of(roadmap_app) as client:
+        yield client
+
+
+@pytest.fixture
+async def commitments_db_url(
+    backend: str, templates: TemplateDatabases, tmp_path: Path
+) -> AsyncIterator[str]:
+    async for url in _fresh_database(
+        backend, templates, "commitments", COMMITMENTS_MIGRATIONS, tmp_path
+    ):
+        yield url
+
+
+def commitments_settings(database_url: str, **overrides: object) -> CommitmentsSettings:
+    return CommitmentsSettings(
+        _env_file=None, database_url=database_url, service_token=SERVICE_TOKEN, **overrides
+    )
+
+
+@pytest.fixture
+async def commitments_app(commitments_db_url: str):
+    app = create_commitments_app(commitments_settings(commitments_db_url))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def commitments(commitments_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running commitments app, carrying the service token."""
+    async with client_of(commitments_app, SERVICE_TOKEN) as client:
         yield client

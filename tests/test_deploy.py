@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from kit.settings import AppSettings
+from services.commitments.settings import CommitmentsSettings
 from services.roadmap.settings import RoadmapSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,9 @@ class AppSpec:
 
 APPS = {
     "roadmap": AppSpec("services.roadmap", RoadmapSettings, "ROADMAP_", 8002, "roadmap"),
+    "commitments": AppSpec(
+        "services.commitments", CommitmentsSettings, "COMMITMENTS_", 8001, "commitments"
+    ),
 }
 WITH_DATABASE = [name for name, spec in APPS.items() if spec.database]
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")

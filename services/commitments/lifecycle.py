@@ -16,6 +16,7 @@ Where DESIGN.md is silent, the table says what we chose:
   pull-in does not reopen" forbids); other codes need the same code and item.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -207,3 +208,26 @@ def evaluation_event(
     if standing_approval is not None and not uncovered(standing_approval, needing_signoff):
         return E.evaluated_covered
     return E.evaluated_uncovered
+
+
+def fingerprint(needing_signoff: list[SignoffConflict]) -> str:
+    """Identifies the conflicts that need sign-off (DESIGN.md): code, severity, item, and the
+    dates for the date codes; order and duplicates do not matter."""
+    parts = sorted(
+        {
+            "|".join(
+                (
+                    conflict.code,
+                    conflict.severity,
+                    conflict.item_key or "",
+                    *(
+                        (str(conflict.planned_end or ""), str(conflict.promised_by or ""))
+                        if conflict.code in DATE_CODES
+                        else ()
+                    ),
+                )
+            )
+            for conflict in needing_signoff
+        }
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -5,11 +5,22 @@ shape (DESIGN.md "Shapes outside clients rely on"); stages are already mapped. C
 unknown fields are refused.
 """
 
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
 from services.commitments.intake import DealStage, IncomingCommitment
@@ -124,3 +135,304 @@ class CrmEvent(BaseModel):
                 raise ValueError(f"commitment {commitment.external_id!r} is listed twice")
             seen.add(commitment.external_id)
         return commitments
+
+
+# What the internal API answers and the gateway writes back ------------------------------
+
+MAX_PAGE = 200
+
+
+class ReviewStatusName(StrEnum):
+    received = "received"
+    evaluation_pending = "evaluation_pending"
+    cleared = "cleared"
+    needs_signoff = "needs_signoff"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+class ConflictCode(StrEnum):
+    unknown_item = "unknown_item"
+    unlinked = "unlinked"
+    item_declined = "item_declined"
+    non_goal = "non_goal"
+    custom_work = "custom_work"
+    unscheduled = "unscheduled"
+    date_before_plan = "date_before_plan"
+    date_at_risk = "date_at_risk"
+    off_vision = "off_vision"
+
+
+class Severity(StrEnum):
+    blocker = "blocker"
+    warning = "warning"
+
+
+TagSlug = Annotated[str, StringConstraints(pattern=TAG_SLUG_PATTERN, max_length=64)]
+
+
+class Evidence(BaseModel):
+    """What a conflict rests on. The named fields are what coverage and the reports read;
+    anything else the evaluator adds (say, the best search matches) is kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_key: ItemKey | None = None
+    planned_end: Day | None = None
+    promised_by: Day | None = None
+    tags: Annotated[list[TagSlug], Field(max_length=40)] = Field(default_factory=list)
+
+
+class Conflict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: ConflictCode
+    severity: Severity
+    message: text(2000)  # type: ignore[valid-type]
+    needs_signoff: bool = Field(description="Whether the policy asks a PM to sign it off.")
+    evidence: Evidence = Field(default_factory=Evidence)
+
+
+class EvaluationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "evaluated_version": 1,
+                    "work_generation": 1,
+                    "outcome": "evaluated",
+                    "conflicts": [
+                        {"code": "date_before_plan", "severity": "blocker",
+                         "message": "Promised by 2027-03-01; RM-12 is planned for 2027-04-15.",
+                         "needs_signoff": True,
+                         "evidence": {"item_key": "RM-12", "planned_end": "2027-04-15",
+                                      "promised_by": "2027-03-01"}},
+                    ],
+                    "roadmap_item_versions": {"RM-12": 3},
+                    "policy_version": "default-1",
+                }
+            ]
+        },
+    )  # fmt: skip
+
+    evaluated_version: int = Field(
+        ge=1, description="The commitment version evaluated; another is refused with 409."
+    )
+    work_generation: int | None = Field(
+        None,
+        ge=0,
+        description="The work generation claimed. Only an evaluation of the latest "
+        "generation settles the work owed; an older one is recorded and the work stays due.",
+    )
+    outcome: Literal["evaluated", "roadmap_unreachable"] = "evaluated"
+    conflicts: Annotated[list[Conflict], Field(max_length=50)] = Field(default_factory=list)
+    roadmap_item_versions: dict[ItemKey, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, max_length=50
+    )
+    policy_version: text(64, min_length=1) = "default"  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _unreachable_has_no_conflicts(self) -> "EvaluationCreate":
+        if self.outcome == "roadmap_unreachable" and self.conflicts:
+            raise ValueError("a roadmap_unreachable outcome carries no conflicts")
+        return self
+
+
+class EvaluationRead(BaseModel):
+    id: str
+    commitment_version: int
+    conflicts: list[Conflict]
+    roadmap_item_versions: dict[str, int]
+    policy_version: str
+    fingerprint: str = Field(description="Identifies the conflicts that need sign-off.")
+    review_status: ReviewStatusName = Field(description="Where it moved the commitment.")
+    reopened: bool
+    evaluated_at: datetime
+
+
+class DecisionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
+                 "conditions": "Pilot only.", "decided_by": "ana@example.com", "role": "pm"}
+            ]
+        },
+    )  # fmt: skip
+
+    decision: Literal["approve", "reject"]
+    comment: text(5000, strip=True) = ""  # type: ignore[valid-type]
+    conditions: text(5000, strip=True) = ""  # type: ignore[valid-type]
+    decided_by: text(254, min_length=1, strip=True) = Field(  # type: ignore[valid-type]
+        description="Who decided (the `sub` of the person's token)."
+    )
+    role: Literal["pm", "admin"]
+
+    @model_validator(mode="after")
+    def _reject_needs_a_comment(self) -> "DecisionCreate":
+        if self.decision == "reject" and not self.comment:
+            raise PydanticCustomError("comment_required", "a rejection needs a comment")
+        return self
+
+
+class DecisionRead(BaseModel):
+    id: str
+    evaluation_id: str
+    decision: Literal["approve", "reject"]
+    comment: str
+    conditions: str
+    decided_by: str
+    role: str
+    decided_at: datetime
+
+
+class RoadmapLink(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"roadmap_item_key": "RM-12"}]}
+    )
+
+    roadmap_item_key: ItemKey
+
+
+class DealRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            "id": "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10", "source": "generic",
+            "external_id": "D-1001", "name": "Acme expansion", "account": "Acme Corp",
+            "amount": "250000.00", "currency": "USD", "stage": "open",
+            "expected_close": "2026-12-15", "owner": "rep@example.com",
+            "crm_updated_at": "2026-11-20T09:59:00Z", "created_at": "2026-11-20T10:00:01Z",
+            "updated_at": "2026-11-20T10:00:01Z",
+        }]}
+    )  # fmt: skip
+
+    id: str
+    source: Source
+    external_id: str
+    name: str
+    account: str
+    amount: Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)] = (
+        Field(description="A decimal string.")
+    )
+    currency: str
+    stage: DealStage
+    expected_close: date | None
+    owner: str | None
+    crm_updated_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _amount_from_cents(cls, values: object) -> object:
+        if isinstance(values, Mapping) and "amount_cents" in values:
+            values = dict(values)
+            values["amount"] = Decimal(values.pop("amount_cents")) / 100
+        return values
+
+
+class DealPage(BaseModel):
+    items: list[DealRead]
+    next_cursor: str | None
+
+
+class CommitmentFields(BaseModel):
+    id: str
+    deal_id: str
+    external_id: str
+    kind: CommitmentKind
+    summary: str
+    roadmap_item_key: str | None
+    link_source: Literal["crm", "pm"] | None
+    promised_by: date | None
+    tags: list[str]
+    review_status: ReviewStatusName
+    reopen_reason: str | None = Field(description="Why it needs sign-off again, if reopened.")
+    status_changed_at: datetime
+    version: int
+
+
+class CommitmentListed(CommitmentFields):
+    conflicts: list[Conflict] = Field(description="Those of its current evaluation.")
+
+
+class CommitmentPage(BaseModel):
+    items: list[CommitmentListed]
+    next_cursor: str | None
+
+
+class CommitmentRead(CommitmentListed):
+    deal: DealRead
+    evaluation: EvaluationRead | None = Field(description="The current evaluation.")
+    evaluations: list[EvaluationRead] = Field(description="Every evaluation, oldest first.")
+    decisions: list[DecisionRead] = Field(description="Every decision, oldest first.")
+
+
+class CommitmentState(BaseModel):
+    id: str
+    external_id: str
+    review_status: ReviewStatusName
+
+
+class IntakeAnswer(BaseModel):
+    status: Literal["accepted", "duplicate", "stale"]
+    deal_id: str
+    commitments: list[CommitmentState] = Field(description="Every commitment of the deal.")
+
+
+class Blocking(BaseModel):
+    commitment_id: str
+    review_status: ReviewStatusName
+    conflicts: list[Conflict]
+
+
+class Readiness(BaseModel):
+    deal_id: str
+    ready: bool
+    blocking: list[Blocking]
+
+
+class ClaimRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"limit": 20, "lease_seconds": 60}]}
+    )
+
+    limit: int = Field(20, ge=1, le=100)
+    lease_seconds: int = Field(60, ge=1, le=3600)
+    commitment_ids: Annotated[list[str], Field(max_length=500)] | None = Field(
+        None, description="Only these (the ones a webhook just named)."
+    )
+    roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=500)] | None = Field(
+        None, description="Only those linked to these items."
+    )
+
+
+class ClaimedCommitment(CommitmentFields):
+    work_generation: int
+    claim_token: str
+    claimed_until: datetime
+
+
+class ClaimedWork(BaseModel):
+    items: list[ClaimedCommitment]
+
+
+class RecheckRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]}]},
+    )
+
+    roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=1000)] = Field(
+        default_factory=list
+    )
+    tags: Annotated[list[TagSlug], Field(max_length=100)] = Field(
+        default_factory=list, description="Commitments carrying any of these tags."
+    )
+
+
+class RecheckAnswer(BaseModel):
+    marked: int = Field(description="Commitments now owed a re-check.")

@@ -1,12 +1,12 @@
 """The roadmap service's HTTP API (internal: every route needs the service token)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Header, Path, Query, Response, status
 from starlette.convertors import register_url_convertor
 
 from kit.db import RequestConnection
-from kit.etags import if_none_match_hits, strong_etag
+from kit.etags import ETAG_HEADER, IfMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
@@ -35,26 +35,13 @@ register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
 
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
-IfMatch = Annotated[
-    str | None,
-    Header(description="Apply only if the resource still has this ETag (else 412)."),
-]
 
 MAX_BIGINT = 2**63 - 1  # change ids are BIGINT on both databases
 
-ETAG_HEADER = {
-    "ETag": {"description": "Strong ETag of the resource.", "schema": {"type": "string"}}
-}
 CREATED_HEADERS = {
     **ETAG_HEADER,
     "Location": {"description": "Where the resource lives.", "schema": {"type": "string"}},
 }
-
-
-def _with_etag(
-    extra: dict[int | str, dict[str, Any]] | None = None,
-) -> dict[int | str, dict[str, Any]]:
-    return {200: {"headers": ETAG_HEADER}, **(extra or {})}
 
 
 router = service_router()
@@ -68,7 +55,7 @@ router = service_router()
     tags=["vision tags"],
     summary="All vision tags (one small set, with an ETag for caching)",
     response_model=VisionTagList,
-    responses=_with_etag({304: {"description": "Unchanged since the ETag given"}}),
+    responses=with_etag({304: {"description": "Unchanged since the ETag given"}}),
 )
 async def list_vision_tags(
     connection: RequestConnection,
@@ -108,7 +95,7 @@ async def create_vision_tag(
     "/vision-tags/{slug:tag_slug}",
     tags=["vision tags"],
     summary="One vision tag",
-    responses=_with_etag(problem_responses(404, 422)),
+    responses=with_etag(problem_responses(404, 422)),
 )
 async def get_vision_tag(
     slug: TagSlugPath, connection: RequestConnection, response: Response
@@ -122,7 +109,7 @@ async def get_vision_tag(
     "/vision-tags/{slug:tag_slug}",
     tags=["vision tags"],
     summary="Change a vision tag (changing its kind is a roadmap change)",
-    responses=_with_etag(problem_responses(404, 412, 413, 422)),
+    responses=with_etag(problem_responses(404, 412, 413, 422)),
 )
 async def update_vision_tag(
     slug: TagSlugPath,
@@ -233,7 +220,7 @@ async def search_roadmap_items(
     "/items/{key:item_key}",
     tags=["roadmap items"],
     summary="One roadmap item",
-    responses=_with_etag(problem_responses(404, 422)),
+    responses=with_etag(problem_responses(404, 422)),
 )
 async def get_roadmap_item(
     key: ItemKeyPath, connection: RequestConnection, response: Response
@@ -247,7 +234,7 @@ async def get_roadmap_item(
     "/items/{key:item_key}",
     tags=["roadmap items"],
     summary="Change some fields of an item (If-Match honoured)",
-    responses=_with_etag(problem_responses(404, 412, 413, 422)),
+    responses=with_etag(problem_responses(404, 412, 413, 422)),
 )
 async def update_roadmap_item(
     key: ItemKeyPath,

@@ -1,0 +1,265 @@
+"""Taking a CRM event: one transaction from the inbox row to the answer.
+
+Order inside the transaction, and why:
+1. The inbox row (source, event id) is inserted first. A duplicate finds the row (after
+   waiting for a concurrent first delivery to commit) and answers with the stored answer;
+   nothing else is written.
+2. The deal row is created if new, then locked: events for one deal apply one at a time.
+3. An event older than the deal's stored CRM modification time is stale: nothing changes.
+4. Otherwise the deal is updated and `intake.plan_intake` says what happens to each
+   commitment; every status change goes through `lifecycle.apply`.
+5. A deal entering closed_won is checked *after* its commitments are applied: a promise
+   first sent or changed in the closing event was never signed off, so it blocks, and
+   the close is recorded as a breach.
+"""
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.db import dialect_insert, utcnow
+from services.commitments import lifecycle
+from services.commitments.conflict_rows import clear_current_conflicts, set_commitment_tags
+from services.commitments.intake import (
+    CommitmentContent,
+    DealStage,
+    PlannedChange,
+    StoredCommitment,
+    plan_intake,
+)
+from services.commitments.lifecycle import Event, ReviewStatus
+from services.commitments.records import states_of_deal
+from services.commitments.schemas import CommitmentState, CrmEvent, IntakeAnswer
+from services.commitments.tables import breaches, commitments, deals, inbox
+
+SETTLED = (ReviewStatus.cleared, ReviewStatus.approved, ReviewStatus.withdrawn)
+
+
+def payload_digest(event: CrmEvent) -> str:
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
+
+
+async def take_event(
+    connection: AsyncConnection, source: str, event_id: str, event: CrmEvent
+) -> IntakeAnswer:
+    now = utcnow()
+    first = await connection.execute(
+        dialect_insert(connection, inbox)
+        .values(
+            source=source,
+            event_id=event_id,
+            payload_sha256=payload_digest(event),
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(inbox.c.event_id)
+    )
+    if first.one_or_none() is None:
+        stored = (
+            await connection.execute(
+                select(inbox.c.answer).where(inbox.c.source == source, inbox.c.event_id == event_id)
+            )
+        ).scalar_one()
+        return IntakeAnswer.model_validate({**stored, "status": "duplicate"})
+
+    deal, previous_stage = await _lock_deal(connection, event, now)
+    if previous_stage is not None and event.deal.updated_at < deal.crm_updated_at:
+        outcome = "stale"
+    else:
+        outcome = "accepted"
+        await _apply(connection, deal.id, event, now)
+        if event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won:
+            await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
+    answer = IntakeAnswer(
+        status=outcome,
+        deal_id=deal.id,
+        commitments=[
+            CommitmentState(id=row.id, external_id=row.external_id, review_status=row.review_status)
+            for row in await states_of_deal(connection, deal.id)
+        ],
+    )
+    await connection.execute(
+        update(inbox)
+        .where(inbox.c.source == source, inbox.c.event_id == event_id)
+        .values(deal_id=deal.id, outcome=outcome, answer=answer.model_dump(mode="json"))
+    )
+    return answer
+
+
+async def _lock_deal(
+    connection: AsyncConnection, event: CrmEvent, now: datetime
+) -> tuple[Row, DealStage | None]:
+    """The deal's row, locked; and its stage before this event (None: the event created it)."""
+    incoming = event.deal
+    created = await connection.execute(
+        dialect_insert(connection, deals)
+        .values(
+            id=str(uuid.uuid4()),
+            **_deal_values(event),
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(*deals.c)
+    )
+    row = created.one_or_none()
+    if row is not None:
+        return row, None
+    row = (
+        await connection.execute(
+            update(deals)
+            .where(deals.c.source == incoming.source.value)
+            .where(deals.c.external_id == incoming.external_id)
+            .values(updated_at=deals.c.updated_at)
+            .returning(*deals.c)
+        )
+    ).one()
+    return row, DealStage(row.stage)
+
+
+def _deal_values(event: CrmEvent) -> dict[str, object]:
+    deal = event.deal
+    return {
+        "source": deal.source.value,
+        "external_id": deal.external_id,
+        "name": deal.name,
+        "account": deal.account,
+        "amount_cents": int(deal.amount * 100),
+        "currency": deal.currency,
+        "stage": deal.stage.value,
+        "expected_close": deal.expected_close,
+        "owner": deal.owner,
+        "crm_updated_at": deal.updated_at,
+    }
+
+
+async def _apply(connection: AsyncConnection, deal_id: str, event: CrmEvent, now: datetime) -> None:
+    await connection.execute(
+        update(deals).where(deals.c.id == deal_id).values(**_deal_values(event), updated_at=now)
+    )
+    rows = {
+        row.external_id: row
+        for row in await connection.execute(
+            select(commitments).where(commitments.c.deal_id == deal_id)
+        )
+    }
+    stored = {
+        external_id: StoredCommitment(external_id, _content(row), ReviewStatus(row.review_status))
+        for external_id, row in rows.items()
+    }
+    plan = plan_intake(
+        stored,
+        [commitment.as_incoming() for commitment in event.commitments],
+        snapshot=event.snapshot,
+        deal_stage=event.deal.stage,
+    )
+    for change in plan:
+        if change.action == "create":
+            await _create(connection, deal_id, change, now)
+        else:
+            await _update(connection, rows[change.external_id], change, now)
+
+
+def _content(row: Row) -> CommitmentContent:
+    return CommitmentContent(
+        kind=row.kind,
+        summary=row.summary,
+        promised_by=row.promised_by,
+        tags=tuple(row.tags),
+        roadmap_item_key=row.roadmap_item_key,
+        link_source=row.link_source,
+        crm_roadmap_item_key=row.crm_roadmap_item_key,
+    )
+
+
+def _content_values(content: CommitmentContent) -> dict[str, object]:
+    return {
+        "kind": content.kind,
+        "summary": content.summary,
+        "promised_by": content.promised_by,
+        "tags": list(content.tags),
+        "roadmap_item_key": content.roadmap_item_key,
+        "link_source": content.link_source,
+        "crm_roadmap_item_key": content.crm_roadmap_item_key,
+    }
+
+
+def _status_after(status: ReviewStatus, events: tuple[Event, ...]) -> ReviewStatus:
+    for event in events:
+        status = lifecycle.apply(status, event).status
+    return status
+
+
+async def _create(
+    connection: AsyncConnection, deal_id: str, change: PlannedChange, now: datetime
+) -> None:
+    assert change.content is not None
+    status = _status_after(ReviewStatus.received, change.events)
+    commitment_id = str(uuid.uuid4())
+    await connection.execute(
+        commitments.insert().values(
+            id=commitment_id,
+            deal_id=deal_id,
+            external_id=change.external_id,
+            **_content_values(change.content),
+            review_status=status.value,
+            status_changed_at=now,
+            version=1,
+            work_due_at=now if status is ReviewStatus.received else None,
+            work_generation=1,
+            work_attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await set_commitment_tags(connection, commitment_id, change.content.tags)
+
+
+async def _update(
+    connection: AsyncConnection, row: Row, change: PlannedChange, now: datetime
+) -> None:
+    previous = ReviewStatus(row.review_status)
+    status = _status_after(previous, change.events)
+    values: dict[str, object] = {"version": row.version + 1, "updated_at": now}
+    if change.content is not None:
+        values.update(_content_values(change.content))
+    if status is not previous:
+        values.update(review_status=status.value, status_changed_at=now, reopen_reason=None)
+    if Event.crm_changed in change.events:
+        # Evaluate afresh, and settle any evaluation already under way as out of date.
+        values.update(work_due_at=now, work_generation=row.work_generation + 1, work_attempts=0)
+    if status is ReviewStatus.withdrawn:
+        values.update(work_due_at=None, claim_token=None, claimed_until=None)
+        await clear_current_conflicts(connection, row.id)
+    await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
+    if change.content is not None and change.content.tags != tuple(row.tags):
+        await set_commitment_tags(connection, row.id, change.content.tags)
+
+
+async def _record_breach_if_not_ready(
+    connection: AsyncConnection, deal_id: str, source: str, event_id: str, now: datetime
+) -> None:
+    blocking = [
+        {
+            "commitment_id": row.id,
+            "external_id": row.external_id,
+            "review_status": row.review_status,
+        }
+        for row in await states_of_deal(connection, deal_id)
+        if ReviewStatus(row.review_status) not in SETTLED
+    ]
+    if blocking:
+        await connection.execute(
+            breaches.insert().values(
+                id=str(uuid.uuid4()),
+                deal_id=deal_id,
+                kind="closed_without_signoff",
+                source=source,
+                event_id=event_id,
+                blocking=blocking,
+                detected_at=now,
+            )
+        )

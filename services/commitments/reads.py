@@ -1,0 +1,111 @@
+"""Lists and the closing gate: deals, commitments, a deal's readiness.
+
+Lists are keyset-paginated by id (the cursor is the previous page's last id).
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.commitments.lifecycle import ReviewStatus
+from services.commitments.records import as_listed, listed_query, not_found
+from services.commitments.schemas import (
+    Blocking,
+    CommitmentPage,
+    DealPage,
+    DealRead,
+    Readiness,
+)
+from services.commitments.tables import commitments, current_conflicts, deals
+
+# A deal may close when every commitment not withdrawn is one of these.
+READY_STATUSES = (ReviewStatus.cleared.value, ReviewStatus.approved.value)
+NOT_BLOCKING = (*READY_STATUSES, ReviewStatus.withdrawn.value)
+
+
+async def list_deals(
+    connection: AsyncConnection,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+    stage: str | None = None,
+    owner: str | None = None,
+) -> DealPage:
+    query = select(deals).order_by(deals.c.id).limit(limit + 1)
+    for column, value in (
+        (deals.c.source, source),
+        (deals.c.external_id, external_id),
+        (deals.c.stage, stage),
+        (deals.c.owner, owner),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if cursor:
+        query = query.where(deals.c.id > cursor)
+    found = [DealRead.model_validate(row._mapping) for row in await connection.execute(query)]
+    page = found[:limit]
+    return DealPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
+
+
+async def list_commitments(
+    connection: AsyncConnection,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    review_statuses: Sequence[str] = (),
+    deal_id: str | None = None,
+    roadmap_item_key: str | None = None,
+    conflict_code: str | None = None,
+    owner: str | None = None,
+) -> CommitmentPage:
+    query = listed_query().order_by(commitments.c.id).limit(limit + 1)
+    if cursor:
+        query = query.where(commitments.c.id > cursor)
+    if review_statuses:
+        query = query.where(commitments.c.review_status.in_(review_statuses))
+    if deal_id is not None:
+        query = query.where(commitments.c.deal_id == deal_id)
+    if roadmap_item_key is not None:
+        query = query.where(commitments.c.roadmap_item_key == roadmap_item_key)
+    if conflict_code is not None:
+        query = query.where(
+            exists().where(
+                current_conflicts.c.commitment_id == commitments.c.id,
+                current_conflicts.c.code == conflict_code,
+            )
+        )
+    if owner is not None:
+        query = query.where(
+            commitments.c.deal_id.in_(select(deals.c.id).where(deals.c.owner == owner))
+        )
+    found = [as_listed(row) for row in await connection.execute(query)]
+    page = found[:limit]
+    return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
+
+
+async def readiness(connection: AsyncConnection, deal_id: str) -> Readiness:
+    known = await connection.execute(select(deals.c.id).where(deals.c.id == deal_id))
+    if known.one_or_none() is None:
+        raise not_found("deal", deal_id)
+    blocking = [
+        as_listed(row)
+        for row in await connection.execute(
+            listed_query()
+            .where(commitments.c.deal_id == deal_id)
+            .where(commitments.c.review_status.not_in(NOT_BLOCKING))
+            .order_by(commitments.c.external_id)
+        )
+    ]
+    return Readiness(
+        deal_id=deal_id,
+        ready=not blocking,
+        blocking=[
+            Blocking(
+                commitment_id=item.id, review_status=item.review_status, conflicts=item.conflicts
+            )
+            for item in blocking
+        ],
+    )

@@ -1,0 +1,288 @@
+"""The dashboards' figures, each one aggregate query over indexed columns; no rows loaded.
+
+- summary: commitments and deal amounts by review status per currency (a deal's amount
+  counts once under every status its commitments are in), revenue at risk (open deals not
+  ready to close), and closed_without_signoff breaches.
+- conflicts: the current conflicts of commitments not withdrawn, grouped by code, by
+  roadmap item, by vision tag (the tags a conflict names) and by deal owner.
+- aging: commitments awaiting sign-off, oldest first, with their age and how many are
+  past the caller's SLA.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.db import utcnow
+from services.commitments.reads import NOT_BLOCKING
+from services.commitments.schemas import ReviewStatusName
+from services.commitments.tables import (
+    breaches,
+    commitments,
+    current_conflict_tags,
+    current_conflicts,
+    deals,
+)
+
+Amount = Field(description="A decimal string.")
+
+
+class StatusFigures(BaseModel):
+    review_status: ReviewStatusName
+    currency: str
+    commitments: int
+    deals: int
+    deal_amount: str = Amount
+
+
+class CurrencyFigures(BaseModel):
+    currency: str
+    deals: int
+    amount: str = Amount
+
+
+class BreachFigures(CurrencyFigures):
+    breaches: int
+
+
+class Summary(BaseModel):
+    by_status: list[StatusFigures]
+    revenue_at_risk: list[CurrencyFigures] = Field(description="Open deals not ready to close.")
+    breaches: list[BreachFigures] = Field(description="Deals closed without sign-off.")
+
+
+class ConflictGroup(BaseModel):
+    key: str | None = Field(description="The code, item key, tag or owner grouped by.")
+    conflicts: int
+    blockers: int
+    commitments: int = Field(description="Distinct commitments with such a conflict.")
+
+
+class ConflictReport(BaseModel):
+    by_code: list[ConflictGroup]
+    by_roadmap_item: list[ConflictGroup]
+    by_vision_tag: list[ConflictGroup]
+    by_owner: list[ConflictGroup]
+
+
+class Awaiting(BaseModel):
+    commitment_id: str
+    deal_id: str
+    external_id: str
+    summary: str
+    awaiting_since: datetime
+    age_hours: float
+    past_sla: bool
+
+
+class AgingReport(BaseModel):
+    sla_hours: int
+    awaiting: int = Field(description="All commitments awaiting sign-off.")
+    past_sla: int
+    oldest_age_hours: float | None
+    items: list[Awaiting] = Field(description="The oldest first, one page of them.")
+    next_cursor: str | None
+
+
+def _money(cents: int | Decimal | None) -> str:
+    return f"{Decimal(cents or 0) / 100:.2f}"
+
+
+async def summary(connection: AsyncConnection) -> Summary:
+    per_deal = (
+        select(
+            commitments.c.deal_id,
+            commitments.c.review_status,
+            func.count().label("commitments"),
+        )
+        .group_by(commitments.c.deal_id, commitments.c.review_status)
+        .subquery()
+    )
+    by_status = await connection.execute(
+        select(
+            per_deal.c.review_status,
+            deals.c.currency,
+            func.sum(per_deal.c.commitments),
+            func.count(),
+            func.sum(deals.c.amount_cents),
+        )
+        .join(deals, deals.c.id == per_deal.c.deal_id)
+        .group_by(per_deal.c.review_status, deals.c.currency)
+        .order_by(per_deal.c.review_status, deals.c.currency)
+    )
+    blocked = exists().where(
+        commitments.c.deal_id == deals.c.id, commitments.c.review_status.not_in(NOT_BLOCKING)
+    )
+    at_risk = await connection.execute(
+        select(deals.c.currency, func.count(), func.sum(deals.c.amount_cents))
+        .where(deals.c.stage == "open", blocked)
+        .group_by(deals.c.currency)
+        .order_by(deals.c.currency)
+    )
+    per_breached_deal = (
+        select(breaches.c.deal_id, func.count().label("breaches"))
+        .group_by(breaches.c.deal_id)
+        .subquery()
+    )
+    breached = await connection.execute(
+        select(
+            deals.c.currency,
+            func.count(),
+            func.sum(deals.c.amount_cents),
+            func.sum(per_breached_deal.c.breaches),
+        )
+        .join(deals, deals.c.id == per_breached_deal.c.deal_id)
+        .group_by(deals.c.currency)
+        .order_by(deals.c.currency)
+    )
+    return Summary(
+        by_status=[
+            StatusFigures(
+                review_status=status,
+                currency=currency,
+                commitments=count,
+                deals=deal_count,
+                deal_amount=_money(cents),
+            )
+            for status, currency, count, deal_count, cents in by_status
+        ],
+        revenue_at_risk=[
+            CurrencyFigures(currency=currency, deals=count, amount=_money(cents))
+            for currency, count, cents in at_risk
+        ],
+        breaches=[
+            BreachFigures(currency=currency, deals=count, amount=_money(cents), breaches=number)
+            for currency, count, cents, number in breached
+        ],
+    )
+
+
+def _grouped(key, commitment_id, severity, source) -> Select:
+    return (
+        select(
+            key,
+            func.count(),
+            func.sum(case((severity == "blocker", 1), else_=0)),
+            func.count(commitment_id.distinct()),
+        )
+        .select_from(source)
+        .group_by(key)
+        .order_by(func.count().desc(), key)
+    )
+
+
+async def _groups(connection: AsyncConnection, query: Select) -> list[ConflictGroup]:
+    return [
+        ConflictGroup(key=key, conflicts=count, blockers=blockers or 0, commitments=distinct)
+        for key, count, blockers, distinct in await connection.execute(query)
+    ]
+
+
+async def conflicts(connection: AsyncConnection) -> ConflictReport:
+    conflict = current_conflicts.c
+    with_owner = current_conflicts.join(
+        commitments, commitments.c.id == conflict.commitment_id
+    ).join(deals, deals.c.id == commitments.c.deal_id)
+    tag = current_conflict_tags.c
+    return ConflictReport(
+        by_code=await _groups(
+            connection, _grouped(conflict.code, conflict.commitment_id, conflict.severity,
+                                 current_conflicts)
+        ),
+        by_roadmap_item=await _groups(
+            connection,
+            _grouped(
+                conflict.roadmap_item_key, conflict.commitment_id, conflict.severity,
+                current_conflicts,
+            ).where(conflict.roadmap_item_key.is_not(None)),
+        ),
+        by_vision_tag=await _groups(
+            connection, _grouped(tag.tag, tag.commitment_id, tag.severity, current_conflict_tags)
+        ),
+        by_owner=await _groups(
+            connection,
+            _grouped(deals.c.owner, conflict.commitment_id, conflict.severity, with_owner),
+        ),
+    )  # fmt: skip
+
+
+def _aging_cursor(awaiting: Awaiting) -> str:
+    return f"{awaiting.awaiting_since.isoformat()}|{awaiting.commitment_id}"
+
+
+def parse_aging_cursor(cursor: str) -> tuple[datetime, str] | None:
+    since, _, commitment_id = cursor.partition("|")
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or not commitment_id:
+        return None
+    return moment, commitment_id
+
+
+async def aging(
+    connection: AsyncConnection,
+    *,
+    sla_hours: int,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> AgingReport:
+    now = utcnow()
+    deadline = now - timedelta(hours=sla_hours)
+    awaiting = commitments.c.review_status == "needs_signoff"
+    totals = (
+        await connection.execute(
+            select(
+                func.count(),
+                func.sum(case((commitments.c.status_changed_at < deadline, 1), else_=0)),
+                func.min(commitments.c.status_changed_at),
+            ).where(awaiting)
+        )
+    ).one()
+    page_query = (
+        select(
+            commitments.c.id,
+            commitments.c.deal_id,
+            commitments.c.external_id,
+            commitments.c.summary,
+            commitments.c.status_changed_at,
+        )
+        .where(awaiting)
+        .order_by(commitments.c.status_changed_at, commitments.c.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        since, commitment_id = after
+        page_query = page_query.where(
+            or_(
+                commitments.c.status_changed_at > since,
+                and_(commitments.c.status_changed_at == since, commitments.c.id > commitment_id),
+            )
+        )
+    rows = (await connection.execute(page_query)).all()
+    items = [
+        Awaiting(
+            commitment_id=row.id,
+            deal_id=row.deal_id,
+            external_id=row.external_id,
+            summary=row.summary,
+            awaiting_since=row.status_changed_at,
+            age_hours=round((now - row.status_changed_at).total_seconds() / 3600, 2),
+            past_sla=row.status_changed_at < deadline,
+        )
+        for row in rows[:limit]
+    ]
+    oldest = totals[2]
+    oldest_age = None if oldest is None else round((now - oldest).total_seconds() / 3600, 2)
+    return AgingReport(
+        sla_hours=sla_hours,
+        awaiting=totals[0],
+        past_sla=totals[1] or 0,
+        oldest_age_hours=oldest_age,
+        items=items,
+        next_cursor=_aging_cursor(items[-1]) if len(rows) > limit else None,
+    )

@@ -1,0 +1,325 @@
+"""The commitments service's HTTP API (internal: every route needs the service token)."""
+
+from typing import Annotated
+
+from fastapi import Path, Query, Response
+from starlette.convertors import register_url_convertor
+
+from kit.db import RequestConnection
+from kit.etags import IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
+from kit.problems import field_problem, problem_responses
+from kit.routing import PatternConvertor, service_router
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
+from services.commitments import events, reads, reports, reviews, work
+from services.commitments.records import get_commitment, get_deal
+from services.commitments.schemas import (
+    EXTERNAL_ID,
+    MAX_PAGE,
+    ClaimedWork,
+    ClaimRequest,
+    CommitmentPage,
+    CommitmentRead,
+    ConflictCode,
+    CrmEvent,
+    DealPage,
+    DealRead,
+    DealStage,
+    DecisionCreate,
+    EvaluationCreate,
+    IntakeAnswer,
+    Readiness,
+    RecheckAnswer,
+    RecheckRequest,
+    ReviewStatusName,
+    RoadmapLink,
+    Source,
+)
+
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
+
+# Only well-formed ids route to the one-resource endpoints; anything else is a 404.
+register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
+register_url_convertor("event_id", PatternConvertor(EVENT_ID_PATTERN))
+
+EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
+EventIdPath = Annotated[
+    str, Path(pattern=EVENT_ID_PATTERN, examples=["msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"])
+]
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
+Cursor = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
+]
+Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+
+router = service_router()
+
+
+# CRM events ----------------------------------------------------------------------------
+
+
+@router.put(
+    "/crm-events/{source}/{event_id:event_id}",
+    tags=["crm events"],
+    summary="Take one CRM event (a deal and its commitments), exactly once",
+    description="A repeat of an event id already taken answers `duplicate` with the first "
+    "answer and writes nothing; an event older than the stored deal answers `stale`. "
+    "An event id that is not well-formed routes nowhere (404).",
+    responses=problem_responses(404, 413, 422),
+)
+async def take_crm_event(
+    source: Source,
+    event_id: Annotated[
+        str, Path(pattern=EVENT_ID_PATTERN, examples=["msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"])
+    ],
+    event: CrmEvent,
+    connection: RequestConnection,
+) -> IntakeAnswer:
+    if event.deal.source is not source:
+        raise field_problem("body.deal.source", f"the event came from {source.value}")
+    return await events.take_event(connection, source.value, event_id, event)
+
+
+# Deals -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/deals", tags=["deals"], summary="Deals, filtered, by id", responses=problem_responses(422)
+)
+async def list_deals(
+    connection: RequestConnection,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    source: Source | None = None,
+    external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    stage: DealStage | None = None,
+    owner: Owner = None,
+) -> DealPage:
+    return await reads.list_deals(
+        connection,
+        limit=limit,
+        cursor=cursor,
+        source=source.value if source else None,
+        external_id=external_id,
+        stage=stage.value if stage else None,
+        owner=owner,
+    )
+
+
+@router.get(
+    "/deals/{deal_id:uuid_text}",
+    tags=["deals"],
+    summary="One deal",
+    responses=problem_responses(404, 422),
+)
+async def get_one_deal(deal_id: IdPath, connection: RequestConnection) -> DealRead:
+    return await get_deal(connection, deal_id)
+
+
+@router.get(
+    "/deals/{deal_id:uuid_text}/readiness",
+    tags=["deals"],
+    summary="May the deal close? Its blocking commitments with their conflicts",
+    description="Ready when every commitment not withdrawn is cleared or approved.",
+    responses=problem_responses(404, 422),
+)
+async def get_deal_readiness(deal_id: IdPath, connection: RequestConnection) -> Readiness:
+    return await reads.readiness(connection, deal_id)
+
+
+# Commitments -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/commitments",
+    tags=["commitments"],
+    summary="Commitments, filtered, by id",
+    responses=problem_responses(422),
+)
+async def list_commitments(
+    connection: RequestConnection,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    review_status: Annotated[
+        list[ReviewStatusName] | None, Query(description="Any of these statuses.")
+    ] = None,
+    deal_id: IdQuery = None,
+    roadmap_item_key: Annotated[str | None, Query(pattern=ITEM_KEY_PATTERN)] = None,
+    conflict_code: Annotated[
+        ConflictCode | None, Query(description="Its current evaluation has such a conflict.")
+    ] = None,
+    owner: Owner = None,
+) -> CommitmentPage:
+    return await reads.list_commitments(
+        connection,
+        limit=limit,
+        cursor=cursor,
+        review_statuses=[status.value for status in review_status or ()],
+        deal_id=deal_id,
+        roadmap_item_key=roadmap_item_key,
+        conflict_code=conflict_code.value if conflict_code else None,
+        owner=owner,
+    )
+
+
+async def _answer(
+    connection: RequestConnection, commitment_id: str, response: Response
+) -> CommitmentRead:
+    commitment = await get_commitment(connection, commitment_id)
+    response.headers["ETag"] = strong_etag(commitment.version)
+    return commitment
+
+
+@router.get(
+    "/commitments/{commitment_id:uuid_text}",
+    tags=["commitments"],
+    summary="One commitment with its deal, conflicts, evaluations and decisions",
+    response_model=CommitmentRead,
+    responses=with_etag(
+        {304: {"description": "Unchanged since the ETag given"}, **problem_responses(404, 422)}
+    ),
+)
+async def get_one_commitment(
+    commitment_id: IdPath,
+    connection: RequestConnection,
+    response: Response,
+    if_none_match: IfNoneMatch = None,
+) -> CommitmentRead | Response:
+    commitment = await _answer(connection, commitment_id, response)
+    if if_none_match_hits(if_none_match, response.headers["ETag"]):
+        return Response(status_code=304, headers={"ETag": response.headers["ETag"]})
+    return commitment
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/evaluations",
+    tags=["commitments"],
+    summary="Record an evaluation; the review lifecycle decides the status",
+    description="An evaluation whose fingerprint equals the current one changes nothing. "
+    "A `roadmap_unreachable` outcome parks a first evaluation as evaluation_pending and "
+    "keeps the work due. 409 when the commitment changed since the version evaluated.",
+    responses=with_etag(problem_responses(404, 409, 413, 422)),
+)
+async def record_evaluation(
+    commitment_id: IdPath,
+    data: EvaluationCreate,
+    connection: RequestConnection,
+    response: Response,
+) -> CommitmentRead:
+    await reviews.record_evaluation(connection, commitment_id, data)
+    return await _answer(connection, commitment_id, response)
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/decisions",
+    tags=["commitments"],
+    summary="A PM approves or rejects what the current evaluation found",
+    description="Only from needs_signoff (else 409); If-Match honoured (412); a rejection "
+    "needs a comment. Repeating the decision just taken answers 200 and writes nothing.",
+    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+)
+async def decide(
+    commitment_id: IdPath,
+    data: DecisionCreate,
+    connection: RequestConnection,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CommitmentRead:
+    await reviews.decide(connection, commitment_id, data, if_match)
+    return await _answer(connection, commitment_id, response)
+
+
+@router.put(
+    "/commitments/{commitment_id:uuid_text}/roadmap-link",
+    tags=["commitments"],
+    summary="A PM links the commitment to a roadmap item; it is evaluated again",
+    description="The link stands until the CRM sends a different, non-empty key. 409 for a "
+    "rejected or withdrawn commitment.",
+    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+)
+async def link_roadmap_item(
+    commitment_id: IdPath,
+    data: RoadmapLink,
+    connection: RequestConnection,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CommitmentRead:
+    await reviews.relink(connection, commitment_id, data.roadmap_item_key, if_match)
+    return await _answer(connection, commitment_id, response)
+
+
+# Evaluation work queue -----------------------------------------------------------------
+
+
+@router.post(
+    "/work/claims",
+    tags=["work queue"],
+    summary="Claim commitments owed an evaluation, with a lease",
+    description="Due and unclaimed (or lease-expired) commitments, oldest due first. "
+    "Recording an evaluation releases the claim.",
+    responses=problem_responses(413, 422),
+)
+async def claim_work(request: ClaimRequest, connection: RequestConnection) -> ClaimedWork:
+    return ClaimedWork(items=await work.claim(connection, request))
+
+
+@router.post(
+    "/work/rechecks",
+    tags=["work queue"],
+    summary="Owe a re-check to the commitments a roadmap change concerns",
+    responses=problem_responses(413, 422),
+)
+async def mark_rechecks(request: RecheckRequest, connection: RequestConnection) -> RecheckAnswer:
+    return RecheckAnswer(marked=await work.mark_rechecks(connection, request))
+
+
+# Reports ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/summary",
+    tags=["reports"],
+    summary="By review status per currency, revenue at risk, breaches",
+    responses=problem_responses(422),
+)
+async def report_summary(connection: RequestConnection) -> reports.Summary:
+    return await reports.summary(connection)
+
+
+@router.get(
+    "/reports/conflicts",
+    tags=["reports"],
+    summary="Current conflicts by code, roadmap item, vision tag and deal owner",
+    responses=problem_responses(422),
+)
+async def report_conflicts(connection: RequestConnection) -> reports.ConflictReport:
+    return await reports.conflicts(connection)
+
+
+@router.get(
+    "/reports/aging",
+    tags=["reports"],
+    summary="Commitments awaiting sign-off, oldest first, against an SLA",
+    responses=problem_responses(422),
+)
+async def report_aging(
+    connection: RequestConnection,
+    sla_hours: Annotated[int, Query(ge=1, le=8760, description="The sign-off SLA in hours.")],
+    limit: Limit = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            pattern=NO_NUL_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
+    ] = None,
+) -> reports.AgingReport:
+    after = None
+    if cursor is not None:
+        after = reports.parse_aging_cursor(cursor)
+        if after is None:
+            raise field_problem("query.cursor", "not a cursor this report gave")
+    return await reports.aging(connection, sla_hours=sla_hours, limit=limit, after=after)

@@ -1,0 +1,13 @@
+"""Commitments service settings: environment variables prefixed `COMMITMENTS_`."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings
+
+
+class CommitmentsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMITMENTS_")
+
+    port: int = Field(8001, ge=1, le=65535)
+    database_url: str = "sqlite+aiosqlite:///data/commitments.db"

@@ -1,0 +1,199 @@
+"""The commitments database, as SQLAlchemy Core tables. Alembic migrations create it.
+
+Ids are UUID text made by the service. Timestamps are UTC (`UTCDateTime`).
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from kit.db import UTCDateTime, new_metadata
+
+metadata = new_metadata()
+
+ID = String(36)
+REVIEW_STATUSES = (
+    "'received', 'evaluation_pending', 'cleared', 'needs_signoff', 'approved', 'rejected', "
+    "'withdrawn'"
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("account", String(300), nullable=False),
+    # Cents, exact on both databases (SQLite has no exact decimal to sum).
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("expected_close", Date, nullable=True),
+    Column("owner", String(254), nullable=True),
+    Column("crm_updated_at", UTCDateTime, nullable=False),  # the CRM's own last-modified
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "external_id"),
+    Index(None, "stage", "currency"),
+    Index(None, "owner"),
+    CheckConstraint("source IN ('salesforce', 'hubspot', 'generic')", name="source"),
+    CheckConstraint("stage IN ('open', 'closed_won', 'closed_lost')", name="stage"),
+)
+
+commitments = Table(
+    "commitments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("deal_id", ID, ForeignKey("deals.id"), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("promised_by", Date, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("roadmap_item_key", String(20), nullable=True),
+    Column("link_source", String(8), nullable=True),
+    Column("crm_roadmap_item_key", String(20), nullable=True),
+    Column("review_status", String(24), nullable=False),
+    Column("reopen_reason", Text, nullable=True),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+    # The evaluation it is judged by now, and the one its standing approval decided (none
+    # when the latest decision is not an approval). No foreign keys: evaluations point back.
+    Column("current_evaluation_id", ID, nullable=True),
+    Column("approved_evaluation_id", ID, nullable=True),
+    Column("version", Integer, nullable=False),  # the ETag; grows on every visible change
+    # The evaluation work queue. Work is due from `work_due_at` (null: none owed); every
+    # reason to (re-)evaluate bumps `work_generation`, and only an evaluation of the latest
+    # generation settles it, so a roadmap change during an evaluation is never lost.
+    Column("work_due_at", UTCDateTime, nullable=True),
+    Column("work_generation", Integer, nullable=False),
+    Column("work_attempts", Integer, nullable=False),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("deal_id", "external_id"),
+    Index(None, "deal_id", "review_status"),
+    Index(None, "review_status", "status_changed_at"),
+    Index(None, "roadmap_item_key"),
+    Index(
+        "ix_commitments_work_due_at",
+        "work_due_at",
+        postgresql_where=text("work_due_at IS NOT NULL"),
+        sqlite_where=text("work_due_at IS NOT NULL"),
+    ),
+    CheckConstraint(f"review_status IN ({REVIEW_STATUSES})", name="review_status"),
+    CheckConstraint(
+        "kind IN ('feature', 'integration', 'custom_work', 'date', 'other')", name="kind"
+    ),
+    CheckConstraint("link_source IN ('crm', 'pm')", name="link_source"),
+)
+
+# Every evaluation ever recorded; a commitment points at its current one.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("commitment_id", ID, ForeignKey("commitments.id"), nullable=False),
+    Column("commitment_version", Integer, nullable=False),
+    Column("conflicts", JSON, nullable=False),
+    Column("roadmap_item_versions", JSON, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("review_status", String(24), nullable=False),  # what it moved the commitment to
+    Column("reopened", Boolean, nullable=False),
+    Column("evaluated_at", UTCDateTime, nullable=False),
+    Index(None, "commitment_id", "evaluated_at"),
+)
+
+# The current evaluation's conflicts of every commitment not withdrawn, one row each, so the
+# dashboards' groupings are SQL aggregates over narrow indexed rows.
+current_conflicts = Table(
+    "current_conflicts",
+    metadata,
+    Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("code", String(32), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("needs_signoff", Boolean, nullable=False),
+    Column("roadmap_item_key", String(20), nullable=True),
+    Index(None, "code", "severity", "commitment_id"),
+    Index(None, "roadmap_item_key", "severity", "commitment_id"),
+    CheckConstraint("severity IN ('blocker', 'warning')", name="severity"),
+)
+
+current_conflict_tags = Table(
+    "current_conflict_tags",
+    metadata,
+    Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("tag", String(64), primary_key=True),
+    Column("severity", String(16), nullable=False),
+    Index(None, "tag", "severity", "commitment_id"),
+)
+
+# The tags each commitment carries, so a tag changing kind finds its commitments by index.
+commitment_tags = Table(
+    "commitment_tags",
+    metadata,
+    Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index(None, "tag", "commitment_id"),
+)
+
+# Append-only: database triggers refuse UPDATE and DELETE (see the migration).
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("commitment_id", ID, ForeignKey("commitments.id"), nullable=False),
+    Column("evaluation_id", ID, ForeignKey("evaluations.id"), nullable=False),
+    Column("decision", String(8), nullable=False),
+    Column("decided_by", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("conditions", Text, nullable=False),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Index(None, "commitment_id", "decided_at"),
+    CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
+)
+
+# Every CRM event taken, by (source, event id), with the answer it got.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("source", String(16), primary_key=True),
+    Column("event_id", String(200), primary_key=True),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("deal_id", ID, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("answer", JSON, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    CheckConstraint("outcome IN ('accepted', 'stale')", name="outcome"),
+)
+
+breaches = Table(
+    "breaches",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("deal_id", ID, ForeignKey("deals.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("blocking", JSON, nullable=False),  # the commitments that were not signed off
+    Column("detected_at", UTCDateTime, nullable=False, index=True),
+    CheckConstraint("kind IN ('closed_without_signoff')", name="kind"),
+)

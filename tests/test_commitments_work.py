@@ -1,0 +1,178 @@
+"""The evaluation work queue: claims with leases, re-checks that are never lost."""
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from kit.db import create_engine, utcnow
+from services.commitments.tables import commitments as commitments_table
+from tests.commitments_helpers import (
+    crm_event,
+    evaluate,
+    evaluated,
+    first_commitment,
+    promise,
+    take,
+)
+from tests.conftest import SERVICE_TOKEN
+from tests.support.clients import client_of
+
+
+async def claim(client, **request) -> list[dict]:
+    response = await client.post("/work/claims", json=request)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def expire_leases(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(commitments_table).values(claimed_until=utcnow() - timedelta(seconds=1))
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_claim_takes_due_work_once_until_its_lease_runs_out(
+    commitments, commitments_db_url
+):
+    await take(commitments, crm_event(promise("C-1"), promise("C-2")))
+
+    first = await claim(commitments, limit=10, lease_seconds=60)
+    second = await claim(commitments)
+    await expire_leases(commitments_db_url)
+    after_expiry = await claim(commitments)
+
+    assert sorted(item["external_id"] for item in first) == ["C-1", "C-2"]
+    assert len({item["claim_token"] for item in first}) == 1
+    assert second == []
+    assert {item["id"] for item in after_expiry} == {item["id"] for item in first}
+
+
+async def test_a_claim_takes_at_most_its_limit_oldest_first(commitments):
+    await take(commitments, crm_event(promise("C-1"), deal="D-1"))
+    await take(commitments, crm_event(promise("C-1"), deal="D-2"))
+
+    first = await claim(commitments, limit=1)
+    second = await claim(commitments, limit=1)
+
+    deals = (await commitments.get("/deals")).json()["items"]
+    by_deal = {deal["id"]: deal["external_id"] for deal in deals}
+    assert [by_deal[item["deal_id"]] for item in first + second] == ["D-1", "D-2"]
+
+
+async def test_recording_the_evaluation_settles_the_work(commitments):
+    commitment_id = await first_commitment(commitments)
+    (claimed,) = await claim(commitments)
+
+    await evaluate(
+        commitments,
+        commitment_id,
+        version=claimed["version"],
+        work_generation=claimed["work_generation"],
+    )
+
+    assert await claim(commitments) == []
+
+
+async def test_a_claim_can_be_limited_to_named_commitments_or_items(commitments):
+    answer = await take(
+        commitments,
+        crm_event(promise("C-1"), promise("C-2", roadmap_item_key="RM-3"), promise("C-3")),
+    )
+    ids = {c["external_id"]: c["id"] for c in answer["commitments"]}
+
+    named = await claim(commitments, commitment_ids=[ids["C-3"]])
+    by_item = await claim(commitments, roadmap_item_keys=["RM-3"])
+
+    assert [item["external_id"] for item in named] == ["C-3"]
+    assert [item["external_id"] for item in by_item] == ["C-2"]
+
+
+async def test_a_roadmap_change_marks_rechecks_by_item_and_by_tag(commitments):
+    answer = await take(
+        commitments,
+        crm_event(
+            promise("C-1", roadmap_item_key="RM-12", tags=[]),
+            promise("C-2", roadmap_item_key="RM-3", tags=["on-prem"]),
+            promise("C-3", roadmap_item_key="RM-4", tags=[]),
+            promise("C-4", roadmap_item_key="RM-12", tags=[]),
+        ),
+    )
+    for item in answer["commitments"]:
+        await evaluated(commitments, item["id"])
+    await take(
+        commitments,
+        crm_event(
+            promise("C-1", roadmap_item_key="RM-12", tags=[]),
+            promise("C-2", roadmap_item_key="RM-3", tags=["on-prem"]),
+            promise("C-3", roadmap_item_key="RM-4", tags=[]),
+            updated=1,
+        ),
+    )  # C-4 withdrawn: nothing to re-check
+
+    marked = await commitments.post(
+        "/work/rechecks", json={"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]}
+    )
+
+    assert marked.json() == {"marked": 2}
+    due = await claim(commitments)
+    assert sorted(item["external_id"] for item in due) == ["C-1", "C-2"]
+    assert {item["review_status"] for item in due} == {"cleared"}
+
+
+async def test_a_recheck_marked_during_an_evaluation_is_not_lost(commitments):
+    commitment_id = await first_commitment(commitments)
+    (claimed,) = await claim(commitments)
+
+    # The roadmap changes while the gateway is still evaluating with the old item.
+    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    await evaluate(
+        commitments,
+        commitment_id,
+        version=claimed["version"],
+        work_generation=claimed["work_generation"],
+    )
+
+    (again,) = await claim(commitments)
+    assert again["id"] == commitment_id
+    assert again["work_generation"] == claimed["work_generation"] + 1
+
+
+async def test_an_unreachable_roadmap_keeps_the_work_due_after_a_pause(
+    commitments, commitments_db_url
+):
+    commitment_id = await first_commitment(commitments)
+    (claimed,) = await claim(commitments)
+
+    await evaluate(
+        commitments, commitment_id, version=claimed["version"], outcome="roadmap_unreachable"
+    )
+
+    assert await claim(commitments) == []  # pausing before the next try
+    engine = create_engine(commitments_db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(commitments_table).values(work_due_at=utcnow() - timedelta(seconds=1))
+            )
+    finally:
+        await engine.dispose()
+    (retry,) = await claim(commitments)
+    assert retry["review_status"] == "evaluation_pending"
+
+
+async def test_replicas_claiming_at_once_never_share_a_commitment(commitments_app, commitments):
+    await take(commitments, crm_event(*(promise(f"C-{n}") for n in range(30))))
+
+    async def replica():
+        async with client_of(commitments_app, SERVICE_TOKEN) as client:
+            return await claim(client, limit=4)
+
+    claims = await asyncio.gather(*(replica() for _ in range(10)))
+
+    ids = [item["id"] for found in claims for item in found]
+    assert len(ids) == len(set(ids)) == 30
