@@ -9,7 +9,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 
+from kit.db import on_database_error
 from kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from kit.ops import ops_router
 from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
@@ -50,6 +52,7 @@ def create_base_app(
     app.state.metrics = RequestMetrics()
     app.state.readiness_checks = {}
     install_problem_handlers(app)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(ops_router(metrics_dependencies))

@@ -5,6 +5,7 @@ begun by the dependency and committed by it before the response is sent, rolled 
 any error. Code below the dependency never commits.
 """
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,15 @@ from fastapi import Depends
 from sqlalchemy import DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from starlette.requests import Request
+from starlette.responses import Response
+
+from kit.problems import problem_response
+
+logger = logging.getLogger(__name__)
 
 # Explicit constraint names, so migrations and the metadata agree on every name.
 NAMING_CONVENTION = {
@@ -77,7 +84,9 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk before the 2xx that acknowledges it (NORMAL, with WAL,
+        # can lose the last commits to a power cut).
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     return engine
@@ -103,6 +112,34 @@ def dialect_insert(connection: AsyncConnection, table: Table):
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# Deadlock, serialization failure, lock not available: the database gave up on a request
+# that a retry can pass.
+TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+RETRY_AFTER_SECONDS = 1
+
+
+def is_transient(error: DBAPIError) -> bool:
+    for cause in (error.orig, getattr(error.orig, "__cause__", None)):
+        if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+            return True
+    return "database is locked" in str(error.orig)
+
+
+async def on_database_error(request: Request, error: Exception) -> Response:
+    """A transient database failure is a 503 the client may retry; anything else is a bug
+    and goes on to the catch-all 500 (kit.middleware)."""
+    assert isinstance(error, DBAPIError)
+    if not is_transient(error):
+        raise error
+    logger.warning("transient database error", extra={"error": str(error.orig)[:200]})
+    return problem_response(
+        503,
+        "The database was busy with a conflicting request; retry shortly.",
+        kind="database-busy",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def database_check(engine: AsyncEngine):

@@ -62,8 +62,9 @@ async def reject_unknown_query_parameters(request: Request) -> None:
 
 def service_router() -> APIRouter:
     """A router whose routes check the service token first, then close the query string
-    (so an unauthenticated caller learns nothing about the parameters)."""
+    (so an unauthenticated caller learns nothing about the parameters). Its routes use the
+    database, so they may answer 503 when it is busy (kit.db.on_database_error)."""
     return APIRouter(
         dependencies=[Depends(require_service_token), Depends(reject_unknown_query_parameters)],
-        responses=problem_responses(401),
+        responses=problem_responses(401, 503),
     )

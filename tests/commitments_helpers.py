@@ -108,16 +108,35 @@ async def read(client: httpx.AsyncClient, commitment_id: str) -> dict:
     return response.json()
 
 
+async def claim_one(client: httpx.AsyncClient, commitment_id: str) -> dict | None:
+    """Owes the commitment a re-check and claims it, as the gateway does."""
+    await client.post("/work/rechecks", json={"commitment_ids": [commitment_id]})
+    response = await client.post("/work/claims", json={"commitment_ids": [commitment_id]})
+    assert response.status_code == 200, response.text
+    found = response.json()["items"]
+    return found[0] if found else None
+
+
 async def evaluate(
     client: httpx.AsyncClient,
     commitment_id: str,
     *conflicts: dict,
+    claim: dict | None = None,
     version: int | None = None,
     **fields: object,
 ) -> httpx.Response:
-    if version is None:
-        version = (await read(client, commitment_id))["version"]
-    body = {"evaluated_version": version, "conflicts": list(conflicts), **fields}
+    """Records an evaluation under `claim` (by default, a fresh claim of it)."""
+    if claim is None:
+        claim = await claim_one(client, commitment_id) or {
+            "claim_token": "0" * 32, "version": 1, "work_generation": 0
+        }  # fmt: skip
+    body = {
+        "claim_token": claim["claim_token"],
+        "evaluated_version": version or claim["version"],
+        "work_generation": claim["work_generation"],
+        "conflicts": list(conflicts),
+        **fields,
+    }
     return await client.post(f"/commitments/{commitment_id}/evaluations", json=body)
 
 

@@ -7,7 +7,16 @@ from sqlalchemy import func, select
 
 from kit.db import create_engine
 from services.commitments.tables import breaches, commitments, deals, inbox
-from tests.commitments_helpers import crm_event, evaluate, new_event_id, promise, send, take
+from tests.commitments_helpers import (
+    conflict,
+    crm_event,
+    decide,
+    evaluate,
+    new_event_id,
+    promise,
+    send,
+    take,
+)
 from tests.conftest import SERVICE_TOKEN
 from tests.support.clients import client_of
 
@@ -248,3 +257,75 @@ async def test_a_malformed_event_is_refused_and_writes_nothing(commitments, comm
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert await count_rows(commitments_db_url, inbox) == 0
+
+
+async def test_events_with_the_same_crm_time_are_ordered_by_their_own_time(commitments):
+    later = crm_event(promise(summary="Second"), updated=3)
+    later["occurred_at"] = "2026-11-20T09:03:30Z"
+    earlier = crm_event(promise(summary="First"), updated=3)
+
+    await take(commitments, later)
+    answer = await take(commitments, earlier)
+
+    assert answer["status"] == "stale"
+    listed = (await commitments.get("/commitments")).json()["items"]
+    assert [item["summary"] for item in listed] == ["Second"]
+
+
+async def test_a_new_deal_owner_follows_into_lists_and_reports(commitments):
+    answer = await take(commitments, crm_event(promise("C-1"), owner="ana@example.com"))
+    commitment_id = answer["commitments"][0]["id"]
+    await evaluate(commitments, commitment_id, conflict("custom_work", item=None))
+
+    await take(commitments, crm_event(promise("C-1"), owner="bo@example.com", updated=1))
+
+    by_owner = (await commitments.get("/reports/conflicts")).json()["by_owner"]
+    assert [group["key"] for group in by_owner] == ["bo@example.com"]
+    listed = (await commitments.get("/commitments", params={"owner": "bo@example.com"})).json()
+    assert [item["id"] for item in listed["items"]] == [commitment_id]
+
+
+async def test_a_changed_promise_loses_its_evaluation_until_evaluated_again(commitments):
+    answer = await take(commitments, crm_event(promise("C-1")))
+    commitment_id = answer["commitments"][0]["id"]
+    await evaluate(commitments, commitment_id, conflict("custom_work", item=None))
+
+    await take(commitments, crm_event(promise("C-1", summary="Changed"), updated=1))
+
+    changed = (await commitments.get(f"/commitments/{commitment_id}")).json()
+    assert (changed["review_status"], changed["evaluation"], changed["conflicts"]) == (
+        "received",
+        None,
+        [],
+    )
+    assert len(changed["evaluations"]) == 1  # the history stays
+    assert (await commitments.get("/reports/conflicts")).json()["by_code"] == []
+
+
+async def test_a_decision_and_a_crm_edit_at_once_each_count_once(commitments_app, commitments):
+    """Whatever order they land in, neither overwrites the other: every write that answered
+    2xx moved the version by one."""
+    for round_number in range(5):
+        deal = f"D-race-{round_number}"
+        answer = await take(commitments, crm_event(promise("C-1"), deal=deal))
+        commitment_id = answer["commitments"][0]["id"]
+        await evaluate(commitments, commitment_id, conflict("custom_work", item=None))
+        before = (await commitments.get(f"/commitments/{commitment_id}")).json()["version"]
+
+        async def approve(commitment_id=commitment_id):
+            async with client_of(commitments_app, SERVICE_TOKEN) as client:
+                return await decide(client, commitment_id)
+
+        async def edit(deal=deal):
+            edited = crm_event(promise("C-1", summary="Edited"), deal=deal, updated=1)
+            async with client_of(commitments_app, SERVICE_TOKEN) as client:
+                return await send(client, edited)
+
+        decision, edited = await asyncio.gather(approve(), edit())
+
+        after = (await commitments.get(f"/commitments/{commitment_id}")).json()
+        assert edited.status_code == 200
+        assert decision.status_code in (200, 409)
+        assert after["version"] == before + 1 + (decision.status_code == 200)
+        assert after["review_status"] == "received"
+        assert after["summary"] == "Edited"

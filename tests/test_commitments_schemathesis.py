@@ -33,4 +33,4 @@ schema = schemathesis.pytest.from_fixture("commitments_api_schema")
     derandomize=os.environ.get("CI") == "true",
 )
 def test_commitments_api_conforms_to_its_openapi(case):
-    case.call_and_validate(headers=AUTH)
+    case.call_and_validate()

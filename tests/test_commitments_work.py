@@ -9,10 +9,12 @@ from kit.db import create_engine, utcnow
 from services.commitments.tables import commitments as commitments_table
 from tests.commitments_helpers import (
     crm_event,
+    decide,
     evaluate,
     evaluated,
     first_commitment,
     promise,
+    slip,
     take,
 )
 from tests.conftest import SERVICE_TOKEN
@@ -30,7 +32,10 @@ async def expire_leases(db_url: str) -> None:
     try:
         async with engine.begin() as connection:
             await connection.execute(
-                update(commitments_table).values(claimed_until=utcnow() - timedelta(seconds=1))
+                update(commitments_table)
+                .where(commitments_table.c.claim_token.is_not(None))
+                # As if the lease ran out just now: due again from now, like its claim said.
+                .values(claimed_until=utcnow(), work_due_at=utcnow())
             )
     finally:
         await engine.dispose()
@@ -68,12 +73,7 @@ async def test_recording_the_evaluation_settles_the_work(commitments):
     commitment_id = await first_commitment(commitments)
     (claimed,) = await claim(commitments)
 
-    await evaluate(
-        commitments,
-        commitment_id,
-        version=claimed["version"],
-        work_generation=claimed["work_generation"],
-    )
+    await evaluate(commitments, commitment_id, claim=claimed)
 
     assert await claim(commitments) == []
 
@@ -130,12 +130,7 @@ async def test_a_recheck_marked_during_an_evaluation_is_not_lost(commitments):
 
     # The roadmap changes while the gateway is still evaluating with the old item.
     await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
-    await evaluate(
-        commitments,
-        commitment_id,
-        version=claimed["version"],
-        work_generation=claimed["work_generation"],
-    )
+    await evaluate(commitments, commitment_id, claim=claimed)
 
     (again,) = await claim(commitments)
     assert again["id"] == commitment_id
@@ -148,9 +143,7 @@ async def test_an_unreachable_roadmap_keeps_the_work_due_after_a_pause(
     commitment_id = await first_commitment(commitments)
     (claimed,) = await claim(commitments)
 
-    await evaluate(
-        commitments, commitment_id, version=claimed["version"], outcome="roadmap_unreachable"
-    )
+    await evaluate(commitments, commitment_id, claim=claimed, outcome="roadmap_unreachable")
 
     assert await claim(commitments) == []  # pausing before the next try
     engine = create_engine(commitments_db_url)
@@ -176,3 +169,74 @@ async def test_replicas_claiming_at_once_never_share_a_commitment(commitments_ap
 
     ids = [item["id"] for found in claims for item in found]
     assert len(ids) == len(set(ids)) == 30
+
+
+async def test_only_the_claims_holder_records_and_a_lapsed_claim_can_be_taken_over(
+    commitments, commitments_db_url
+):
+    commitment_id = await first_commitment(commitments)
+    (slow,) = await claim(commitments)
+    await expire_leases(commitments_db_url)
+    (taker,) = await claim(commitments)
+
+    late = await evaluate(commitments, commitment_id, claim=slow)
+    current = await evaluate(commitments, commitment_id, claim=taker)
+
+    assert late.status_code == 409
+    assert "claim" in late.json()["detail"]
+    assert current.status_code == 200
+    assert current.json()["review_status"] == "cleared"
+
+
+async def test_work_whose_claim_lapsed_waits_behind_work_already_due(
+    commitments, commitments_db_url
+):
+    """An evaluation that keeps failing (or a replica that keeps dying) cannot starve the rest."""
+    await take(commitments, crm_event(promise("C-1"), deal="D-1"))
+    await take(commitments, crm_event(promise("C-1"), deal="D-2"))
+    (first,) = await claim(commitments, limit=1)
+    await expire_leases(commitments_db_url)
+
+    (second,) = await claim(commitments, limit=1)
+    (third,) = await claim(commitments, limit=1)
+
+    assert second["id"] != first["id"]
+    assert third["id"] == first["id"]
+
+
+async def test_a_decision_during_an_evaluation_makes_it_evaluate_again(commitments):
+    commitment_id = await first_commitment(commitments)
+    await evaluated(commitments, commitment_id, slip("2027-04-01"))
+    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    (claimed,) = await claim(commitments)
+
+    await decide(commitments, commitment_id)
+    response = await evaluate(commitments, commitment_id, claim=claimed)
+
+    assert response.status_code == 409
+    assert "version" in response.json()["detail"]
+
+
+async def test_rechecks_and_crm_events_on_one_deal_at_once_all_succeed(
+    commitments_app, commitments
+):
+    """Both lock the deal's commitments in id order: no deadlock, no 5xx."""
+    many = [promise(f"C-{n}", roadmap_item_key="RM-12") for n in range(12)]
+    await take(commitments, crm_event(*many))
+
+    async def crm_edit(minute: int):
+        edited = [promise(f"C-{n}", summary=f"v{minute}") for n in reversed(range(12))]
+        async with client_of(commitments_app, SERVICE_TOKEN) as client:
+            return await client.put(
+                f"/crm-events/generic/evt-edit-{minute}", json=crm_event(*edited, updated=minute)
+            )
+
+    async def recheck():
+        async with client_of(commitments_app, SERVICE_TOKEN) as client:
+            return await client.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+
+    answers = await asyncio.gather(
+        *(crm_edit(minute) if minute % 2 else recheck() for minute in range(1, 21))
+    )
+
+    assert [response.status_code for response in answers] == [200] * 20

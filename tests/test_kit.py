@@ -5,6 +5,7 @@ import logging
 from contextlib import asynccontextmanager
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from kit.app import create_base_app
 from kit.db import RequestConnection
@@ -21,6 +22,24 @@ class _FailingCommitEngine:
     async def begin(self):
         yield object()
         raise ConnectionError("commit failed")
+
+
+class _DatabaseError(Exception):
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class _BusyCommitEngine:
+    """Stands in for an engine whose commit the database refuses with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    @asynccontextmanager
+    async def begin(self):
+        yield object()
+        raise DBAPIError("COMMIT", {}, self.error)
 
 
 def _app_with(engine: object):
@@ -53,6 +72,32 @@ async def test_a_failed_commit_never_answers_2xx():
     assert response.headers["content-type"] == "application/problem+json"
     assert "Traceback" not in response.text
     assert "commit failed" not in response.text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _DatabaseError("deadlock detected", sqlstate="40P01"),
+        _DatabaseError("could not serialize access", sqlstate="40001"),
+        _DatabaseError("database is locked"),
+    ],
+)
+async def test_a_database_busy_with_another_request_answers_503_to_retry(error):
+    async with running(_app_with(_BusyCommitEngine(error))) as client:
+        response = await client.post("/write")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_any_other_database_error_is_a_500_that_reveals_nothing():
+    failure = _DatabaseError("relation secret_table does not exist", sqlstate="42P01")
+    async with running(_app_with(_BusyCommitEngine(failure))) as client:
+        response = await client.post("/write")
+
+    assert response.status_code == 500
+    assert "secret_table" not in response.text
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,10 @@ async def clear_current_conflicts(connection: AsyncConnection, commitment_id: st
 
 
 async def set_current_conflicts(
-    connection: AsyncConnection, commitment_id: str, conflicts: list[Conflict]
+    connection: AsyncConnection,
+    commitment_id: str,
+    deal_owner: str | None,
+    conflicts: list[Conflict],
 ) -> None:
     await clear_current_conflicts(connection, commitment_id)
     if not conflicts:
@@ -29,6 +32,7 @@ async def set_current_conflicts(
                 "severity": conflict.severity.value,
                 "needs_signoff": conflict.needs_signoff,
                 "roadmap_item_key": conflict.evidence.item_key,
+                "deal_owner": deal_owner,
             }
             for position, conflict in enumerate(conflicts)
         ],

@@ -5,15 +5,20 @@ Order inside the transaction, and why:
    waiting for a concurrent first delivery to commit) and answers with the stored answer;
    nothing else is written.
 2. The deal row is created if new, then locked: events for one deal apply one at a time.
-3. An event older than the deal's stored CRM modification time is stale: nothing changes.
+   Its commitments are locked too, in id order (the order every multi-row write locks
+   in), so a PM's decision or an evaluation on one of them waits or is waited for.
+3. An event older than the deal's stored CRM modification time (ties broken by the event's
+   own time) is stale: nothing changes.
 4. Otherwise the deal is updated and `intake.plan_intake` says what happens to each
-   commitment; every status change goes through `lifecycle.apply`.
+   commitment; every status change goes through `lifecycle.apply`. A changed commitment
+   loses its current evaluation and any claim on it: it is evaluated afresh.
 5. A deal entering closed_won is checked *after* its commitments are applied: a promise
    first sent or changed in the closing event was never signed off, so it blocks, and
    the close is recorded as a breach.
 """
 
 import hashlib
+import logging
 import uuid
 from datetime import datetime
 
@@ -33,9 +38,15 @@ from services.commitments.intake import (
 from services.commitments.lifecycle import Event, ReviewStatus
 from services.commitments.records import states_of_deal
 from services.commitments.schemas import CommitmentState, CrmEvent, IntakeAnswer
-from services.commitments.tables import breaches, commitments, deals, inbox
+from services.commitments.tables import breaches, commitments, current_conflicts, deals, inbox
 
 SETTLED = (ReviewStatus.cleared, ReviewStatus.approved, ReviewStatus.withdrawn)
+DEAL_COPIES = {
+    "owner": "deal_owner",
+    "currency": "deal_currency",
+    "amount_cents": "deal_amount_cents",
+}
+logger = logging.getLogger(__name__)
 
 
 def payload_digest(event: CrmEvent) -> str:
@@ -60,17 +71,27 @@ async def take_event(
     if first.one_or_none() is None:
         stored = (
             await connection.execute(
-                select(inbox.c.answer).where(inbox.c.source == source, inbox.c.event_id == event_id)
+                select(inbox.c.answer, inbox.c.payload_sha256).where(
+                    inbox.c.source == source, inbox.c.event_id == event_id
+                )
             )
-        ).scalar_one()
-        return IntakeAnswer.model_validate({**stored, "status": "duplicate"})
+        ).one()
+        if stored.payload_sha256 != payload_digest(event):
+            # Still the same event by its id (a CRM may re-send it re-signed or reformatted);
+            # worth knowing when a sender reuses ids for different content.
+            logger.warning(
+                "event id reused with other content",
+                extra={"source": source, "event_id": event_id},
+            )
+        return IntakeAnswer.model_validate({**stored.answer, "status": "duplicate"})
 
     deal, previous_stage = await _lock_deal(connection, event, now)
-    if previous_stage is not None and event.deal.updated_at < deal.crm_updated_at:
+    incoming_time = (event.deal.updated_at, event.occurred_at)
+    if previous_stage is not None and incoming_time < (deal.crm_updated_at, deal.crm_occurred_at):
         outcome = "stale"
     else:
         outcome = "accepted"
-        await _apply(connection, deal.id, event, now)
+        await _apply(connection, deal, event, now)
         if event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won:
             await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
     answer = IntakeAnswer(
@@ -133,19 +154,25 @@ def _deal_values(event: CrmEvent) -> dict[str, object]:
         "expected_close": deal.expected_close,
         "owner": deal.owner,
         "crm_updated_at": deal.updated_at,
+        "crm_occurred_at": event.occurred_at,
     }
 
 
-async def _apply(connection: AsyncConnection, deal_id: str, event: CrmEvent, now: datetime) -> None:
+async def _apply(connection: AsyncConnection, deal: Row, event: CrmEvent, now: datetime) -> None:
+    values = _deal_values(event)
     await connection.execute(
-        update(deals).where(deals.c.id == deal_id).values(**_deal_values(event), updated_at=now)
+        update(deals).where(deals.c.id == deal.id).values(**values, updated_at=now)
     )
     rows = {
         row.external_id: row
         for row in await connection.execute(
-            select(commitments).where(commitments.c.deal_id == deal_id)
+            select(commitments)
+            .where(commitments.c.deal_id == deal.id)
+            .order_by(commitments.c.id)
+            .with_for_update()
         )
     }
+    await _copy_deal_fields(connection, deal, values)
     stored = {
         external_id: StoredCommitment(external_id, _content(row), ReviewStatus(row.review_status))
         for external_id, row in rows.items()
@@ -158,9 +185,30 @@ async def _apply(connection: AsyncConnection, deal_id: str, event: CrmEvent, now
     )
     for change in plan:
         if change.action == "create":
-            await _create(connection, deal_id, change, now)
+            await _create(connection, deal.id, values, change, now)
         else:
             await _update(connection, rows[change.external_id], change, now)
+
+
+async def _copy_deal_fields(connection: AsyncConnection, deal: Row, values: dict) -> None:
+    """Keeps the copies of the deal's owner, currency and amount in step."""
+    changed = {
+        copy: values[field]
+        for field, copy in DEAL_COPIES.items()
+        if values[field] != deal._mapping[field]
+    }
+    if not changed:
+        return
+    await connection.execute(
+        update(commitments).where(commitments.c.deal_id == deal.id).values(changed)
+    )
+    if "deal_owner" in changed:
+        of_deal = select(commitments.c.id).where(commitments.c.deal_id == deal.id)
+        await connection.execute(
+            update(current_conflicts)
+            .where(current_conflicts.c.commitment_id.in_(of_deal))
+            .values(deal_owner=changed["deal_owner"])
+        )
 
 
 def _content(row: Row) -> CommitmentContent:
@@ -194,7 +242,7 @@ def _status_after(status: ReviewStatus, events: tuple[Event, ...]) -> ReviewStat
 
 
 async def _create(
-    connection: AsyncConnection, deal_id: str, change: PlannedChange, now: datetime
+    connection: AsyncConnection, deal_id: str, deal: dict, change: PlannedChange, now: datetime
 ) -> None:
     assert change.content is not None
     status = _status_after(ReviewStatus.received, change.events)
@@ -203,6 +251,7 @@ async def _create(
         commitments.insert().values(
             id=commitment_id,
             deal_id=deal_id,
+            **{copy: deal[field] for field, copy in DEAL_COPIES.items()},
             external_id=change.external_id,
             **_content_values(change.content),
             review_status=status.value,
@@ -223,18 +272,28 @@ async def _update(
 ) -> None:
     previous = ReviewStatus(row.review_status)
     status = _status_after(previous, change.events)
-    values: dict[str, object] = {"version": row.version + 1, "updated_at": now}
+    values: dict[str, object] = {"version": commitments.c.version + 1, "updated_at": now}
     if change.content is not None:
         values.update(_content_values(change.content))
     if status is not previous:
         values.update(review_status=status.value, status_changed_at=now, reopen_reason=None)
-    if Event.crm_changed in change.events:
-        # Evaluate afresh, and settle any evaluation already under way as out of date.
-        values.update(work_due_at=now, work_generation=row.work_generation + 1, work_attempts=0)
+    fresh = Event.crm_changed in change.events
+    if fresh:
+        # Evaluated afresh: the old evaluation no longer describes it, and an evaluation
+        # already under way (its claim) is of the old content.
+        values.update(
+            current_evaluation_id=None,
+            work_due_at=now,
+            work_generation=commitments.c.work_generation + 1,
+            work_attempts=0,
+        )
+    if fresh or status is ReviewStatus.withdrawn:
+        values.update(claim_token=None, claimed_until=None)
     if status is ReviewStatus.withdrawn:
-        values.update(work_due_at=None, claim_token=None, claimed_until=None)
-        await clear_current_conflicts(connection, row.id)
+        values.update(work_due_at=None)
     await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
+    if fresh or status is ReviewStatus.withdrawn:
+        await clear_current_conflicts(connection, row.id)
     if change.content is not None and change.content.tags != tuple(row.tags):
         await set_commitment_tags(connection, row.id, change.content.tags)
 

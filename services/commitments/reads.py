@@ -78,9 +78,7 @@ async def list_commitments(
             )
         )
     if owner is not None:
-        query = query.where(
-            commitments.c.deal_id.in_(select(deals.c.id).where(deals.c.owner == owner))
-        )
+        query = query.where(commitments.c.deal_owner == owner)
     found = [as_listed(row) for row in await connection.execute(query)]
     page = found[:limit]
     return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)

@@ -9,11 +9,12 @@
   past the caller's SLA.
 """
 
+import base64
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, Table, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
@@ -55,7 +56,7 @@ class Summary(BaseModel):
 
 
 class ConflictGroup(BaseModel):
-    key: str | None = Field(description="The code, item key, tag or owner grouped by.")
+    key: str = Field(description="The code, item key, tag or owner grouped by.")
     conflicts: int
     blockers: int
     commitments: int = Field(description="Distinct commitments with such a conflict.")
@@ -92,26 +93,33 @@ def _money(cents: int | Decimal | None) -> str:
 
 
 async def summary(connection: AsyncConnection) -> Summary:
+    # One row per (status, currency, deal) first, from one covering index, so a deal's
+    # amount counts once per status however many of its commitments are in it.
     per_deal = (
         select(
-            commitments.c.deal_id,
             commitments.c.review_status,
+            commitments.c.deal_currency,
+            commitments.c.deal_amount_cents,
             func.count().label("commitments"),
         )
-        .group_by(commitments.c.deal_id, commitments.c.review_status)
+        .group_by(
+            commitments.c.review_status,
+            commitments.c.deal_currency,
+            commitments.c.deal_id,
+            commitments.c.deal_amount_cents,
+        )
         .subquery()
     )
     by_status = await connection.execute(
         select(
             per_deal.c.review_status,
-            deals.c.currency,
+            per_deal.c.deal_currency,
             func.sum(per_deal.c.commitments),
             func.count(),
-            func.sum(deals.c.amount_cents),
+            func.sum(per_deal.c.deal_amount_cents),
         )
-        .join(deals, deals.c.id == per_deal.c.deal_id)
-        .group_by(per_deal.c.review_status, deals.c.currency)
-        .order_by(per_deal.c.review_status, deals.c.currency)
+        .group_by(per_deal.c.review_status, per_deal.c.deal_currency)
+        .order_by(per_deal.c.review_status, per_deal.c.deal_currency)
     )
     blocked = exists().where(
         commitments.c.deal_id == deals.c.id, commitments.c.review_status.not_in(NOT_BLOCKING)
@@ -160,64 +168,58 @@ async def summary(connection: AsyncConnection) -> Summary:
     )
 
 
-def _grouped(key, commitment_id, severity, source) -> Select:
-    return (
+def _grouped(table: Table, key: str) -> Select:
+    """Conflicts, blockers and distinct commitments per `key`: first one row per (key,
+    commitment), streamed off the (key, commitment_id, severity) index, then summed, which
+    spares the database a sort for the distinct count."""
+    column, commitment_id = table.c[key], table.c.commitment_id
+    per_commitment = (
         select(
-            key,
-            func.count(),
-            func.sum(case((severity == "blocker", 1), else_=0)),
-            func.count(commitment_id.distinct()),
+            column.label("key"),
+            func.count().label("conflicts"),
+            func.sum(case((table.c.severity == "blocker", 1), else_=0)).label("blockers"),
         )
-        .select_from(source)
-        .group_by(key)
-        .order_by(func.count().desc(), key)
+        .where(column.is_not(None))
+        .group_by(column, commitment_id)
+        .subquery()
+    )
+    total = func.sum(per_commitment.c.conflicts)
+    return (
+        select(per_commitment.c.key, total, func.sum(per_commitment.c.blockers), func.count())
+        .group_by(per_commitment.c.key)
+        .order_by(total.desc(), per_commitment.c.key)
     )
 
 
-async def _groups(connection: AsyncConnection, query: Select) -> list[ConflictGroup]:
+async def _groups(connection: AsyncConnection, table: Table, key: str) -> list[ConflictGroup]:
     return [
-        ConflictGroup(key=key, conflicts=count, blockers=blockers or 0, commitments=distinct)
-        for key, count, blockers, distinct in await connection.execute(query)
+        ConflictGroup(key=value, conflicts=count, blockers=blockers or 0, commitments=distinct)
+        for value, count, blockers, distinct in await connection.execute(_grouped(table, key))
     ]
 
 
 async def conflicts(connection: AsyncConnection) -> ConflictReport:
-    conflict = current_conflicts.c
-    with_owner = current_conflicts.join(
-        commitments, commitments.c.id == conflict.commitment_id
-    ).join(deals, deals.c.id == commitments.c.deal_id)
-    tag = current_conflict_tags.c
+    """Conflicts with no item or no owner are left out of those two groupings."""
     return ConflictReport(
-        by_code=await _groups(
-            connection, _grouped(conflict.code, conflict.commitment_id, conflict.severity,
-                                 current_conflicts)
-        ),
-        by_roadmap_item=await _groups(
-            connection,
-            _grouped(
-                conflict.roadmap_item_key, conflict.commitment_id, conflict.severity,
-                current_conflicts,
-            ).where(conflict.roadmap_item_key.is_not(None)),
-        ),
-        by_vision_tag=await _groups(
-            connection, _grouped(tag.tag, tag.commitment_id, tag.severity, current_conflict_tags)
-        ),
-        by_owner=await _groups(
-            connection,
-            _grouped(deals.c.owner, conflict.commitment_id, conflict.severity, with_owner),
-        ),
-    )  # fmt: skip
+        by_code=await _groups(connection, current_conflicts, "code"),
+        by_roadmap_item=await _groups(connection, current_conflicts, "roadmap_item_key"),
+        by_vision_tag=await _groups(connection, current_conflict_tags, "tag"),
+        by_owner=await _groups(connection, current_conflicts, "deal_owner"),
+    )
 
 
 def _aging_cursor(awaiting: Awaiting) -> str:
-    return f"{awaiting.awaiting_since.isoformat()}|{awaiting.commitment_id}"
+    """Opaque and URL-safe: the last item's (awaiting_since, id)."""
+    raw = f"{awaiting.awaiting_since.isoformat()}|{awaiting.commitment_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def parse_aging_cursor(cursor: str) -> tuple[datetime, str] | None:
-    since, _, commitment_id = cursor.partition("|")
     try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        since, _, commitment_id = raw.partition("|")
         moment = datetime.fromisoformat(since)
-    except ValueError:
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         return None
     if moment.tzinfo is None or not commitment_id:
         return None

@@ -14,7 +14,7 @@ from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
 from services.commitments import lifecycle
-from services.commitments.conflict_rows import set_current_conflicts
+from services.commitments.conflict_rows import clear_current_conflicts, set_current_conflicts
 from services.commitments.lifecycle import (
     Event,
     ReviewStatus,
@@ -67,19 +67,26 @@ def _reopen_reason(reasons: list[SignoffConflict]) -> str:
     return "Not covered by the approval: " + "; ".join(describe(c) for c in reasons) + "."
 
 
-def _work_settled(row: Row, generation: int | None) -> dict[str, object]:
-    """Releases the claim; the work owed is settled unless a newer reason came meanwhile."""
+def _work_settled(row: Row, generation: int, now: datetime) -> dict[str, object]:
+    """Releases the claim. The work owed is settled, unless a newer reason to evaluate came
+    meanwhile (a roadmap change marked during the evaluation): then it is due again now."""
     values: dict[str, object] = {"claim_token": None, "claimed_until": None}
-    if generation is None or generation >= row.work_generation:
+    if generation >= row.work_generation:
         values.update(work_due_at=None, work_attempts=0)
+    else:
+        values.update(work_due_at=now)
     return values
 
 
-async def record_evaluation(
-    connection: AsyncConnection, commitment_id: str, data: EvaluationCreate
-) -> bool:
-    """Applies an evaluation; True when it changed the commitment."""
-    row = await lock_commitment(connection, commitment_id)
+def _require_claim(row: Row, data: EvaluationCreate) -> None:
+    """Only the holder of the claim records, and only for the version it was given."""
+    if row.claim_token is None or row.claim_token != data.claim_token:
+        raise ProblemError(
+            409,
+            "This evaluation no longer holds the commitment's claim (it was released, taken "
+            "over after the lease ran out, or the commitment changed); claim it again.",
+            kind="conflict",
+        )
     if data.evaluated_version != row.version:
         raise ProblemError(
             409,
@@ -87,6 +94,14 @@ async def record_evaluation(
             f"{data.evaluated_version} evaluated; evaluate it again.",
             kind="conflict",
         )
+
+
+async def record_evaluation(
+    connection: AsyncConnection, commitment_id: str, data: EvaluationCreate
+) -> bool:
+    """Applies an evaluation; True when it changed the commitment."""
+    row = await lock_commitment(connection, commitment_id)
+    _require_claim(row, data)
     status, now = ReviewStatus(row.review_status), utcnow()
     if data.outcome == "roadmap_unreachable":
         await _record_unreachable(connection, row, status, now)
@@ -98,7 +113,7 @@ async def record_evaluation(
             select(evaluations.c.fingerprint).where(evaluations.c.id == row.current_evaluation_id)
         )
         if current.scalar_one() == found_print:
-            await _update(connection, row.id, _work_settled(row, data.work_generation))
+            await _update(connection, row.id, _work_settled(row, data.work_generation, now))
             return False
     approved = await _approved_conflicts(connection, row.approved_evaluation_id)
     event = evaluation_event(needing, approved)
@@ -119,7 +134,7 @@ async def record_evaluation(
         )
     )
     values = {
-        **_work_settled(row, data.work_generation),
+        **_work_settled(row, data.work_generation, now),
         "current_evaluation_id": evaluation_id,
         "version": row.version + 1,
         "updated_at": now,
@@ -132,7 +147,7 @@ async def record_evaluation(
     if transition.status is not status:
         values.update(review_status=transition.status.value, status_changed_at=now)
     await _update(connection, row.id, values)
-    await set_current_conflicts(connection, row.id, data.conflicts)
+    await set_current_conflicts(connection, row.id, row.deal_owner, data.conflicts)
     return True
 
 
@@ -142,12 +157,12 @@ async def _record_unreachable(
     """The work stays owed, retried after a growing pause; only a first evaluation parks
     the commitment as evaluation_pending."""
     transition = lifecycle.apply(status, Event.roadmap_unreachable)
-    pause = min(RETRY_BASE_SECONDS * 2**row.work_attempts, RETRY_MAX_SECONDS)
+    attempts = max(row.work_attempts, 1)  # counted by the claims
+    pause = min(RETRY_BASE_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
     values: dict[str, object] = {
         "claim_token": None,
         "claimed_until": None,
         "work_due_at": now + timedelta(seconds=pause),
-        "work_attempts": row.work_attempts + 1,
     }
     if transition.status is not status:
         values.update(
@@ -254,12 +269,17 @@ async def relink(
         "link_source": "pm",
         "version": row.version + 1,
         "updated_at": now,
+        # Evaluated afresh, as for a CRM change (see events.py).
+        "current_evaluation_id": None,
         "work_due_at": now,
         "work_generation": row.work_generation + 1,
         "work_attempts": 0,
+        "claim_token": None,
+        "claimed_until": None,
     }
     if transition.status is not status:
         values.update(
             review_status=transition.status.value, status_changed_at=now, reopen_reason=None
         )
     await _update(connection, row.id, values)
+    await clear_current_conflicts(connection, row.id)

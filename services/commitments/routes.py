@@ -6,7 +6,7 @@ from fastapi import Path, Query, Response
 from starlette.convertors import register_url_convertor
 
 from kit.db import RequestConnection
-from kit.etags import IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
@@ -14,6 +14,7 @@ from services.commitments import events, reads, reports, reviews, work
 from services.commitments.records import get_commitment, get_deal
 from services.commitments.schemas import (
     EXTERNAL_ID,
+    ID_PATTERN,
     MAX_PAGE,
     ClaimedWork,
     ClaimRequest,
@@ -35,7 +36,6 @@ from services.commitments.schemas import (
     Source,
 )
 
-ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
 # Only well-formed ids route to the one-resource endpoints; anything else is a 404.
@@ -178,7 +178,10 @@ async def _answer(
     summary="One commitment with its deal, conflicts, evaluations and decisions",
     response_model=CommitmentRead,
     responses=with_etag(
-        {304: {"description": "Unchanged since the ETag given"}, **problem_responses(404, 422)}
+        {
+            304: {"description": "Unchanged since the ETag given", "headers": ETAG_HEADER},
+            **problem_responses(404, 422),
+        }
     ),
 )
 async def get_one_commitment(

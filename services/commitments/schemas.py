@@ -140,6 +140,8 @@ class CrmEvent(BaseModel):
 # What the internal API answers and the gateway writes back ------------------------------
 
 MAX_PAGE = 200
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CommitmentId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
 class ReviewStatusName(StrEnum):
@@ -200,6 +202,7 @@ class EvaluationCreate(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "claim_token": "9f1c2b7e4d3a4c8e9b0a1f2e3d4c5b6a",
                     "evaluated_version": 1,
                     "work_generation": 1,
                     "outcome": "evaluated",
@@ -217,14 +220,17 @@ class EvaluationCreate(BaseModel):
         },
     )  # fmt: skip
 
+    claim_token: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] = Field(
+        description="The claim the commitment was taken with (POST /work/claims); only its "
+        "holder records (else 409)."
+    )
     evaluated_version: int = Field(
         ge=1, description="The commitment version evaluated; another is refused with 409."
     )
-    work_generation: int | None = Field(
-        None,
+    work_generation: int = Field(
         ge=0,
         description="The work generation claimed. Only an evaluation of the latest "
-        "generation settles the work owed; an older one is recorded and the work stays due.",
+        "generation settles the work owed; after an older one the work is due again.",
     )
     outcome: Literal["evaluated", "roadmap_unreachable"] = "evaluated"
     conflicts: Annotated[list[Conflict], Field(max_length=50)] = Field(default_factory=list)
@@ -402,7 +408,7 @@ class ClaimRequest(BaseModel):
 
     limit: int = Field(20, ge=1, le=100)
     lease_seconds: int = Field(60, ge=1, le=3600)
-    commitment_ids: Annotated[list[str], Field(max_length=500)] | None = Field(
+    commitment_ids: Annotated[list[CommitmentId], Field(max_length=500)] | None = Field(
         None, description="Only these (the ones a webhook just named)."
     )
     roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=500)] | None = Field(
@@ -426,6 +432,9 @@ class RecheckRequest(BaseModel):
         json_schema_extra={"examples": [{"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]}]},
     )
 
+    commitment_ids: Annotated[list[CommitmentId], Field(max_length=1000)] = Field(
+        default_factory=list, description="These commitments."
+    )
     roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=1000)] = Field(
         default_factory=list
     )

@@ -44,7 +44,9 @@ deals = Table(
     Column("stage", String(16), nullable=False),
     Column("expected_close", Date, nullable=True),
     Column("owner", String(254), nullable=True),
-    Column("crm_updated_at", UTCDateTime, nullable=False),  # the CRM's own last-modified
+    # The CRM's own last-modified time, then the event's time: what orders its events.
+    Column("crm_updated_at", UTCDateTime, nullable=False),
+    Column("crm_occurred_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "external_id"),
@@ -59,6 +61,11 @@ commitments = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("deal_id", ID, ForeignKey("deals.id"), nullable=False),
+    # Copies of the deal's owner, currency and amount, kept in step by intake, so lists and
+    # reports filter and group commitments without joining deals.
+    Column("deal_owner", String(254), nullable=True),
+    Column("deal_currency", String(3), nullable=False),
+    Column("deal_amount_cents", BigInteger, nullable=False),
     Column("external_id", String(200), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("summary", Text, nullable=False),
@@ -86,12 +93,17 @@ commitments = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("deal_id", "external_id"),
-    Index(None, "deal_id", "review_status"),
-    Index(None, "review_status", "status_changed_at"),
-    Index(None, "roadmap_item_key"),
+    Index(None, "deal_id", "review_status"),  # readiness, revenue at risk
+    Index(None, "review_status", "id"),  # lists by status
+    Index(None, "review_status", "status_changed_at"),  # aging
+    Index(None, "roadmap_item_key", "id"),  # lists by item, re-checks
+    Index(None, "deal_owner", "id"),  # lists by owner
+    # The summary by status and currency, read from the index alone.
+    Index(None, "review_status", "deal_currency", "deal_id", "deal_amount_cents"),
     Index(
-        "ix_commitments_work_due_at",
+        "ix_commitments_work_due_at_id",
         "work_due_at",
+        "id",
         postgresql_where=text("work_due_at IS NOT NULL"),
         sqlite_where=text("work_due_at IS NOT NULL"),
     ),
@@ -130,8 +142,11 @@ current_conflicts = Table(
     Column("severity", String(16), nullable=False),
     Column("needs_signoff", Boolean, nullable=False),
     Column("roadmap_item_key", String(20), nullable=True),
-    Index(None, "code", "severity", "commitment_id"),
-    Index(None, "roadmap_item_key", "severity", "commitment_id"),
+    Column("deal_owner", String(254), nullable=True),  # kept in step with the deal
+    # One per grouping, read alone, in (key, commitment) order for the distinct count.
+    Index(None, "code", "commitment_id", "severity"),
+    Index(None, "roadmap_item_key", "commitment_id", "severity"),
+    Index(None, "deal_owner", "commitment_id", "severity"),
     CheckConstraint("severity IN ('blocker', 'warning')", name="severity"),
 )
 
@@ -142,7 +157,7 @@ current_conflict_tags = Table(
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("tag", String(64), primary_key=True),
     Column("severity", String(16), nullable=False),
-    Index(None, "tag", "severity", "commitment_id"),
+    Index(None, "tag", "commitment_id", "severity"),
 )
 
 # The tags each commitment carries, so a tag changing kind finds its commitments by index.

@@ -4,8 +4,10 @@ Work is owed on a commitment from `work_due_at`: it was received, is waiting for
 roadmap, or was marked for a re-check after a roadmap change. A claim takes due,
 unclaimed (or lease-expired) commitments, oldest due first, with a lease; PostgreSQL skips
 rows another replica is claiming (`FOR UPDATE SKIP LOCKED`), SQLite has one writer at a
-time anyway. Recording the evaluation releases the claim (reviews.py); a replica that dies
-leaves a lease that simply runs out.
+time anyway. A claim also moves the work's due time to the end of its lease: a replica
+that dies leaves work that comes due again when the lease runs out, behind what was
+waiting, so a commitment whose evaluation always fails cannot starve the queue. Only the
+claim's holder records the evaluation (reviews.py), which releases the claim.
 
 A re-check is marked durably first (`mark_rechecks`), then claimed like any other work: the
 gateway acknowledges a roadmap change only after the mark, so none is lost when it dies
@@ -23,10 +25,13 @@ from services.commitments.records import COMMITMENT_FIELDS
 from services.commitments.schemas import ClaimedCommitment, ClaimRequest, RecheckRequest
 from services.commitments.tables import commitment_tags, commitments
 
+RECHECK_BATCH = 1000
+
 
 async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[ClaimedCommitment]:
     now = utcnow()
     token = uuid.uuid4().hex
+    until = now + timedelta(seconds=request.lease_seconds)
     unclaimed = or_(commitments.c.claimed_until.is_(None), commitments.c.claimed_until < now)
     candidates = (
         select(commitments.c.id)
@@ -42,7 +47,12 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
     claimed = await connection.execute(
         update(commitments)
         .where(commitments.c.id.in_(candidates.scalar_subquery()), unclaimed)
-        .values(claim_token=token, claimed_until=now + timedelta(seconds=request.lease_seconds))
+        .values(
+            claim_token=token,
+            claimed_until=until,
+            work_due_at=until,
+            work_attempts=commitments.c.work_attempts + 1,
+        )
         .returning(
             *(commitments.c[name] for name in COMMITMENT_FIELDS),
             commitments.c.work_generation,
@@ -55,26 +65,51 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
 
 
 async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) -> int:
-    """Owes a re-check to every commitment not withdrawn that is linked to one of the items
-    or carries one of the tags."""
-    if not request.roadmap_item_keys and not request.tags:
-        return 0
-    concerned = []
+    """Owes a re-check to every commitment not withdrawn that is named, linked to one of
+    the items, or carries one of the tags. Rows are locked in id order, as intake locks
+    them, so the two never deadlock."""
+    wanted = []
+    if request.commitment_ids:
+        wanted.append(select(commitments.c.id).where(commitments.c.id.in_(request.commitment_ids)))
     if request.roadmap_item_keys:
-        concerned.append(commitments.c.roadmap_item_key.in_(request.roadmap_item_keys))
+        wanted.append(
+            select(commitments.c.id).where(
+                commitments.c.roadmap_item_key.in_(request.roadmap_item_keys)
+            )
+        )
     if request.tags:
-        tagged = select(commitment_tags.c.commitment_id).where(
-            commitment_tags.c.tag.in_(request.tags)
+        wanted.append(
+            select(commitment_tags.c.commitment_id).where(commitment_tags.c.tag.in_(request.tags))
         )
-        concerned.append(commitments.c.id.in_(tagged))
-    now = utcnow()
-    marked = await connection.execute(
-        update(commitments)
-        .where(or_(*concerned), commitments.c.review_status != "withdrawn")
-        .values(
-            work_due_at=now,
-            work_generation=commitments.c.work_generation + 1,
-            work_attempts=0,
+    if not wanted:
+        return 0
+    ids = sorted({row[0] for query in wanted for row in await connection.execute(query)})
+    now, marked = utcnow(), 0
+    for start in range(0, len(ids), RECHECK_BATCH):
+        batch = ids[start : start + RECHECK_BATCH]
+        locked = (
+            (
+                await connection.execute(
+                    select(commitments.c.id)
+                    .where(commitments.c.id.in_(batch), commitments.c.review_status != "withdrawn")
+                    .order_by(commitments.c.id)
+                    .with_for_update()
+                )
+            )
+            .scalars()
+            .all()
         )
-    )
-    return marked.rowcount
+        if not locked:
+            continue
+        result = await connection.execute(
+            update(commitments)
+            # Again: on SQLite the first read runs before the write transaction begins.
+            .where(commitments.c.id.in_(locked), commitments.c.review_status != "withdrawn")
+            .values(
+                work_due_at=now,
+                work_generation=commitments.c.work_generation + 1,
+                work_attempts=0,
+            )
+        )
+        marked += result.rowcount
+    return marked

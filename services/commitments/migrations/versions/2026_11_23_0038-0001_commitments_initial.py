@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:11:37.984237
+Create Date: 2026-11-23 00:38:00
 """
 
 import sqlalchemy as sa
@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("expected_close", sa.Date(), nullable=True),
         sa.Column("owner", sa.String(length=254), nullable=True),
         sa.Column("crm_updated_at", UTC_TIMESTAMP, nullable=False),
+        sa.Column("crm_occurred_at", UTC_TIMESTAMP, nullable=False),
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
         sa.Column("updated_at", UTC_TIMESTAMP, nullable=False),
         sa.CheckConstraint(
@@ -94,6 +95,9 @@ def upgrade() -> None:
         "commitments",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("deal_id", sa.String(length=36), nullable=False),
+        sa.Column("deal_owner", sa.String(length=254), nullable=True),
+        sa.Column("deal_currency", sa.String(length=3), nullable=False),
+        sa.Column("deal_amount_cents", sa.BigInteger(), nullable=False),
         sa.Column("external_id", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
@@ -140,16 +144,29 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
+            batch_op.f("ix_commitments_deal_owner_id"), ["deal_owner", "id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commitments_review_status_deal_currency_deal_id_deal_amount_cents"),
+            ["review_status", "deal_currency", "deal_id", "deal_amount_cents"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commitments_review_status_id"), ["review_status", "id"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_commitments_review_status_status_changed_at"),
             ["review_status", "status_changed_at"],
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_commitments_roadmap_item_key"), ["roadmap_item_key"], unique=False
+            batch_op.f("ix_commitments_roadmap_item_key_id"),
+            ["roadmap_item_key", "id"],
+            unique=False,
         )
         batch_op.create_index(
-            "ix_commitments_work_due_at",
-            ["work_due_at"],
+            "ix_commitments_work_due_at_id",
+            ["work_due_at", "id"],
             unique=False,
             postgresql_where=sa.text("work_due_at IS NOT NULL"),
             sqlite_where=sa.text("work_due_at IS NOT NULL"),
@@ -190,8 +207,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("current_conflict_tags", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_current_conflict_tags_tag_severity_commitment_id"),
-            ["tag", "severity", "commitment_id"],
+            batch_op.f("ix_current_conflict_tags_tag_commitment_id_severity"),
+            ["tag", "commitment_id", "severity"],
             unique=False,
         )
 
@@ -203,6 +220,7 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("needs_signoff", sa.Boolean(), nullable=False),
         sa.Column("roadmap_item_key", sa.String(length=20), nullable=True),
+        sa.Column("deal_owner", sa.String(length=254), nullable=True),
         sa.CheckConstraint(
             "severity IN ('blocker', 'warning')", name=op.f("ck_current_conflicts_severity")
         ),
@@ -215,13 +233,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("current_conflicts", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_current_conflicts_code_severity_commitment_id"),
-            ["code", "severity", "commitment_id"],
+            batch_op.f("ix_current_conflicts_code_commitment_id_severity"),
+            ["code", "commitment_id", "severity"],
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_current_conflicts_roadmap_item_key_severity_commitment_id"),
-            ["roadmap_item_key", "severity", "commitment_id"],
+            batch_op.f("ix_current_conflicts_deal_owner_commitment_id_severity"),
+            ["deal_owner", "commitment_id", "severity"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_current_conflicts_roadmap_item_key_commitment_id_severity"),
+            ["roadmap_item_key", "commitment_id", "severity"],
             unique=False,
         )
 
@@ -303,13 +326,14 @@ def downgrade() -> None:
     op.drop_table("evaluations")
     with op.batch_alter_table("current_conflicts", schema=None) as batch_op:
         batch_op.drop_index(
-            batch_op.f("ix_current_conflicts_roadmap_item_key_severity_commitment_id")
+            batch_op.f("ix_current_conflicts_roadmap_item_key_commitment_id_severity")
         )
-        batch_op.drop_index(batch_op.f("ix_current_conflicts_code_severity_commitment_id"))
+        batch_op.drop_index(batch_op.f("ix_current_conflicts_deal_owner_commitment_id_severity"))
+        batch_op.drop_index(batch_op.f("ix_current_conflicts_code_commitment_id_severity"))
 
     op.drop_table("current_conflicts")
     with op.batch_alter_table("current_conflict_tags", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_current_conflict_tags_tag_severity_commitment_id"))
+        batch_op.drop_index(batch_op.f("ix_current_conflict_tags_tag_commitment_id_severity"))
 
     op.drop_table("current_conflict_tags")
     with op.batch_alter_table("commitment_tags", schema=None) as batch_op:
@@ -318,12 +342,17 @@ def downgrade() -> None:
     op.drop_table("commitment_tags")
     with op.batch_alter_table("commitments", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_commitments_work_due_at",
+            "ix_commitments_work_due_at_id",
             postgresql_where=sa.text("work_due_at IS NOT NULL"),
             sqlite_where=sa.text("work_due_at IS NOT NULL"),
         )
-        batch_op.drop_index(batch_op.f("ix_commitments_roadmap_item_key"))
+        batch_op.drop_index(batch_op.f("ix_commitments_roadmap_item_key_id"))
         batch_op.drop_index(batch_op.f("ix_commitments_review_status_status_changed_at"))
+        batch_op.drop_index(batch_op.f("ix_commitments_review_status_id"))
+        batch_op.drop_index(
+            batch_op.f("ix_commitments_review_status_deal_currency_deal_id_deal_amount_cents")
+        )
+        batch_op.drop_index(batch_op.f("ix_commitments_deal_owner_id"))
         batch_op.drop_index(batch_op.f("ix_commitments_deal_id_review_status"))
 
     op.drop_table("commitments")
