@@ -36,6 +36,7 @@ openapi-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/roadmap_bench.py
+	$(BIN)/python bench/commitments_bench.py --commitments 100000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

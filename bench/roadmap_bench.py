@@ -121,11 +121,16 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args()
     random.seed(7)
-    with tempfile.TemporaryDirectory() as folder:
-        print(f"SQLite (WAL), {args.items} items, {args.requests} sequential requests each:")
-        await run(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", args.items, args.requests)
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"SQLite (WAL), {args.items} items, {args.requests} sequential requests each:")
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+            await run(url, args.items, args.requests)
+    if args.backend == "sqlite":
+        return
     name = f"dealgate_bench_{uuid.uuid4().hex[:8]}"
     try:
         admin = await asyncpg.connect(ADMIN_DSN, timeout=3)

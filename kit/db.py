@@ -96,11 +96,26 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
     """The request's transaction: committed when the endpoint returns, rolled back on error.
 
     Declared with `Depends(..., scope="function")` so the commit happens before the
-    response is sent: a 2xx is only ever sent for a committed write.
+    response is sent: a 2xx is only ever sent for a committed write. A GET reads one
+    snapshot across all its statements (REPEATABLE READ, read-only, on PostgreSQL), so an
+    answer built from several reads is consistent: an ETag never names another version
+    than the history beside it. On SQLite the same holds by an explicit BEGIN (deferred:
+    WAL readers never wait for the writer).
     """
     engine: AsyncEngine = request.app.state.engine
-    async with engine.begin() as connection:
-        yield connection
+    reading = request.method in ("GET", "HEAD")
+    async with engine.connect() as connection:
+        postgres = connection.dialect.name == "postgresql"
+        if reading and postgres:
+            await connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        async with connection.begin():
+            if reading and not postgres:
+                # pysqlite opens a transaction only before a write; a read-only request
+                # opens its own, so its reads share one WAL snapshot.
+                await connection.exec_driver_sql("BEGIN")
+            yield connection
 
 
 # What endpoints declare: the request's connection, committed before the response.

@@ -54,14 +54,14 @@ class RequestContextMiddleware:
         given = _header(scope, b"x-request-id")
         request_id = given if given and _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        started = time.perf_counter()
+        began = time.perf_counter()
         status = 500
-        started = False
+        responding = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started
+            nonlocal status, responding
             if message["type"] == "http.response.start":
-                status, started = message["status"], True
+                status, responding = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -72,11 +72,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception:
             error_logger.exception("unhandled error")
-            if started:
+            if responding:
                 raise
             await unexpected_error_response()(scope, receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - began
             route = _route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(route, method, str(status)).inc()

@@ -1,7 +1,9 @@
 """Reading deals and commitments: filters, keyset pages, the closing gate."""
 
 import pytest
+from sqlalchemy import text
 
+from kit.db import request_connection
 from tests.commitments_helpers import (
     conflict,
     crm_event,
@@ -150,3 +152,22 @@ async def test_readiness_of_an_unknown_deal_is_404(commitments):
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_read_sees_one_state_even_while_a_write_lands(commitments_app, commitments):
+    """A GET is one snapshot: the ETag and the history it lists agree."""
+    answer = await take(commitments, crm_event(promise("C-1")))
+    commitment_id = answer["commitments"][0]["id"]
+
+    class GetRequest:
+        method = "GET"
+        app = commitments_app
+
+    reads = request_connection(GetRequest())
+    connection = await anext(reads)
+    before = (await connection.execute(text("SELECT count(*) FROM evaluations"))).scalar()
+    await evaluated(commitments, commitment_id, conflict("custom_work", item=None))
+    after = (await connection.execute(text("SELECT count(*) FROM evaluations"))).scalar()
+    await reads.aclose()
+
+    assert before == after == 0

@@ -1,8 +1,10 @@
 """The shared library's own promises, apart from any service."""
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.exc import DBAPIError
@@ -15,31 +17,28 @@ from kit.settings import AppSettings
 from tests.support.clients import running
 
 
-class _FailingCommitEngine:
-    """Stands in for an engine whose transaction fails at commit."""
+class _CommitFailingEngine:
+    """Stands in for an engine whose transactions fail at commit with `error`."""
+
+    dialect = SimpleNamespace(name="sqlite")
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    @asynccontextmanager
+    async def connect(self):
+        yield self
 
     @asynccontextmanager
     async def begin(self):
-        yield object()
-        raise ConnectionError("commit failed")
+        yield self
+        raise self.error
 
 
 class _DatabaseError(Exception):
     def __init__(self, message: str, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
-
-
-class _BusyCommitEngine:
-    """Stands in for an engine whose commit the database refuses with `error`."""
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    @asynccontextmanager
-    async def begin(self):
-        yield object()
-        raise DBAPIError("COMMIT", {}, self.error)
 
 
 def _app_with(engine: object):
@@ -64,7 +63,7 @@ def _app_with(engine: object):
 
 
 async def test_a_failed_commit_never_answers_2xx():
-    app = _app_with(_FailingCommitEngine())
+    app = _app_with(_CommitFailingEngine(ConnectionError("commit failed")))
     async with running(app) as client:
         response = await client.post("/write")
 
@@ -83,7 +82,7 @@ async def test_a_failed_commit_never_answers_2xx():
     ],
 )
 async def test_a_database_busy_with_another_request_answers_503_to_retry(error):
-    async with running(_app_with(_BusyCommitEngine(error))) as client:
+    async with running(_app_with(_CommitFailingEngine(DBAPIError("COMMIT", {}, error)))) as client:
         response = await client.post("/write")
 
     assert response.status_code == 503
@@ -93,7 +92,9 @@ async def test_a_database_busy_with_another_request_answers_503_to_retry(error):
 
 async def test_any_other_database_error_is_a_500_that_reveals_nothing():
     failure = _DatabaseError("relation secret_table does not exist", sqlstate="42P01")
-    async with running(_app_with(_BusyCommitEngine(failure))) as client:
+    async with running(
+        _app_with(_CommitFailingEngine(DBAPIError("COMMIT", {}, failure)))
+    ) as client:
         response = await client.post("/write")
 
     assert response.status_code == 500
@@ -138,7 +139,7 @@ def test_log_lines_are_json_with_the_request_id():
 
 
 async def test_an_unexpected_error_is_a_500_problem_carrying_the_request_id(caplog):
-    app = _app_with(_FailingCommitEngine())
+    app = _app_with(_CommitFailingEngine(ConnectionError("commit failed")))
 
     @app.get("/boom")
     async def boom() -> None:
@@ -153,3 +154,19 @@ async def test_an_unexpected_error_is_a_500_problem_carrying_the_request_id(capl
     assert "secret internals" not in response.text
     [logged] = [record for record in caplog.records if record.name == "kit.errors"]
     assert "secret internals" in logged.exc_text or "secret internals" in str(logged.exc_info)
+
+
+async def test_the_access_log_times_the_request_itself(caplog):
+    app = _app_with(_CommitFailingEngine(ConnectionError("unused")))
+
+    @app.get("/nap")
+    async def nap() -> dict[str, str]:
+        await asyncio.sleep(0.05)
+        return {"status": "rested"}
+
+    with caplog.at_level(logging.INFO, logger="kit.access"):
+        async with running(app) as client:
+            await client.get("/nap")
+
+    [logged] = [record for record in caplog.records if record.name == "kit.access"]
+    assert 50 <= logged.duration_ms < 5_000

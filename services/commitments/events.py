@@ -27,7 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import dialect_insert, utcnow
 from services.commitments import lifecycle
-from services.commitments.conflict_rows import clear_current_conflicts, set_commitment_tags
+from services.commitments.conflict_rows import (
+    clear_conflict_tallies,
+    move_owner_tallies,
+    set_commitment_tags,
+)
 from services.commitments.intake import (
     CommitmentContent,
     DealStage,
@@ -38,7 +42,7 @@ from services.commitments.intake import (
 from services.commitments.lifecycle import Event, ReviewStatus
 from services.commitments.records import states_of_deal
 from services.commitments.schemas import CommitmentState, CrmEvent, IntakeAnswer
-from services.commitments.tables import breaches, commitments, current_conflicts, deals, inbox
+from services.commitments.tables import breaches, commitments, deals, inbox
 
 SETTLED = (ReviewStatus.cleared, ReviewStatus.approved, ReviewStatus.withdrawn)
 DEAL_COPIES = {
@@ -203,12 +207,7 @@ async def _copy_deal_fields(connection: AsyncConnection, deal: Row, values: dict
         update(commitments).where(commitments.c.deal_id == deal.id).values(changed)
     )
     if "deal_owner" in changed:
-        of_deal = select(commitments.c.id).where(commitments.c.deal_id == deal.id)
-        await connection.execute(
-            update(current_conflicts)
-            .where(current_conflicts.c.commitment_id.in_(of_deal))
-            .values(deal_owner=changed["deal_owner"])
-        )
+        await move_owner_tallies(connection, deal.id, changed["deal_owner"])
 
 
 def _content(row: Row) -> CommitmentContent:
@@ -293,7 +292,7 @@ async def _update(
         values.update(work_due_at=None)
     await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
     if fresh or status is ReviewStatus.withdrawn:
-        await clear_current_conflicts(connection, row.id)
+        await clear_conflict_tallies(connection, row.id)
     if change.content is not None and change.content.tags != tuple(row.tags):
         await set_commitment_tags(connection, row.id, change.content.tags)
 

@@ -17,7 +17,7 @@ from services.commitments.schemas import (
     DealRead,
     Readiness,
 )
-from services.commitments.tables import commitments, current_conflicts, deals
+from services.commitments.tables import commitments, conflict_tallies, deals
 
 # A deal may close when every commitment not withdrawn is one of these.
 READY_STATUSES = (ReviewStatus.cleared.value, ReviewStatus.approved.value)
@@ -73,8 +73,9 @@ async def list_commitments(
     if conflict_code is not None:
         query = query.where(
             exists().where(
-                current_conflicts.c.commitment_id == commitments.c.id,
-                current_conflicts.c.code == conflict_code,
+                conflict_tallies.c.commitment_id == commitments.c.id,
+                conflict_tallies.c.dimension == "code",
+                conflict_tallies.c.key == conflict_code,
             )
         )
     if owner is not None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, Table, and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
@@ -23,8 +23,7 @@ from services.commitments.schemas import ReviewStatusName
 from services.commitments.tables import (
     breaches,
     commitments,
-    current_conflict_tags,
-    current_conflicts,
+    conflict_tallies,
     deals,
 )
 
@@ -168,43 +167,31 @@ async def summary(connection: AsyncConnection) -> Summary:
     )
 
 
-def _grouped(table: Table, key: str) -> Select:
-    """Conflicts, blockers and distinct commitments per `key`: first one row per (key,
-    commitment), streamed off the (key, commitment_id, severity) index, then summed, which
-    spares the database a sort for the distinct count."""
-    column, commitment_id = table.c[key], table.c.commitment_id
-    per_commitment = (
-        select(
-            column.label("key"),
-            func.count().label("conflicts"),
-            func.sum(case((table.c.severity == "blocker", 1), else_=0)).label("blockers"),
-        )
-        .where(column.is_not(None))
-        .group_by(column, commitment_id)
-        .subquery()
-    )
-    total = func.sum(per_commitment.c.conflicts)
+def _grouped(dimension: str) -> Select:
+    tally = conflict_tallies.c
+    total = func.sum(tally.conflicts)
     return (
-        select(per_commitment.c.key, total, func.sum(per_commitment.c.blockers), func.count())
-        .group_by(per_commitment.c.key)
-        .order_by(total.desc(), per_commitment.c.key)
+        select(tally.key, total, func.sum(tally.blockers), func.count())
+        .where(tally.dimension == dimension)
+        .group_by(tally.key)
+        .order_by(total.desc(), tally.key)
     )
 
 
-async def _groups(connection: AsyncConnection, table: Table, key: str) -> list[ConflictGroup]:
+async def _groups(connection: AsyncConnection, dimension: str) -> list[ConflictGroup]:
     return [
-        ConflictGroup(key=value, conflicts=count, blockers=blockers or 0, commitments=distinct)
-        for value, count, blockers, distinct in await connection.execute(_grouped(table, key))
+        ConflictGroup(key=key, conflicts=count, blockers=blockers, commitments=distinct)
+        for key, count, blockers, distinct in await connection.execute(_grouped(dimension))
     ]
 
 
 async def conflicts(connection: AsyncConnection) -> ConflictReport:
-    """Conflicts with no item or no owner are left out of those two groupings."""
+    """Conflicts with no item, and deals with no owner, are left out of those groupings."""
     return ConflictReport(
-        by_code=await _groups(connection, current_conflicts, "code"),
-        by_roadmap_item=await _groups(connection, current_conflicts, "roadmap_item_key"),
-        by_vision_tag=await _groups(connection, current_conflict_tags, "tag"),
-        by_owner=await _groups(connection, current_conflicts, "deal_owner"),
+        by_code=await _groups(connection, "code"),
+        by_roadmap_item=await _groups(connection, "item"),
+        by_vision_tag=await _groups(connection, "tag"),
+        by_owner=await _groups(connection, "owner"),
     )
 
 

@@ -14,7 +14,7 @@ from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
 from services.commitments import lifecycle
-from services.commitments.conflict_rows import clear_current_conflicts, set_current_conflicts
+from services.commitments.conflict_rows import clear_conflict_tallies, set_conflict_tallies
 from services.commitments.lifecycle import (
     Event,
     ReviewStatus,
@@ -147,7 +147,7 @@ async def record_evaluation(
     if transition.status is not status:
         values.update(review_status=transition.status.value, status_changed_at=now)
     await _update(connection, row.id, values)
-    await set_current_conflicts(connection, row.id, row.deal_owner, data.conflicts)
+    await set_conflict_tallies(connection, row.id, row.deal_owner, data.conflicts)
     return True
 
 
@@ -282,4 +282,4 @@ async def relink(
             review_status=transition.status.value, status_changed_at=now, reopen_reason=None
         )
     await _update(connection, row.id, values)
-    await clear_current_conflicts(connection, row.id)
+    await clear_conflict_tallies(connection, row.id)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import Path, Query, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.db import RequestConnection
@@ -165,7 +166,7 @@ async def list_commitments(
 
 
 async def _answer(
-    connection: RequestConnection, commitment_id: str, response: Response
+    connection: AsyncConnection, commitment_id: str, response: Response
 ) -> CommitmentRead:
     commitment = await get_commitment(connection, commitment_id)
     response.headers["ETag"] = strong_etag(commitment.version)

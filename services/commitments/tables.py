@@ -131,33 +131,20 @@ evaluations = Table(
     Index(None, "commitment_id", "evaluated_at"),
 )
 
-# The current evaluation's conflicts of every commitment not withdrawn, one row each, so the
-# dashboards' groupings are SQL aggregates over narrow indexed rows.
-current_conflicts = Table(
-    "current_conflicts",
+# The current conflicts of every commitment not withdrawn, tallied by each grouping of the
+# conflicts report: one row per (commitment, dimension, key) with its count of conflicts
+# and of blockers. A report is then a plain sum per key off one index, and "distinct
+# commitments" a row count.
+conflict_tallies = Table(
+    "conflict_tallies",
     metadata,
     Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
-    Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("code", String(32), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("needs_signoff", Boolean, nullable=False),
-    Column("roadmap_item_key", String(20), nullable=True),
-    Column("deal_owner", String(254), nullable=True),  # kept in step with the deal
-    # One per grouping, read alone, in (key, commitment) order for the distinct count.
-    Index(None, "code", "commitment_id", "severity"),
-    Index(None, "roadmap_item_key", "commitment_id", "severity"),
-    Index(None, "deal_owner", "commitment_id", "severity"),
-    CheckConstraint("severity IN ('blocker', 'warning')", name="severity"),
-)
-
-current_conflict_tags = Table(
-    "current_conflict_tags",
-    metadata,
-    Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
-    Column("position", Integer, primary_key=True, autoincrement=False),
-    Column("tag", String(64), primary_key=True),
-    Column("severity", String(16), nullable=False),
-    Index(None, "tag", "commitment_id", "severity"),
+    Column("dimension", String(8), primary_key=True),
+    Column("key", String(254), primary_key=True),
+    Column("conflicts", Integer, nullable=False),
+    Column("blockers", Integer, nullable=False),
+    Index(None, "dimension", "key", "conflicts", "blockers"),
+    CheckConstraint("dimension IN ('code', 'item', 'tag', 'owner')", name="dimension"),
 )
 
 # The tags each commitment carries, so a tag changing kind finds its commitments by index.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:38:00
+Create Date: 2026-11-23 01:15:00
 """
 
 import sqlalchemy as sa
@@ -191,60 +191,29 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "current_conflict_tags",
+        "conflict_tallies",
         sa.Column("commitment_id", sa.String(length=36), nullable=False),
-        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("tag", sa.String(length=64), nullable=False),
-        sa.Column("severity", sa.String(length=16), nullable=False),
+        sa.Column("dimension", sa.String(length=8), nullable=False),
+        sa.Column("key", sa.String(length=254), nullable=False),
+        sa.Column("conflicts", sa.Integer(), nullable=False),
+        sa.Column("blockers", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "dimension IN ('code', 'item', 'tag', 'owner')",
+            name=op.f("ck_conflict_tallies_dimension"),
+        ),
         sa.ForeignKeyConstraint(
             ["commitment_id"],
             ["commitments.id"],
-            name=op.f("fk_current_conflict_tags_commitment_id_commitments"),
+            name=op.f("fk_conflict_tallies_commitment_id_commitments"),
         ),
         sa.PrimaryKeyConstraint(
-            "commitment_id", "position", "tag", name=op.f("pk_current_conflict_tags")
+            "commitment_id", "dimension", "key", name=op.f("pk_conflict_tallies")
         ),
     )
-    with op.batch_alter_table("current_conflict_tags", schema=None) as batch_op:
+    with op.batch_alter_table("conflict_tallies", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_current_conflict_tags_tag_commitment_id_severity"),
-            ["tag", "commitment_id", "severity"],
-            unique=False,
-        )
-
-    op.create_table(
-        "current_conflicts",
-        sa.Column("commitment_id", sa.String(length=36), nullable=False),
-        sa.Column("position", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("code", sa.String(length=32), nullable=False),
-        sa.Column("severity", sa.String(length=16), nullable=False),
-        sa.Column("needs_signoff", sa.Boolean(), nullable=False),
-        sa.Column("roadmap_item_key", sa.String(length=20), nullable=True),
-        sa.Column("deal_owner", sa.String(length=254), nullable=True),
-        sa.CheckConstraint(
-            "severity IN ('blocker', 'warning')", name=op.f("ck_current_conflicts_severity")
-        ),
-        sa.ForeignKeyConstraint(
-            ["commitment_id"],
-            ["commitments.id"],
-            name=op.f("fk_current_conflicts_commitment_id_commitments"),
-        ),
-        sa.PrimaryKeyConstraint("commitment_id", "position", name=op.f("pk_current_conflicts")),
-    )
-    with op.batch_alter_table("current_conflicts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_current_conflicts_code_commitment_id_severity"),
-            ["code", "commitment_id", "severity"],
-            unique=False,
-        )
-        batch_op.create_index(
-            batch_op.f("ix_current_conflicts_deal_owner_commitment_id_severity"),
-            ["deal_owner", "commitment_id", "severity"],
-            unique=False,
-        )
-        batch_op.create_index(
-            batch_op.f("ix_current_conflicts_roadmap_item_key_commitment_id_severity"),
-            ["roadmap_item_key", "commitment_id", "severity"],
+            batch_op.f("ix_conflict_tallies_dimension_key_conflicts_blockers"),
+            ["dimension", "key", "conflicts", "blockers"],
             unique=False,
         )
 
@@ -324,18 +293,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_evaluations_commitment_id_evaluated_at"))
 
     op.drop_table("evaluations")
-    with op.batch_alter_table("current_conflicts", schema=None) as batch_op:
-        batch_op.drop_index(
-            batch_op.f("ix_current_conflicts_roadmap_item_key_commitment_id_severity")
-        )
-        batch_op.drop_index(batch_op.f("ix_current_conflicts_deal_owner_commitment_id_severity"))
-        batch_op.drop_index(batch_op.f("ix_current_conflicts_code_commitment_id_severity"))
+    with op.batch_alter_table("conflict_tallies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conflict_tallies_dimension_key_conflicts_blockers"))
 
-    op.drop_table("current_conflicts")
-    with op.batch_alter_table("current_conflict_tags", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_current_conflict_tags_tag_commitment_id_severity"))
-
-    op.drop_table("current_conflict_tags")
+    op.drop_table("conflict_tallies")
     with op.batch_alter_table("commitment_tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_commitment_tags_tag_commitment_id"))
 
