@@ -16,10 +16,11 @@ Where DESIGN.md is silent, the table says what we chose:
   pull-in does not reopen" forbids); other codes need the same code and item.
 """
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+
+from kit.fingerprint import DATE_CODES, conflict_fingerprint
 
 
 class ReviewStatus(StrEnum):
@@ -152,8 +153,6 @@ def apply(status: ReviewStatus, event: Event, *, standing_approval: bool = False
 
 # Coverage: does a standing approval still cover what an evaluation found? ----------------
 
-DATE_CODES = frozenset({"unscheduled", "date_before_plan", "date_at_risk"})
-
 
 @dataclass(frozen=True)
 class SignoffConflict:
@@ -211,23 +210,7 @@ def evaluation_event(
 
 
 def fingerprint(needing_signoff: list[SignoffConflict]) -> str:
-    """Identifies the conflicts that need sign-off (DESIGN.md): code, severity, item, and the
-    dates for the date codes; order and duplicates do not matter."""
-    parts = sorted(
-        {
-            "|".join(
-                (
-                    conflict.code,
-                    conflict.severity,
-                    conflict.item_key or "",
-                    *(
-                        (str(conflict.planned_end or ""), str(conflict.promised_by or ""))
-                        if conflict.code in DATE_CODES
-                        else ()
-                    ),
-                )
-            )
-            for conflict in needing_signoff
-        }
+    """DESIGN.md's fingerprint of the conflicts needing sign-off (kit.fingerprint)."""
+    return conflict_fingerprint(
+        (c.code, c.severity, c.item_key, c.planned_end, c.promised_by) for c in needing_signoff
     )
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""The gateway: the public /v1 API, auth, webhooks, evaluation, sign-off, the closing gate."""

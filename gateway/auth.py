@@ -1,0 +1,80 @@
+"""Who is calling: bearer JWTs (HS256 with a configured secret, or RS256 from a JWKS URL),
+`sub` the person and `roles` among crm, viewer, pm, admin; and what each role may do."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+from gateway.settings import GatewaySettings
+
+Role = Literal["crm", "viewer", "pm", "admin"]
+ROLES: frozenset[str] = frozenset({"crm", "viewer", "pm", "admin"})
+
+# DESIGN.md "Roles": viewer+ reads everything; crm reads deals and readiness; pm and admin
+# also decide, link and write the roadmap.
+READ_ALL = frozenset({"viewer", "pm", "admin"})
+READ_DEALS = frozenset({"crm", "viewer", "pm", "admin"})
+WRITE = frozenset({"pm", "admin"})
+
+
+class Unauthenticated(Exception):
+    """No token, or one that does not verify (401)."""
+
+
+class Forbidden(Exception):
+    """A valid token whose roles may not do this (403)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    roles: frozenset[str]
+
+    def require(self, allowed: frozenset[str]) -> None:
+        if not self.roles & allowed:
+            raise Forbidden(f"This needs one of the roles {', '.join(sorted(allowed))}.")
+
+
+class TokenVerifier:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.algorithm = settings.jwt_algorithm
+        self.secret = settings.jwt_secret
+        self.audience = settings.jwt_audience
+        self.issuer = settings.jwt_issuer
+        self.jwks = (
+            jwt.PyJWKClient(str(settings.jwks_url), cache_keys=True, lifespan=300, timeout=5)
+            if settings.jwt_algorithm == "RS256" and settings.jwks_url is not None
+            else None
+        )
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            key = self.secret
+            if self.jwks is not None:
+                # PyJWKClient fetches over blocking I/O (cached); keep it off the event loop.
+                key = (await asyncio.to_thread(self.jwks.get_signing_key_from_jwt, token)).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["sub", "exp"], "verify_aud": self.audience is not None},
+            )
+        except (jwt.PyJWTError, ValueError) as error:
+            raise Unauthenticated(f"The token does not verify: {error}.") from None
+        return _principal(claims)
+
+
+def _principal(claims: dict) -> Principal:
+    sub, roles = claims.get("sub"), claims.get("roles", [])
+    if not isinstance(sub, str) or not sub.strip():
+        raise Unauthenticated("The token names no person (`sub`).")
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise Unauthenticated("The token's `roles` is not a list of role names.")
+    unknown = set(roles) - ROLES
+    if unknown:
+        raise Unauthenticated(f"The token carries unknown roles: {', '.join(sorted(unknown))}.")
+    return Principal(sub=sub, roles=frozenset(roles))

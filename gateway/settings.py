@@ -1,0 +1,87 @@
+"""Gateway settings: environment variables prefixed `DEALGATE_` (DESIGN.md "Ports and
+settings"), including the evaluation policy, which carries a version."""
+
+import base64
+import binascii
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, HttpUrl, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from gateway.evaluation import Policy
+from kit.settings import DEV_SERVICE_TOKEN, AppSettings
+
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
+DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"dev-webhook-secret-change-me-012").decode()
+DEV_HUBSPOT_APP_SECRET = "dev-hubspot-app-secret-change-me"
+
+
+class GatewaySettings(AppSettings):
+    model_config = SettingsConfigDict(env_prefix="DEALGATE_")
+
+    secret_fields: ClassVar[tuple[str, ...]] = (
+        "jwt_secret",
+        "webhook_secret",
+        "hubspot_app_secret",
+        "service_token",
+    )
+
+    port: int = Field(8000, ge=1, le=65535)
+
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32, description="HS256 signing secret.")
+    jwks_url: HttpUrl | None = Field(None, description="Where RS256 keys are published.")
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    webhook_secret: str = Field(DEV_WEBHOOK_SECRET, description="A Standard Webhooks `whsec_…`.")
+    hubspot_app_secret: str = Field(DEV_HUBSPOT_APP_SECRET, min_length=16)
+    salesforce_orgs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Salesforce organization ids allowed, comma-separated."
+    )
+
+    service_token: str = Field(DEV_SERVICE_TOKEN, min_length=16)
+    commitments_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
+    roadmap_url: HttpUrl = HttpUrl("http://127.0.0.1:8002")
+
+    policy_version: str = Field("default-1", min_length=1, max_length=64)
+    date_margin_days: int = Field(30, ge=0, le=365)
+    signoff_severities: Annotated[list[Literal["blocker", "warning"]], NoDecode] = Field(
+        default_factory=lambda: ["blocker", "warning"],
+        description="Which severities need a PM's sign-off, comma-separated.",
+    )
+    signoff_sla_hours: int = Field(48, ge=1, le=8760)
+
+    @field_validator("salesforce_orgs", "signoff_severities", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _whsec(cls, value: str) -> str:
+        if not value.startswith("whsec_"):
+            raise ValueError("a Standard Webhooks secret starts with whsec_")
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_") + "==", validate=False)
+        except binascii.Error:
+            raise ValueError("whsec_ must be followed by base64") from None
+        if len(key) < 24:
+            raise ValueError("the webhook secret must hold at least 24 bytes")
+        return value
+
+    @model_validator(mode="after")
+    def _rs256_needs_keys(self) -> "GatewaySettings":
+        if self.jwt_algorithm == "RS256" and self.jwks_url is None:
+            raise ValueError("DEALGATE_JWT_ALGORITHM=RS256 needs DEALGATE_JWKS_URL")
+        return self
+
+    def policy(self) -> Policy:
+        return Policy(
+            version=self.policy_version,
+            date_margin_days=self.date_margin_days,
+            signoff_severities=frozenset(self.signoff_severities),
+            signoff_sla_hours=self.signoff_sla_hours,
+        )

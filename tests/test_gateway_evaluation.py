@@ -1,0 +1,319 @@
+"""The conflict rules (DESIGN.md), one pure function: every rule, its boundaries, properties."""
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.evaluation import (
+    Commitment,
+    Policy,
+    RoadmapItem,
+    RoadmapSnapshot,
+    SearchMatch,
+    evaluate,
+)
+from kit.fingerprint import conflict_fingerprint
+from services.commitments.lifecycle import SignoffConflict, fingerprint
+from services.commitments.schemas import EvaluationCreate
+
+PLANNED_END = date(2027, 3, 1)
+TAGS = {"enterprise-security": "pillar", "analytics": "pillar", "on-prem": "non_goal",
+        "custom-forks": "non_goal"}  # fmt: skip
+POLICY = Policy()
+
+
+def item(**overrides) -> RoadmapItem:
+    fields = {
+        "key": "RM-12", "title": "SSO with Okta", "status": "planned", "version": 3,
+        "planned_end": PLANNED_END, "confidence": "high", "vision_tags": ("enterprise-security",),
+    }  # fmt: skip
+    fields.update(overrides)
+    return RoadmapItem(**fields)
+
+
+def promise(**overrides) -> Commitment:
+    fields = {"kind": "feature", "summary": "SSO with Okta", "roadmap_item_key": "RM-12",
+              "promised_by": None, "tags": ()}  # fmt: skip
+    fields.update(overrides)
+    return Commitment(**fields)
+
+
+def roadmap(*items: RoadmapItem, matches=()) -> RoadmapSnapshot:
+    return RoadmapSnapshot(
+        items={i.key: i for i in (items or (item(),))}, tag_kinds=TAGS, matches=matches
+    )
+
+
+def codes(commitment: Commitment, snapshot: RoadmapSnapshot | None = None, policy=POLICY):
+    return [c.code for c in evaluate(commitment, snapshot or roadmap(), policy).conflicts]
+
+
+def test_a_promise_on_a_planned_pillar_item_in_time_is_clear():
+    evaluation = evaluate(promise(promised_by=PLANNED_END + timedelta(days=60)), roadmap(), POLICY)
+
+    assert evaluation.conflicts == ()
+    assert evaluation.needs_signoff is False
+    assert evaluation.roadmap_item_versions == {"RM-12": 3}
+    assert evaluation.policy_version == "default-1"
+
+
+def test_unknown_item():
+    (conflict,) = evaluate(promise(roadmap_item_key="RM-99"), roadmap(), POLICY).conflicts[:1]
+
+    assert (conflict.code, conflict.severity) == ("unknown_item", "blocker")
+    assert conflict.evidence == {"item_key": "RM-99"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "flagged"),
+    [("feature", True), ("integration", True), ("custom_work", False), ("date", False),
+     ("other", False)],
+)  # fmt: skip
+def test_unlinked_only_for_features_and_integrations(kind, flagged):
+    matches = (SearchMatch("RM-12", "SSO with Okta", 0.92), SearchMatch("RM-3", "SCIM", 0.41))
+    evaluation = evaluate(
+        promise(kind=kind, roadmap_item_key=None), roadmap(matches=matches), POLICY
+    )
+
+    unlinked = [c for c in evaluation.conflicts if c.code == "unlinked"]
+    assert bool(unlinked) is flagged
+    if flagged:
+        assert unlinked[0].severity == "blocker"
+        assert unlinked[0].evidence["matches"] == [
+            {"key": "RM-12", "title": "SSO with Okta", "score": 0.92},
+            {"key": "RM-3", "title": "SCIM", "score": 0.41},
+        ]
+
+
+def test_a_declined_item_blocks_and_its_dates_do_not_count():
+    declined = roadmap(item(status="declined", planned_end=date(2028, 1, 1)))
+
+    assert codes(promise(promised_by=date(2027, 1, 1)), declined) == ["item_declined"]
+
+
+@pytest.mark.parametrize(
+    ("promise_tags", "item_tags", "expected"),
+    [
+        (("on-prem",), ("enterprise-security",), ["on-prem"]),
+        ((), ("enterprise-security", "custom-forks"), ["custom-forks"]),
+        (("on-prem",), ("custom-forks", "enterprise-security"), ["custom-forks", "on-prem"]),
+        (("on-prem",), ("on-prem", "enterprise-security"), ["on-prem"]),
+        (("unknown-tag",), ("enterprise-security",), []),
+    ],
+)
+def test_non_goal_from_the_promise_or_its_item(promise_tags, item_tags, expected):
+    evaluation = evaluate(promise(tags=promise_tags), roadmap(item(vision_tags=item_tags)), POLICY)
+
+    non_goal = [c for c in evaluation.conflicts if c.code == "non_goal"]
+    assert [c.evidence["tags"] for c in non_goal] == ([expected] if expected else [])
+    if expected:
+        assert non_goal[0].evidence["item_key"] == "RM-12"
+
+
+def test_custom_work_always_blocks():
+    assert codes(promise(kind="custom_work")) == ["custom_work"]
+    assert codes(promise(kind="custom_work", roadmap_item_key=None)) == [
+        "custom_work",
+        "off_vision",
+    ]
+
+
+def test_unscheduled_when_the_item_has_no_planned_end():
+    unplanned = roadmap(item(planned_end=None, confidence="low"))
+
+    assert codes(promise(promised_by=date(2027, 6, 1)), unplanned) == ["unscheduled"]
+    assert codes(promise(promised_by=None), unplanned) == []
+
+
+@pytest.mark.parametrize(
+    ("days_after_plan", "expected"),
+    [
+        (-1, ["date_before_plan"]),
+        (0, ["date_at_risk"]),
+        (29, ["date_at_risk"]),
+        (30, []),
+        (365, []),
+    ],
+)
+def test_date_boundaries_against_the_margin(days_after_plan, expected):
+    promised = PLANNED_END + timedelta(days=days_after_plan)
+
+    assert codes(promise(promised_by=promised)) == expected
+
+
+def test_low_confidence_puts_any_later_date_at_risk_but_not_an_earlier_one():
+    shaky = roadmap(item(confidence="low"))
+
+    assert codes(promise(promised_by=PLANNED_END + timedelta(days=400)), shaky) == ["date_at_risk"]
+    assert codes(promise(promised_by=PLANNED_END - timedelta(days=1)), shaky) == [
+        "date_before_plan"
+    ]
+
+
+def test_a_shipped_item_satisfies_any_date():
+    shipped = roadmap(item(status="shipped", planned_end=date(2026, 6, 1), confidence="low"))
+
+    assert codes(promise(promised_by=date(2020, 1, 1)), shipped) == []
+
+
+def test_the_margin_comes_from_the_policy():
+    promised = PLANNED_END + timedelta(days=10)
+
+    assert codes(promise(promised_by=promised), policy=Policy(date_margin_days=7)) == []
+    assert codes(promise(promised_by=promised), policy=Policy(date_margin_days=11)) == [
+        "date_at_risk"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("promise_tags", "item_tags", "off_vision"),
+    [
+        ((), ("enterprise-security",), False),
+        (("analytics",), (), False),
+        ((), (), True),
+        (("on-prem",), ("unknown-tag",), True),
+    ],
+)
+def test_off_vision_when_neither_promise_nor_item_serves_a_pillar(
+    promise_tags, item_tags, off_vision
+):
+    found = codes(promise(tags=promise_tags), roadmap(item(vision_tags=item_tags)))
+
+    assert ("off_vision" in found) is off_vision
+
+
+def test_date_evidence_carries_the_dates_the_fingerprint_reads():
+    evaluation = evaluate(promise(promised_by=date(2027, 2, 1)), roadmap(), POLICY)
+
+    (conflict,) = evaluation.conflicts
+    assert conflict.as_json()["evidence"] == {
+        "item_key": "RM-12",
+        "planned_end": "2027-03-01",
+        "promised_by": "2027-02-01",
+    }
+    assert evaluation.fingerprint == conflict_fingerprint(
+        [("date_before_plan", "blocker", "RM-12", PLANNED_END, date(2027, 2, 1))]
+    )
+
+
+def test_which_severities_need_signoff_comes_from_the_policy():
+    blockers_only = Policy(version="blockers-only", signoff_severities=frozenset({"blocker"}))
+    warned = promise(promised_by=PLANNED_END + timedelta(days=5))
+
+    evaluation = evaluate(warned, roadmap(), blockers_only)
+
+    assert [(c.code, c.needs_signoff) for c in evaluation.conflicts] == [("date_at_risk", False)]
+    assert evaluation.needs_signoff is False
+    assert evaluation.fingerprint == conflict_fingerprint([])
+    assert evaluation.policy_version == "blockers-only"
+
+
+def test_the_fingerprint_ignores_messages_order_and_repeats_but_not_the_dates():
+    facts = [
+        ("date_at_risk", "warning", "RM-12", PLANNED_END, date(2027, 3, 5)),
+        ("non_goal", "blocker", "RM-12", None, None),
+    ]
+
+    assert conflict_fingerprint(facts) == conflict_fingerprint([*reversed(facts), facts[0]])
+    assert conflict_fingerprint(facts) != conflict_fingerprint(
+        [(*facts[0][:3], PLANNED_END + timedelta(days=1), date(2027, 3, 5)), facts[1]]
+    )
+    # Dates count only for the date codes.
+    assert conflict_fingerprint([("non_goal", "blocker", "RM-12", PLANNED_END, None)]) == (
+        conflict_fingerprint([facts[1]])
+    )
+
+
+# Properties -----------------------------------------------------------------------------
+
+days = st.integers(min_value=-400, max_value=400).map(lambda n: PLANNED_END + timedelta(days=n))
+tag_lists = st.lists(st.sampled_from([*TAGS, "unknown-tag"]), max_size=3, unique=True).map(tuple)
+items = st.builds(
+    item,
+    status=st.sampled_from(["idea", "planned", "in_progress", "shipped", "declined"]),
+    planned_end=st.none() | days,
+    confidence=st.sampled_from(["low", "medium", "high"]),
+    vision_tags=tag_lists,
+)
+promises = st.builds(
+    promise,
+    kind=st.sampled_from(["feature", "integration", "custom_work", "date", "other"]),
+    roadmap_item_key=st.sampled_from([None, "RM-12", "RM-99"]),
+    promised_by=st.none() | days,
+    tags=tag_lists,
+)
+policies = st.builds(
+    Policy,
+    date_margin_days=st.integers(min_value=0, max_value=90),
+    signoff_severities=st.sampled_from(
+        [frozenset({"blocker", "warning"}), frozenset({"blocker"}), frozenset()]
+    ),
+)
+
+
+@given(promises, items, policies)
+def test_the_same_inputs_give_the_same_evaluation(commitment, linked, policy):
+    first = evaluate(commitment, roadmap(linked), policy)
+    again = evaluate(commitment, roadmap(linked), policy)
+
+    assert first == again
+    assert len({c.code for c in first.conflicts}) == len(first.conflicts)
+
+
+@given(promises, items, policies)
+def test_a_conflict_added_never_clears_a_commitment(commitment, linked, policy):
+    """Making the promise riskier (a non-goal tag, a declined item, an earlier promise, a
+    slipped plan) never leaves it with nothing needing sign-off when it had something."""
+    before = evaluate(commitment, roadmap(linked), policy)
+    riskier = [
+        (replace(commitment, tags=(*commitment.tags, "on-prem")), linked),
+        (commitment, replace(linked, status="declined")),
+    ]
+    if commitment.promised_by is not None:
+        earlier = commitment.promised_by - timedelta(days=7)
+        riskier.append((replace(commitment, promised_by=earlier), linked))
+    if linked.planned_end is not None:
+        slipped = linked.planned_end + timedelta(days=7)
+        riskier.append((commitment, replace(linked, planned_end=slipped)))
+    for changed, changed_item in riskier:
+        after = evaluate(changed, roadmap(changed_item), policy)
+        if before.needs_signoff:
+            assert after.needs_signoff
+
+
+@given(promises, items, policies)
+def test_signoff_follows_the_policys_severities(commitment, linked, policy):
+    evaluation = evaluate(commitment, roadmap(linked), policy)
+
+    for conflict in evaluation.conflicts:
+        assert conflict.needs_signoff is (conflict.severity in policy.signoff_severities)
+
+
+@given(promises, items, policies)
+def test_what_the_gateway_finds_the_commitments_service_takes_and_fingerprints_alike(
+    commitment, linked, policy
+):
+    """The contract between the two apps: every conflict the rules produce is a valid
+    evaluation for the commitments service, which derives the same fingerprint from it."""
+    evaluation = evaluate(commitment, roadmap(linked), policy)
+    recorded = EvaluationCreate.model_validate(
+        {
+            "claim_token": "0" * 32,
+            "evaluated_version": 1,
+            "work_generation": 1,
+            "conflicts": [conflict.as_json() for conflict in evaluation.conflicts],
+            "roadmap_item_versions": dict(evaluation.roadmap_item_versions),
+            "policy_version": evaluation.policy_version,
+        }
+    )
+
+    needing = [
+        SignoffConflict(c.code.value, c.severity.value, c.evidence.item_key,
+                        c.evidence.planned_end, c.evidence.promised_by)
+        for c in recorded.conflicts
+        if c.needs_signoff
+    ]  # fmt: skip
+    assert fingerprint(needing) == evaluation.fingerprint
