@@ -7,11 +7,12 @@ any error. Code below the dependency never commits.
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, FastAPI
 from sqlalchemy import DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -155,6 +156,18 @@ async def on_database_error(request: Request, error: Exception) -> Response:
         kind="database-busy",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+@asynccontextmanager
+async def serving_database(app: FastAPI, url: str, pool_size: int) -> AsyncIterator[AsyncEngine]:
+    """For an app's lifespan: its engine on `app.state`, a readiness check, disposal."""
+    engine = create_engine(url, pool_size=pool_size)
+    app.state.engine = engine
+    app.state.readiness_checks = {"database": database_check(engine)}
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 def database_check(engine: AsyncEngine):

@@ -1,14 +1,12 @@
 """Schemathesis against the commitments app in-process, every default check, both databases."""
 
-import os
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
 
 from services.commitments.app import create_app
 from tests.conftest import SERVICE_TOKEN, commitments_settings
+from tests.support.schemathesis_checks import conformance_settings
 
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
@@ -24,13 +22,6 @@ schema = schemathesis.pytest.from_fixture("commitments_api_schema")
 
 
 @schema.parametrize()
-# Under CI the same cases run every time (a landing never hinges on a lucky draw);
-# locally each run explores new ones.
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=os.environ.get("CI") == "true",
-)
+@conformance_settings
 def test_commitments_api_conforms_to_its_openapi(case):
     case.call_and_validate()

@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 
 from kit.app import create_base_app
 from kit.auth import require_service_token
-from kit.db import create_engine, database_check
+from kit.db import serving_database
 from services.commitments.routes import router
 from services.commitments.settings import CommitmentsSettings
 
@@ -26,13 +26,8 @@ queue the gateway replicas share. Internal: every route but the health checks ne
 def create_app(settings: CommitmentsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-        app.state.engine = engine
-        app.state.readiness_checks = {"database": database_check(engine)}
-        try:
+        async with serving_database(app, settings.database_url, settings.database_pool_size):
             yield
-        finally:
-            await engine.dispose()
 
     app = create_base_app(
         title="Dealgate commitments service",

@@ -18,8 +18,8 @@ from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.db import utcnow
+from services.commitments.lifecycle import ReviewStatus
 from services.commitments.reads import NOT_BLOCKING
-from services.commitments.schemas import ReviewStatusName
 from services.commitments.tables import (
     breaches,
     commitments,
@@ -31,7 +31,7 @@ Amount = Field(description="A decimal string.")
 
 
 class StatusFigures(BaseModel):
-    review_status: ReviewStatusName
+    review_status: ReviewStatus
     currency: str
     commitments: int
     deals: int

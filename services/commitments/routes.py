@@ -12,6 +12,7 @@ from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
 from services.commitments import events, reads, reports, reviews, work
+from services.commitments.lifecycle import ReviewStatus
 from services.commitments.records import get_commitment, get_deal
 from services.commitments.schemas import (
     EXTERNAL_ID,
@@ -32,7 +33,6 @@ from services.commitments.schemas import (
     Readiness,
     RecheckAnswer,
     RecheckRequest,
-    ReviewStatusName,
     RoadmapLink,
     Source,
 )
@@ -144,7 +144,7 @@ async def list_commitments(
     limit: Limit = 50,
     cursor: Cursor = None,
     review_status: Annotated[
-        list[ReviewStatusName] | None, Query(description="Any of these statuses.")
+        list[ReviewStatus] | None, Query(description="Any of these statuses.")
     ] = None,
     deal_id: IdQuery = None,
     roadmap_item_key: Annotated[str | None, Query(pattern=ITEM_KEY_PATTERN)] = None,

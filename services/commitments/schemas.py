@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
 from services.commitments.intake import DealStage, IncomingCommitment
+from services.commitments.lifecycle import ReviewStatus
 
 EXTERNAL_ID = r"^[^\x00\s][^\x00]{0,199}$"
 
@@ -144,16 +145,6 @@ ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CommitmentId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
-class ReviewStatusName(StrEnum):
-    received = "received"
-    evaluation_pending = "evaluation_pending"
-    cleared = "cleared"
-    needs_signoff = "needs_signoff"
-    approved = "approved"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
-
-
 class ConflictCode(StrEnum):
     unknown_item = "unknown_item"
     unlinked = "unlinked"
@@ -253,7 +244,7 @@ class EvaluationRead(BaseModel):
     roadmap_item_versions: dict[str, int]
     policy_version: str
     fingerprint: str = Field(description="Identifies the conflicts that need sign-off.")
-    review_status: ReviewStatusName = Field(description="Where it moved the commitment.")
+    review_status: ReviewStatus = Field(description="Where it moved the commitment.")
     reopened: bool
     evaluated_at: datetime
 
@@ -355,7 +346,7 @@ class CommitmentFields(BaseModel):
     link_source: Literal["crm", "pm"] | None
     promised_by: date | None
     tags: list[str]
-    review_status: ReviewStatusName
+    review_status: ReviewStatus
     reopen_reason: str | None = Field(description="Why it needs sign-off again, if reopened.")
     status_changed_at: datetime
     version: int
@@ -380,7 +371,7 @@ class CommitmentRead(CommitmentListed):
 class CommitmentState(BaseModel):
     id: str
     external_id: str
-    review_status: ReviewStatusName
+    review_status: ReviewStatus
 
 
 class IntakeAnswer(BaseModel):
@@ -391,7 +382,7 @@ class IntakeAnswer(BaseModel):
 
 class Blocking(BaseModel):
     commitment_id: str
-    review_status: ReviewStatusName
+    review_status: ReviewStatus
     conflicts: list[Conflict]
 
 

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 
 from kit.app import create_base_app
 from kit.auth import require_service_token
-from kit.db import create_engine, database_check
+from kit.db import serving_database
 from services.roadmap.delivery import ChangeSender
 from services.roadmap.routes import router
 from services.roadmap.settings import RoadmapSettings
@@ -32,38 +32,34 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-        app.state.engine = engine
-        app.state.readiness_checks = {"database": database_check(engine)}
-        client: httpx.AsyncClient | None = None
-        sender_task: asyncio.Task[None] | None = None
-        if settings.subscriber_url is not None:
-            client = httpx.AsyncClient(
+        async with serving_database(
+            app, settings.database_url, settings.database_pool_size
+        ) as engine:
+            if settings.subscriber_url is None:
+                yield
+                return
+            async with httpx.AsyncClient(
                 transport=http_transport,
                 timeout=settings.delivery_timeout_seconds,
                 limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
-            )
-            sender = ChangeSender(
-                engine,
-                client,
-                subscriber_url=str(settings.subscriber_url),
-                service_token=settings.service_token,
-                batch_size=settings.delivery_batch_size,
-                max_backoff_seconds=settings.delivery_max_backoff_seconds,
-                # Past every timeout a send can take, so a live sender never loses its claim.
-                lease_seconds=settings.delivery_timeout_seconds * 4 + 10,
-            )
-            sender_task = asyncio.create_task(sender.run(settings.delivery_poll_seconds))
-        try:
-            yield
-        finally:
-            if sender_task is not None:
-                sender_task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sender_task
-            if client is not None:
-                await client.aclose()
-            await engine.dispose()
+            ) as client:
+                sender = ChangeSender(
+                    engine,
+                    client,
+                    subscriber_url=str(settings.subscriber_url),
+                    service_token=settings.service_token,
+                    batch_size=settings.delivery_batch_size,
+                    max_backoff_seconds=settings.delivery_max_backoff_seconds,
+                    # Past every timeout a send can take, so a live sender keeps its claim.
+                    lease_seconds=settings.delivery_timeout_seconds * 4 + 10,
+                )
+                sender_task = asyncio.create_task(sender.run(settings.delivery_poll_seconds))
+                try:
+                    yield
+                finally:
+                    sender_task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await sender_task
 
     app = create_base_app(
         title="Dealgate roadmap service",
