@@ -34,8 +34,11 @@ async def expire_leases(db_url: str) -> None:
             await connection.execute(
                 update(commitments_table)
                 .where(commitments_table.c.claim_token.is_not(None))
-                # As if the lease ran out just now: due again from now, like its claim said.
-                .values(claimed_until=utcnow(), work_due_at=utcnow())
+                # As if the lease ran out a moment ago: due again since then, as its claim said.
+                .values(
+                    claimed_until=utcnow() - timedelta(seconds=1),
+                    work_due_at=utcnow() - timedelta(seconds=1),
+                )
             )
     finally:
         await engine.dispose()
@@ -188,20 +191,31 @@ async def test_only_the_claims_holder_records_and_a_lapsed_claim_can_be_taken_ov
     assert current.json()["review_status"] == "cleared"
 
 
-async def test_work_whose_claim_lapsed_waits_behind_work_already_due(
-    commitments, commitments_db_url
-):
+async def test_work_whose_claim_lapsed_waits_behind_work_already_due(commitments):
     """An evaluation that keeps failing (or a replica that keeps dying) cannot starve the rest."""
     await take(commitments, crm_event(promise("C-1"), deal="D-1"))
     await take(commitments, crm_event(promise("C-1"), deal="D-2"))
-    (first,) = await claim(commitments, limit=1)
-    await expire_leases(commitments_db_url)
+    (first,) = await claim(commitments, limit=1, lease_seconds=1)
+    await asyncio.sleep(1.1)  # the lease runs out
 
     (second,) = await claim(commitments, limit=1)
     (third,) = await claim(commitments, limit=1)
 
     assert second["id"] != first["id"]
     assert third["id"] == first["id"]
+
+
+async def test_a_recheck_does_not_free_a_commitment_still_claimed(commitments):
+    commitment_id = await first_commitment(commitments)
+    (claimed,) = await claim(commitments)
+
+    await commitments.post("/work/rechecks", json={"commitment_ids": [commitment_id]})
+
+    assert await claim(commitments) == []
+    recorded = await evaluate(commitments, commitment_id, claim=claimed)
+    assert recorded.status_code == 200
+    (again,) = await claim(commitments)  # the re-check is still owed after that evaluation
+    assert again["work_generation"] == claimed["work_generation"] + 1
 
 
 async def test_a_decision_during_an_evaluation_makes_it_evaluate_again(commitments):

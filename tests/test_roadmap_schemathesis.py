@@ -6,7 +6,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 
 from services.roadmap.app import create_app
 from tests.conftest import SERVICE_TOKEN, roadmap_settings
-from tests.support.schemathesis_checks import conformance_settings
+from tests.support.schemathesis_checks import call_with_token, conformance_settings
 
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
@@ -24,4 +24,4 @@ schema = schemathesis.pytest.from_fixture("roadmap_api_schema")
 @schema.parametrize()
 @conformance_settings
 def test_roadmap_api_conforms_to_its_openapi(case):
-    case.call_and_validate()
+    call_with_token(case, AUTH)
