@@ -4,13 +4,14 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
+from kit.auth import require_service_token
 from kit.db import on_database_error
 from kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from kit.ops import ops_router
@@ -99,3 +100,28 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
         components["Problem"].pop("$defs", None)
         components["FieldError"] = FieldError.model_json_schema(ref_template=ref_template)
     return schema
+
+
+def create_service_app(
+    *,
+    title: str,
+    version: str,
+    description: str,
+    settings: AppSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    router: APIRouter,
+) -> FastAPI:
+    """An internal service: its token guards every route but the health checks, including
+    /metrics and the OpenAPI document."""
+    guard = [Depends(require_service_token)]
+    app = create_base_app(
+        title=title,
+        version=version,
+        description=description,
+        settings=settings,
+        lifespan=lifespan,
+        metrics_dependencies=guard,
+        document_dependencies=guard,
+    )
+    app.include_router(router)
+    return app

@@ -7,12 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.commitments.intake import (
+    CommitmentContent,
     DealStage,
     IncomingCommitment,
     PlannedChange,
     StoredCommitment,
     plan_intake,
-    relinked_by_pm,
 )
 from services.commitments.lifecycle import ReviewStatus, apply
 
@@ -115,7 +115,7 @@ def test_a_lost_deal_withdraws_everything_new_ones_included():
 
 def test_a_pm_link_stands_until_the_crm_sends_a_different_key():
     stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
-    stored["C-1"] = replace(stored["C-1"], content=relinked_by_pm(stored["C-1"].content, "RM-9"))
+    stored["C-1"] = replace(stored["C-1"], content=pm_linked(stored["C-1"].content, "RM-9"))
 
     same_key = deliver(stored, [sso()])
     no_key = deliver(stored, [sso(roadmap_item_key=None)])
@@ -132,7 +132,7 @@ def test_a_pm_link_stands_until_the_crm_sends_a_different_key():
 
 def test_a_pm_link_survives_the_crm_passing_through_an_empty_key():
     stored = settle(deliver({}, [sso()]), ReviewStatus.approved)
-    stored["C-1"] = replace(stored["C-1"], content=relinked_by_pm(stored["C-1"].content, "RM-9"))
+    stored["C-1"] = replace(stored["C-1"], content=pm_linked(stored["C-1"].content, "RM-9"))
 
     after = deliver(deliver(stored, [sso(roadmap_item_key=None)]), [sso()])
 
@@ -176,3 +176,8 @@ def test_a_duplicate_delivery_changes_nothing_more(history, event, settled_as):
     once = deliver(stored, incoming, snapshot=snapshot, stage=stage)
 
     assert plan_intake(once, incoming, snapshot=snapshot, deal_stage=stage) == []
+
+
+def pm_linked(content: CommitmentContent, key: str) -> CommitmentContent:
+    """What a PM's link stores (services.commitments.reviews.relink)."""
+    return replace(content, roadmap_item_key=key, link_source="pm")

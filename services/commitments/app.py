@@ -4,10 +4,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from kit.app import create_base_app
-from kit.auth import require_service_token
+from kit.app import create_service_app
 from kit.db import serving_database
 from services.commitments.routes import router
 from services.commitments.settings import CommitmentsSettings
@@ -29,17 +28,14 @@ def create_app(settings: CommitmentsSettings) -> FastAPI:
         async with serving_database(app, settings.database_url, settings.database_pool_size):
             yield
 
-    app = create_base_app(
+    return create_service_app(
         title="Dealgate commitments service",
         version=VERSION,
         description=DESCRIPTION,
         settings=settings,
         lifespan=lifespan,
-        metrics_dependencies=[Depends(require_service_token)],
-        document_dependencies=[Depends(require_service_token)],
+        router=router,
     )
-    app.include_router(router)
-    return app
 
 
 def create_app_from_env() -> FastAPI:

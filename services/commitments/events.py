@@ -20,6 +20,7 @@ Order inside the transaction, and why:
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Row, select, update
@@ -40,11 +41,11 @@ from services.commitments.intake import (
     plan_intake,
 )
 from services.commitments.lifecycle import Event, ReviewStatus
+from services.commitments.reads import NOT_BLOCKING
 from services.commitments.records import states_of_deal
 from services.commitments.schemas import CommitmentState, CrmEvent, IntakeAnswer
 from services.commitments.tables import breaches, commitments, deals, inbox
 
-SETTLED = (ReviewStatus.cleared, ReviewStatus.approved, ReviewStatus.withdrawn)
 DEAL_COPIES = {
     "owner": "deal_owner",
     "currency": "deal_currency",
@@ -60,13 +61,13 @@ def payload_digest(event: CrmEvent) -> str:
 async def take_event(
     connection: AsyncConnection, source: str, event_id: str, event: CrmEvent
 ) -> IntakeAnswer:
-    now = utcnow()
+    now, digest = utcnow(), payload_digest(event)
     first = await connection.execute(
         dialect_insert(connection, inbox)
         .values(
             source=source,
             event_id=event_id,
-            payload_sha256=payload_digest(event),
+            payload_sha256=digest,
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["source", "event_id"])
@@ -80,7 +81,7 @@ async def take_event(
                 )
             )
         ).one()
-        if stored.payload_sha256 != payload_digest(event):
+        if stored.payload_sha256 != digest:
             # Still the same event by its id (a CRM may re-send it re-signed or reformatted);
             # worth knowing when a sender reuses ids for different content.
             logger.warning(
@@ -96,14 +97,16 @@ async def take_event(
     else:
         outcome = "accepted"
         await _apply(connection, deal, event, now)
-        if event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won:
-            await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
+    states = await states_of_deal(connection, deal.id)
+    closing = event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won
+    if outcome == "accepted" and closing:
+        await _record_breach_if_not_ready(connection, deal.id, states, source, event_id, now)
     answer = IntakeAnswer(
         status=outcome,
         deal_id=deal.id,
         commitments=[
             CommitmentState(id=row.id, external_id=row.external_id, review_status=row.review_status)
-            for row in await states_of_deal(connection, deal.id)
+            for row in states
         ],
     )
     await connection.execute(
@@ -298,7 +301,12 @@ async def _update(
 
 
 async def _record_breach_if_not_ready(
-    connection: AsyncConnection, deal_id: str, source: str, event_id: str, now: datetime
+    connection: AsyncConnection,
+    deal_id: str,
+    states: Sequence[Row],
+    source: str,
+    event_id: str,
+    now: datetime,
 ) -> None:
     blocking = [
         {
@@ -306,8 +314,8 @@ async def _record_breach_if_not_ready(
             "external_id": row.external_id,
             "review_status": row.review_status,
         }
-        for row in await states_of_deal(connection, deal_id)
-        if ReviewStatus(row.review_status) not in SETTLED
+        for row in states
+        if row.review_status not in NOT_BLOCKING
     ]
     if blocking:
         await connection.execute(

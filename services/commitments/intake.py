@@ -14,7 +14,7 @@ applies the plan in the same transaction, and pushes each lifecycle event throug
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Literal
@@ -136,8 +136,3 @@ def plan_intake(
         if snapshot or lost:
             plan.append(PlannedChange(external_id, "withdraw", None, (Event.withdrawn,)))
     return plan
-
-
-def relinked_by_pm(content: CommitmentContent, roadmap_item_key: str) -> CommitmentContent:
-    """A PM's link: it stands until the CRM sends a different, non-empty key."""
-    return replace(content, roadmap_item_key=roadmap_item_key, link_source="pm")

@@ -67,14 +67,12 @@ def _reopen_reason(reasons: list[SignoffConflict]) -> str:
     return "Not covered by the approval: " + "; ".join(describe(c) for c in reasons) + "."
 
 
-def _work_settled(row: Row, generation: int, now: datetime) -> dict[str, object]:
+def _work_settled(row: Row, generation: int) -> dict[str, object]:
     """Releases the claim. The work owed is settled, unless a newer reason to evaluate came
-    meanwhile (a roadmap change marked during the evaluation): then it is due again now."""
+    meanwhile (a re-check marked during the evaluation, which made it due again)."""
     values: dict[str, object] = {"claim_token": None, "claimed_until": None}
     if generation >= row.work_generation:
         values.update(work_due_at=None, work_attempts=0)
-    else:
-        values.update(work_due_at=now)
     return values
 
 
@@ -113,7 +111,7 @@ async def record_evaluation(
             select(evaluations.c.fingerprint).where(evaluations.c.id == row.current_evaluation_id)
         )
         if current.scalar_one() == found_print:
-            await _update(connection, row.id, _work_settled(row, data.work_generation, now))
+            await _update(connection, row.id, _work_settled(row, data.work_generation))
             return False
     approved = await _approved_conflicts(connection, row.approved_evaluation_id)
     event = evaluation_event(needing, approved)
@@ -134,7 +132,7 @@ async def record_evaluation(
         )
     )
     values = {
-        **_work_settled(row, data.work_generation, now),
+        **_work_settled(row, data.work_generation),
         "current_evaluation_id": evaluation_id,
         "version": row.version + 1,
         "updated_at": now,

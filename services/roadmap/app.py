@@ -6,10 +6,9 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from kit.app import create_base_app
-from kit.auth import require_service_token
+from kit.app import create_service_app
 from kit.db import serving_database
 from services.roadmap.delivery import ChangeSender
 from services.roadmap.routes import router
@@ -61,17 +60,14 @@ def create_app(
                     with suppress(asyncio.CancelledError):
                         await sender_task
 
-    app = create_base_app(
+    return create_service_app(
         title="Dealgate roadmap service",
         version=VERSION,
         description=DESCRIPTION,
         settings=settings,
         lifespan=lifespan,
-        metrics_dependencies=[Depends(require_service_token)],
-        document_dependencies=[Depends(require_service_token)],
+        router=router,
     )
-    app.include_router(router)
-    return app
 
 
 def create_app_from_env() -> FastAPI:
