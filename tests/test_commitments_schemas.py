@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from services.commitments.schemas import CrmEvent
+from kit.contracts.commitments import CrmEvent
+from services.commitments.events import incoming
 
 EXAMPLE = CrmEvent.model_config["json_schema_extra"]["examples"][0]
 
@@ -26,13 +27,13 @@ def test_the_design_example_is_valid_and_exact():
     parsed = CrmEvent.model_validate(EXAMPLE)
 
     assert parsed.deal.amount == Decimal("250000.00")
-    assert parsed.commitments[0].as_incoming().roadmap_item_key == "RM-12"
+    assert incoming(parsed.commitments[0]).roadmap_item_key == "RM-12"
 
 
 def test_an_empty_roadmap_key_means_no_link():
     parsed = CrmEvent.model_validate(event(commitments__0__roadmap_item_key=""))
 
-    assert parsed.commitments[0].as_incoming().roadmap_item_key is None
+    assert incoming(parsed.commitments[0]).roadmap_item_key is None
 
 
 @pytest.mark.parametrize(

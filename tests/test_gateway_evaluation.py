@@ -15,9 +15,9 @@ from gateway.evaluation import (
     SearchMatch,
     evaluate,
 )
+from kit.contracts.commitments import EvaluationCreate
 from kit.fingerprint import conflict_fingerprint
 from services.commitments.lifecycle import SignoffConflict, fingerprint
-from services.commitments.schemas import EvaluationCreate
 
 PLANNED_END = date(2027, 3, 1)
 TAGS = {"enterprise-security": "pillar", "analytics": "pillar", "on-prem": "non_goal",

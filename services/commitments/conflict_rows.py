@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.commitments.schemas import Conflict
+from kit.contracts.commitments import Conflict
 from services.commitments.tables import commitment_tags, commitments, conflict_tallies
 
 

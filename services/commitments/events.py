@@ -26,6 +26,13 @@ from datetime import datetime
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.commitments import (
+    CommitmentIn,
+    CommitmentState,
+    CrmEvent,
+    DealStage,
+    IntakeAnswer,
+)
 from kit.db import dialect_insert, utcnow
 from services.commitments import lifecycle
 from services.commitments.conflict_rows import (
@@ -35,7 +42,7 @@ from services.commitments.conflict_rows import (
 )
 from services.commitments.intake import (
     CommitmentContent,
-    DealStage,
+    IncomingCommitment,
     PlannedChange,
     StoredCommitment,
     plan_intake,
@@ -43,7 +50,6 @@ from services.commitments.intake import (
 from services.commitments.lifecycle import Event, ReviewStatus
 from services.commitments.reads import NOT_BLOCKING
 from services.commitments.records import states_of_deal
-from services.commitments.schemas import CommitmentState, CrmEvent, IntakeAnswer
 from services.commitments.tables import breaches, commitments, deals, inbox
 
 DEAL_COPIES = {
@@ -186,7 +192,7 @@ async def _apply(connection: AsyncConnection, deal: Row, event: CrmEvent, now: d
     }
     plan = plan_intake(
         stored,
-        [commitment.as_incoming() for commitment in event.commitments],
+        [incoming(commitment) for commitment in event.commitments],
         snapshot=event.snapshot,
         deal_stage=event.deal.stage,
     )
@@ -329,3 +335,15 @@ async def _record_breach_if_not_ready(
                 detected_at=now,
             )
         )
+
+
+def incoming(commitment: CommitmentIn) -> IncomingCommitment:
+    """The planner's view of a commitment as the CRM sent it: an empty key is no key."""
+    return IncomingCommitment(
+        external_id=commitment.external_id,
+        kind=commitment.kind.value,
+        summary=commitment.summary,
+        roadmap_item_key=commitment.roadmap_item_key or None,
+        promised_by=commitment.promised_by,
+        tags=tuple(commitment.tags),
+    )

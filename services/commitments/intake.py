@@ -16,18 +16,12 @@ applies the plan in the same transaction, and pushes each lifecycle event throug
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from typing import Literal
 
-from services.commitments.lifecycle import Event, ReviewStatus
+from kit.contracts.commitments import DealStage, ReviewStatus
+from services.commitments.lifecycle import Event
 
 LinkSource = Literal["crm", "pm"]
-
-
-class DealStage(StrEnum):
-    open = "open"
-    closed_won = "closed_won"
-    closed_lost = "closed_lost"
 
 
 @dataclass(frozen=True)

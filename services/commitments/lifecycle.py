@@ -20,17 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from kit.contracts.commitments import ReviewStatus
 from kit.fingerprint import DATE_CODES, conflict_fingerprint
-
-
-class ReviewStatus(StrEnum):
-    received = "received"
-    evaluation_pending = "evaluation_pending"
-    cleared = "cleared"
-    needs_signoff = "needs_signoff"
-    approved = "approved"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
 
 
 class Event(StrEnum):

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.commitments.lifecycle import ReviewStatus
-from services.commitments.records import as_listed, listed_query, not_found
-from services.commitments.schemas import (
+from kit.contracts.commitments import (
     Blocking,
     CommitmentPage,
     DealPage,
     DealRead,
-    Readiness,
+    DealReadiness,
 )
+from services.commitments.lifecycle import ReviewStatus
+from services.commitments.records import as_listed, listed_query, not_found
 from services.commitments.tables import commitments, conflict_tallies, deals
 
 # A deal may close when every commitment not withdrawn is one of these.
@@ -85,7 +85,7 @@ async def list_commitments(
     return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
 
 
-async def readiness(connection: AsyncConnection, deal_id: str) -> Readiness:
+async def readiness(connection: AsyncConnection, deal_id: str) -> DealReadiness:
     known = await connection.execute(select(deals.c.id).where(deals.c.id == deal_id))
     if known.one_or_none() is None:
         raise not_found("deal", deal_id)
@@ -98,7 +98,7 @@ async def readiness(connection: AsyncConnection, deal_id: str) -> Readiness:
             .order_by(commitments.c.external_id)
         )
     ]
-    return Readiness(
+    return DealReadiness(
         deal_id=deal_id,
         ready=not blocking,
         blocking=[

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.problems import ProblemError
-from services.commitments.schemas import (
+from kit.contracts.commitments import (
     CommitmentListed,
     CommitmentRead,
     DealRead,
     DecisionRead,
     EvaluationRead,
 )
+from kit.problems import ProblemError
 from services.commitments.tables import commitments, deals, decisions, evaluations
 
 COMMITMENT_FIELDS = (

@@ -13,12 +13,20 @@ import base64
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.commitments import (
+    AgingReport,
+    Awaiting,
+    BreachFigures,
+    ConflictGroup,
+    ConflictReport,
+    CurrencyFigures,
+    StatusFigures,
+    Summary,
+)
 from kit.db import utcnow
-from services.commitments.lifecycle import ReviewStatus
 from services.commitments.reads import NOT_BLOCKING
 from services.commitments.tables import (
     breaches,
@@ -26,65 +34,6 @@ from services.commitments.tables import (
     conflict_tallies,
     deals,
 )
-
-Amount = Field(description="A decimal string.")
-
-
-class StatusFigures(BaseModel):
-    review_status: ReviewStatus
-    currency: str
-    commitments: int
-    deals: int
-    deal_amount: str = Amount
-
-
-class CurrencyFigures(BaseModel):
-    currency: str
-    deals: int
-    amount: str = Amount
-
-
-class BreachFigures(CurrencyFigures):
-    breaches: int
-
-
-class Summary(BaseModel):
-    by_status: list[StatusFigures]
-    revenue_at_risk: list[CurrencyFigures] = Field(description="Open deals not ready to close.")
-    breaches: list[BreachFigures] = Field(description="Deals closed without sign-off.")
-
-
-class ConflictGroup(BaseModel):
-    key: str = Field(description="The code, item key, tag or owner grouped by.")
-    conflicts: int
-    blockers: int
-    commitments: int = Field(description="Distinct commitments with such a conflict.")
-
-
-class ConflictReport(BaseModel):
-    by_code: list[ConflictGroup]
-    by_roadmap_item: list[ConflictGroup]
-    by_vision_tag: list[ConflictGroup]
-    by_owner: list[ConflictGroup]
-
-
-class Awaiting(BaseModel):
-    commitment_id: str
-    deal_id: str
-    external_id: str
-    summary: str
-    awaiting_since: datetime
-    age_hours: float
-    past_sla: bool
-
-
-class AgingReport(BaseModel):
-    sla_hours: int
-    awaiting: int = Field(description="All commitments awaiting sign-off.")
-    past_sla: int
-    oldest_age_hours: float | None
-    items: list[Awaiting] = Field(description="The oldest first, one page of them.")
-    next_cursor: str | None
 
 
 def _money(cents: int | Decimal | None) -> str:

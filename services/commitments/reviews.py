@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.commitments import Conflict, DecisionCreate, EvaluationCreate
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
@@ -24,7 +25,6 @@ from services.commitments.lifecycle import (
     uncovered,
 )
 from services.commitments.records import lock_commitment
-from services.commitments.schemas import Conflict, DecisionCreate, EvaluationCreate
 from services.commitments.tables import commitments, decisions, evaluations
 
 EVALUATED = {

@@ -6,15 +6,7 @@ from fastapi import Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
-from kit.db import RequestConnection
-from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
-from kit.problems import field_problem, problem_responses
-from kit.routing import PatternConvertor, service_router
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
-from services.commitments import events, reads, reports, reviews, work
-from services.commitments.lifecycle import ReviewStatus
-from services.commitments.records import get_commitment, get_deal
-from services.commitments.schemas import (
+from kit.contracts.commitments import (
     EXTERNAL_ID,
     ID_PATTERN,
     MAX_PAGE,
@@ -26,16 +18,24 @@ from services.commitments.schemas import (
     CrmEvent,
     DealPage,
     DealRead,
+    DealReadiness,
     DealStage,
     DecisionCreate,
     EvaluationCreate,
     IntakeAnswer,
-    Readiness,
     RecheckAnswer,
     RecheckRequest,
     RoadmapLink,
     Source,
 )
+from kit.db import RequestConnection
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
+from kit.problems import field_problem, problem_responses
+from kit.routing import PatternConvertor, service_router
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
+from services.commitments import events, reads, reports, reviews, work
+from services.commitments.lifecycle import ReviewStatus
+from services.commitments.records import get_commitment, get_deal
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
@@ -126,7 +126,7 @@ async def get_one_deal(deal_id: IdPath, connection: RequestConnection) -> DealRe
     description="Ready when every commitment not withdrawn is cleared or approved.",
     responses=problem_responses(404, 422),
 )
-async def get_deal_readiness(deal_id: IdPath, connection: RequestConnection) -> Readiness:
+async def get_deal_readiness(deal_id: IdPath, connection: RequestConnection) -> DealReadiness:
     return await reads.readiness(connection, deal_id)
 
 

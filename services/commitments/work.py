@@ -20,9 +20,9 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.commitments import ClaimedCommitment, ClaimRequest, RecheckRequest
 from kit.db import utcnow
 from services.commitments.records import COMMITMENT_FIELDS
-from services.commitments.schemas import ClaimedCommitment, ClaimRequest, RecheckRequest
 from services.commitments.tables import commitment_tags, commitments
 
 RECHECK_BATCH = 1000

@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.roadmap.schemas import ChangeRead
+from kit.contracts.roadmap import ChangeRead
 from services.roadmap.tables import change_counter, changes
 
 Entity = Literal["roadmap_item", "vision_tag"]

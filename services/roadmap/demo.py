@@ -7,9 +7,9 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kit.contracts.roadmap import RoadmapItemCreate as Item
+from kit.contracts.roadmap import VisionTagCreate as Tag
 from services.roadmap import items, tags
-from services.roadmap.schemas import RoadmapItemCreate as Item
-from services.roadmap.schemas import VisionTagCreate as Tag
 
 OWNER = "pm@example.com"
 

@@ -13,17 +13,17 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.db import utcnow
-from kit.etags import require_if_match, strong_etag
-from kit.problems import ProblemError, field_problem
-from services.roadmap.changes import append_change, lock_for_write, next_version
-from services.roadmap.schemas import (
+from kit.contracts.roadmap import (
     ItemStatus,
     RoadmapItemCreate,
     RoadmapItemPage,
     RoadmapItemRead,
     RoadmapItemUpdate,
 )
+from kit.db import utcnow
+from kit.etags import require_if_match, strong_etag
+from kit.problems import ProblemError, field_problem
+from services.roadmap.changes import append_change, lock_for_write, next_version
 from services.roadmap.tables import roadmap_item_tags, roadmap_items
 from services.roadmap.tags import unknown_slugs, unknown_tags_problem
 

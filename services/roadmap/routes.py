@@ -5,13 +5,7 @@ from typing import Annotated
 from fastapi import Header, Path, Query, Response, status
 from starlette.convertors import register_url_convertor
 
-from kit.db import RequestConnection
-from kit.etags import ETAG_HEADER, IfMatch, if_none_match_hits, strong_etag, with_etag
-from kit.problems import problem_responses
-from kit.routing import PatternConvertor, service_router
-from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
-from services.roadmap import changes, items, search, tags
-from services.roadmap.schemas import (
+from kit.contracts.roadmap import (
     ChangePage,
     ItemStatus,
     RoadmapItemBatch,
@@ -27,6 +21,12 @@ from services.roadmap.schemas import (
     VisionTagRead,
     VisionTagUpdate,
 )
+from kit.db import RequestConnection
+from kit.etags import ETAG_HEADER, IfMatch, if_none_match_hits, strong_etag, with_etag
+from kit.problems import problem_responses
+from kit.routing import PatternConvertor, service_router
+from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
+from services.roadmap import changes, items, search, tags
 
 # Only well-formed keys and slugs route to the one-resource endpoints, so `/items/search`
 # can never be read as an item key.

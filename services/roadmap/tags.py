@@ -5,11 +5,11 @@ import hashlib
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.roadmap import VisionTagCreate, VisionTagRead, VisionTagUpdate
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError, field_problem
 from services.roadmap.changes import append_change, lock_for_write, next_version
-from services.roadmap.schemas import VisionTagCreate, VisionTagRead, VisionTagUpdate
 from services.roadmap.tables import vision_tags
 
 TAG_FIELDS = ("name", "description", "kind")

@@ -1,4 +1,5 @@
-"""What the commitments service's internal API takes: the canonical CRM event.
+"""What the commitments service's API reads and writes, shared with the gateway that
+calls it: the canonical CRM event, commitments, reviews, the work queue and the reports.
 
 The gateway turns every CRM's webhook (generic JSON, HubSpot, Salesforce) into this one
 shape (DESIGN.md "Shapes outside clients rely on"); stages are already mapped. Closed:
@@ -23,8 +24,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
-from services.commitments.intake import DealStage, IncomingCommitment
-from services.commitments.lifecycle import ReviewStatus
 
 EXTERNAL_ID = r"^[^\x00\s][^\x00]{0,199}$"
 
@@ -36,6 +35,22 @@ class Source(StrEnum):
     salesforce = "salesforce"
     hubspot = "hubspot"
     generic = "generic"
+
+
+class DealStage(StrEnum):
+    open = "open"
+    closed_won = "closed_won"
+    closed_lost = "closed_lost"
+
+
+class ReviewStatus(StrEnum):
+    received = "received"
+    evaluation_pending = "evaluation_pending"
+    cleared = "cleared"
+    needs_signoff = "needs_signoff"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
 
 
 class CommitmentKind(StrEnum):
@@ -83,16 +98,6 @@ class CommitmentIn(BaseModel):
         list[Annotated[str, StringConstraints(pattern=TAG_SLUG_PATTERN, max_length=64)]],
         Field(max_length=20),
     ] = Field(default_factory=list)
-
-    def as_incoming(self) -> IncomingCommitment:
-        return IncomingCommitment(
-            external_id=self.external_id,
-            kind=self.kind.value,
-            summary=self.summary,
-            roadmap_item_key=self.roadmap_item_key or None,
-            promised_by=self.promised_by,
-            tags=tuple(self.tags),
-        )
 
 
 class CrmEvent(BaseModel):
@@ -386,7 +391,7 @@ class Blocking(BaseModel):
     conflicts: list[Conflict]
 
 
-class Readiness(BaseModel):
+class DealReadiness(BaseModel):
     deal_id: str
     ready: bool
     blocking: list[Blocking]
@@ -436,3 +441,65 @@ class RecheckRequest(BaseModel):
 
 class RecheckAnswer(BaseModel):
     marked: int = Field(description="Commitments now owed a re-check.")
+
+
+# Reports ---------------------------------------------------------------------------------
+
+Amount = Field(description="A decimal string.")
+
+
+class StatusFigures(BaseModel):
+    review_status: ReviewStatus
+    currency: str
+    commitments: int
+    deals: int
+    deal_amount: str = Amount
+
+
+class CurrencyFigures(BaseModel):
+    currency: str
+    deals: int
+    amount: str = Amount
+
+
+class BreachFigures(CurrencyFigures):
+    breaches: int
+
+
+class Summary(BaseModel):
+    by_status: list[StatusFigures]
+    revenue_at_risk: list[CurrencyFigures] = Field(description="Open deals not ready to close.")
+    breaches: list[BreachFigures] = Field(description="Deals closed without sign-off.")
+
+
+class ConflictGroup(BaseModel):
+    key: str = Field(description="The code, item key, tag or owner grouped by.")
+    conflicts: int
+    blockers: int
+    commitments: int = Field(description="Distinct commitments with such a conflict.")
+
+
+class ConflictReport(BaseModel):
+    by_code: list[ConflictGroup]
+    by_roadmap_item: list[ConflictGroup]
+    by_vision_tag: list[ConflictGroup]
+    by_owner: list[ConflictGroup]
+
+
+class Awaiting(BaseModel):
+    commitment_id: str
+    deal_id: str
+    external_id: str
+    summary: str
+    awaiting_since: datetime
+    age_hours: float
+    past_sla: bool
+
+
+class AgingReport(BaseModel):
+    sla_hours: int
+    awaiting: int = Field(description="All commitments awaiting sign-off.")
+    past_sla: int
+    oldest_age_hours: float | None
+    items: list[Awaiting] = Field(description="The oldest first, one page of them.")
+    next_cursor: str | None
