@@ -18,9 +18,9 @@ RUN python -c "import tomllib; \
     && pip install --no-cache-dir -r requirements.txt
 
 # The code, installed as a package: the app runs from site-packages, not from a source tree.
-# (gateway/ is copied here too once it exists.)
 COPY kit/ kit/
 COPY services/ services/
+COPY gateway/ gateway/
 RUN test -n "$APP_MODULE" || { echo "build with --build-arg APP_MODULE=<module>" >&2; exit 1; } \
     && pip install --no-cache-dir --no-deps . \
     && cd / && rm -rf /src

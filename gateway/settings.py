@@ -44,6 +44,19 @@ class GatewaySettings(AppSettings):
     commitments_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
     roadmap_url: HttpUrl = HttpUrl("http://127.0.0.1:8002")
 
+    upstream_connect_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    upstream_read_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    upstream_breaker_threshold: int = Field(
+        5, ge=1, le=1000, description="Failures in a row that open a service's circuit."
+    )
+    upstream_breaker_reset_seconds: float = Field(
+        10.0, gt=0, le=3600, description="How long an open circuit waits before a trial call."
+    )
+    sweep_interval_seconds: float = Field(
+        5.0, ge=0, le=3600, description="How often due evaluations are swept; 0 turns it off."
+    )
+    sweep_batch_size: int = Field(20, ge=1, le=100)
+
     policy_version: str = Field("default-1", min_length=1, max_length=64)
     date_margin_days: int = Field(30, ge=0, le=365)
     signoff_severities: Annotated[list[Literal["blocker", "warning"]], NoDecode] = Field(

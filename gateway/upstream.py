@@ -101,12 +101,17 @@ class Upstream:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **options: Any
+    ) -> httpx.Response:
+        """`idempotent` marks a POST that is safe to repeat (a batch read, a re-check mark)."""
         if not self.breaker.allow():
             raise UpstreamUnavailable(
                 self.name, self.breaker.retry_after(), "it failed repeatedly; waiting to retry"
             )
-        attempts = 1 + (self.retries if method.upper() in IDEMPOTENT else 0)
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT
+        attempts = 1 + (self.retries if idempotent else 0)
         reason = ""
         for attempt in range(attempts):
             if attempt:

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from kit.auth import require_service_token
@@ -35,9 +36,12 @@ def create_base_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     metrics_dependencies: Sequence[DependsParam] = (),
     document_dependencies: Sequence[DependsParam] | None = None,
+    documented_models: Sequence[type[BaseModel]] = (),
 ) -> FastAPI:
     """`document_dependencies` set (e.g. the service token) guards /openapi.json and drops
-    the browser docs pages, which cannot send a token; unset, all three are public."""
+    the browser docs pages, which cannot send a token; unset, all three are public.
+    `documented_models` join the document's schemas though no route declares them (a body
+    a route reads raw, e.g. to check its signature first)."""
     guarded = document_dependencies is not None
     app = FastAPI(
         openapi_url=None if guarded else "/openapi.json",
@@ -57,7 +61,7 @@ def create_base_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(ops_router(metrics_dependencies))
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, documented_models)  # type: ignore[method-assign]
     if guarded:
 
         @app.get("/openapi.json", include_in_schema=False, dependencies=list(document_dependencies))
@@ -67,7 +71,7 @@ def create_base_app(
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, documented_models: Sequence[type[BaseModel]]) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title,
@@ -75,6 +79,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in documented_models:
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[model.__name__] = found
         app.openapi_schema = _problems_as_problem_json(schema)
     return app.openapi_schema
 

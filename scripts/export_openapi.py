@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from gateway.app import create_app as create_gateway_app
+from gateway.settings import GatewaySettings
 from services.commitments.app import create_app as create_commitments_app
 from services.commitments.settings import CommitmentsSettings
 from services.roadmap.app import create_app as create_roadmap_app
@@ -15,6 +17,7 @@ OUT = Path(__file__).resolve().parent.parent / "openapi"
 
 def documents() -> dict[str, dict]:
     return {
+        "gateway": create_gateway_app(GatewaySettings(_env_file=None)).openapi(),
         "commitments": create_commitments_app(CommitmentsSettings(_env_file=None)).openapi(),
         "roadmap": create_roadmap_app(RoadmapSettings(_env_file=None)).openapi(),
     }

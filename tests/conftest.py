@@ -1,5 +1,7 @@
-"""Fixtures every test shares: the two database backends and the two services' apps."""
+"""Fixtures every test shares: the two database backends, the two services' apps, and the
+whole stack in-process (the gateway over both services, the roadmap pushing its changes)."""
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -7,12 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.app import create_app as create_gateway_app
+from gateway.settings import GatewaySettings
 from services.commitments.app import MIGRATIONS as COMMITMENTS_MIGRATIONS
 from services.commitments.app import create_app as create_commitments_app
 from services.commitments.settings import CommitmentsSettings
 from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
+from tests.gateway_helpers import JWT_SECRET, WEBHOOK_SECRET, Switch
 from tests.support.clients import client_of
 from tests.support.databases import (
     TemplateDatabases,
@@ -124,4 +129,67 @@ async def commitments_app(commitments_db_url: str):
 async def commitments(commitments_app) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the running commitments app, carrying the service token."""
     async with client_of(commitments_app, SERVICE_TOKEN) as client:
+        yield client
+
+
+def gateway_settings(**overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {
+        "jwt_secret": JWT_SECRET,
+        "webhook_secret": WEBHOOK_SECRET,
+        "service_token": SERVICE_TOKEN,
+        "commitments_url": "http://commitments",
+        "roadmap_url": "http://roadmap",
+        "sweep_interval_seconds": 0.2,
+        "upstream_read_timeout_seconds": 2.0,
+        "upstream_breaker_reset_seconds": 0.3,
+    }
+    return GatewaySettings(_env_file=None, **{**values, **overrides})
+
+
+class Stack:
+    """The three apps wired in-process; `roadmap_network.up = False` cuts the roadmap off."""
+
+    def __init__(self, commitments_db_url: str, roadmap_db_url: str, **gateway_overrides):
+        self.roadmap_network = Switch()
+        to_gateway = httpx.ASGITransport(app=None)  # type: ignore[arg-type]  # set below
+        self.roadmap_app = create_roadmap_app(
+            roadmap_settings(
+                roadmap_db_url,
+                subscriber_url="http://gateway/internal/roadmap-changes",
+                delivery_poll_seconds=0.05,
+                delivery_max_backoff_seconds=0.5,
+            ),
+            http_transport=to_gateway,
+        )
+        self.commitments_app = create_commitments_app(commitments_settings(commitments_db_url))
+        self.roadmap_network.inner = httpx.ASGITransport(app=self.roadmap_app)
+        self.gateway_app = create_gateway_app(
+            gateway_settings(**gateway_overrides),
+            transports={
+                "commitments": httpx.ASGITransport(app=self.commitments_app),
+                "roadmap": self.roadmap_network,
+            },
+        )
+        to_gateway.app = self.gateway_app
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[httpx.AsyncClient]:
+        async with (
+            self.commitments_app.router.lifespan_context(self.commitments_app),
+            self.roadmap_app.router.lifespan_context(self.roadmap_app),
+            self.gateway_app.router.lifespan_context(self.gateway_app),
+            client_of(self.gateway_app) as client,
+        ):
+            yield client
+
+
+@pytest.fixture
+def stack(commitments_db_url: str, roadmap_db_url: str) -> Stack:
+    return Stack(commitments_db_url, roadmap_db_url)
+
+
+@pytest.fixture
+async def gateway(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the gateway (no credentials of its own), the three apps running."""
+    async with stack.running() as client:
         yield client

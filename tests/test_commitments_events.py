@@ -12,9 +12,11 @@ from tests.commitments_helpers import (
     crm_event,
     decide,
     evaluate,
+    evaluated,
     new_event_id,
     promise,
     send,
+    slip,
     take,
 )
 from tests.conftest import SERVICE_TOKEN
@@ -70,6 +72,20 @@ async def test_a_redelivery_answers_the_first_outcome_and_writes_nothing(
     assert await count_rows(commitments_db_url, inbox) == inbox_rows
     listed = (await commitments.get("/commitments")).json()["items"]
     assert [item["summary"] for item in listed] == ["SSO with Okta"]
+
+
+async def test_a_redelivery_names_the_first_commitments_as_they_stand_now(commitments):
+    first = await take(commitments, crm_event(), "evt-then")
+    commitment_id = first["commitments"][0]["id"]
+    await evaluated(commitments, commitment_id, slip("2027-04-01"))
+
+    again = await take(commitments, crm_event(), "evt-then")
+
+    assert again["status"] == "duplicate"
+    assert again["deal_id"] == first["deal_id"]
+    assert again["commitments"] == [
+        {"id": commitment_id, "external_id": "C-1", "review_status": "needs_signoff"}
+    ]
 
 
 async def test_the_same_event_id_from_another_source_is_another_event(commitments):

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from gateway.settings import GatewaySettings
 from kit.settings import AppSettings
 from services.commitments.settings import CommitmentsSettings
 from services.roadmap.settings import RoadmapSettings
@@ -22,6 +23,8 @@ SERVICES: dict[str, dict] = yaml.safe_load((ROOT / "docker-compose.yml").read_te
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 PUBLISHED = {"gateway"}  # the only app reachable from outside the compose network
 OPERATOR_SECRET = "secret-from-the-operator-0123456789"
+# Secrets with a shape of their own, as an operator would give them.
+SHAPED_SECRETS = {"DEALGATE_WEBHOOK_SECRET": "whsec_c2VjcmV0LWZyb20tdGhlLW9wZXJhdG9yLTAxMjM0NQ=="}
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ APPS = {
     "commitments": AppSpec(
         "services.commitments", CommitmentsSettings, "COMMITMENTS_", 8001, "commitments"
     ),
+    "gateway": AppSpec("gateway", GatewaySettings, "DEALGATE_", 8000, None),
 }
 WITH_DATABASE = [name for name, spec in APPS.items() if spec.database]
 INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
@@ -52,7 +56,9 @@ def mapping(value: dict | list | None) -> dict[str, str]:
 
 def interpolate(text: str) -> str:
     """What compose substitutes: `${VAR:-default}` its default, anything else a secret."""
-    return INTERPOLATION.sub(lambda m: m[3] if m[2] in ("-", ":-") else OPERATOR_SECRET, text)
+    return INTERPOLATION.sub(
+        lambda m: m[3] if m[2] in ("-", ":-") else SHAPED_SECRETS.get(m[1], OPERATOR_SECRET), text
+    )
 
 
 def environment(name: str) -> dict[str, str]:
@@ -77,7 +83,24 @@ def test_compose_runs_postgres_and_exactly_the_apps() -> None:
 
 def test_only_the_gateway_publishes_ports() -> None:
     published = {name for name, service in SERVICES.items() if "ports" in service}
-    assert published <= PUBLISHED
+    assert published == PUBLISHED
+    assert [str(port) for port in SERVICES["gateway"]["ports"]] == ["8000:8000"]
+
+
+def test_the_gateway_reaches_each_service_where_compose_serves_it() -> None:
+    env = environment("gateway")
+    for service in ("commitments", "roadmap"):
+        url = urlsplit(env[f"DEALGATE_{service.upper()}_URL"])
+        assert (url.hostname, url.port) == (service, APPS[service].port)
+        assert service in SERVICES["gateway"]["depends_on"]
+
+
+def test_the_roadmap_pushes_its_changes_to_the_gateway() -> None:
+    from gateway.roadmap_changes import router
+
+    url = urlsplit(environment("roadmap")["ROADMAP_SUBSCRIBER_URL"])
+    assert (url.hostname, url.port) == ("gateway", APPS["gateway"].port)
+    assert url.path in {route.path for route in router.routes}
 
 
 @pytest.mark.parametrize("name", APPS)

@@ -26,6 +26,8 @@ from pydantic_core import PydanticCustomError
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
 
 EXTERNAL_ID = r"^[^\x00\s][^\x00]{0,199}$"
+# A CRM event id (e.g. a Standard Webhooks `webhook-id`).
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
 ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID)]
 ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)]
@@ -254,7 +256,31 @@ class EvaluationRead(BaseModel):
     evaluated_at: datetime
 
 
-class DecisionCreate(BaseModel):
+class DecisionRequest(BaseModel):
+    """A PM's decision as the public API takes it; who decided comes from the token."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
+                 "conditions": "Pilot only."}
+            ]
+        },
+    )  # fmt: skip
+
+    decision: Literal["approve", "reject"]
+    comment: text(5000, strip=True) = ""  # type: ignore[valid-type]
+    conditions: text(5000, strip=True) = ""  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _reject_needs_a_comment(self) -> "DecisionRequest":
+        if self.decision == "reject" and not self.comment:
+            raise PydanticCustomError("comment_required", "a rejection needs a comment")
+        return self
+
+
+class DecisionCreate(DecisionRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -265,19 +291,10 @@ class DecisionCreate(BaseModel):
         },
     )  # fmt: skip
 
-    decision: Literal["approve", "reject"]
-    comment: text(5000, strip=True) = ""  # type: ignore[valid-type]
-    conditions: text(5000, strip=True) = ""  # type: ignore[valid-type]
     decided_by: text(254, min_length=1, strip=True) = Field(  # type: ignore[valid-type]
         description="Who decided (the `sub` of the person's token)."
     )
     role: Literal["pm", "admin"]
-
-    @model_validator(mode="after")
-    def _reject_needs_a_comment(self) -> "DecisionCreate":
-        if self.decision == "reject" and not self.comment:
-            raise PydanticCustomError("comment_required", "a rejection needs a comment")
-        return self
 
 
 class DecisionRead(BaseModel):

@@ -230,23 +230,20 @@ class VisionTagList(BaseModel):
     items: list[VisionTagRead]
 
 
+CHANGE_EXAMPLE = {
+    "id": 42,
+    "entity": "roadmap_item",
+    "key": "RM-12",
+    "operation": "updated",
+    "old_version": 2,
+    "new_version": 3,
+    "fields": ["planned_end"],
+    "occurred_at": "2026-11-20T10:00:00Z",
+}
+
+
 class ChangeRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "entity": "roadmap_item",
-                    "key": "RM-12",
-                    "operation": "updated",
-                    "old_version": 2,
-                    "new_version": 3,
-                    "fields": ["planned_end"],
-                    "occurred_at": "2026-11-20T10:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [CHANGE_EXAMPLE]})
 
     id: int
     entity: Literal["roadmap_item", "vision_tag"]
@@ -263,3 +260,13 @@ class ChangePage(BaseModel):
     last_id: int = Field(
         description="The last id in this page (or `after` when empty): the next `after`."
     )
+
+
+class ChangeDelivery(BaseModel):
+    """What the roadmap service pushes to its subscriber: the next changes, in order."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"changes": [CHANGE_EXAMPLE]}]}
+    )
+
+    changes: Annotated[list[ChangeRead], Field(max_length=1000)]

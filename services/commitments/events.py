@@ -94,7 +94,7 @@ async def take_event(
                 "event id reused with other content",
                 extra={"source": source, "event_id": event_id},
             )
-        return IntakeAnswer.model_validate({**stored.answer, "status": "duplicate"})
+        return await _duplicate_answer(connection, stored.answer)
 
     deal, previous_stage = await _lock_deal(connection, event, now)
     incoming_time = (event.deal.updated_at, event.occurred_at)
@@ -120,6 +120,17 @@ async def take_event(
         .where(inbox.c.source == source, inbox.c.event_id == event_id)
         .values(deal_id=deal.id, outcome=outcome, answer=answer.model_dump(mode="json"))
     )
+    return answer
+
+
+async def _duplicate_answer(connection: AsyncConnection, first: dict) -> IntakeAnswer:
+    """The first answer's deal and commitments, each with its review status as it is now:
+    the CRM re-sending an event learns where its promises stand, not where they stood."""
+    answer = IntakeAnswer.model_validate({**first, "status": "duplicate"})
+    states = await states_of_deal(connection, answer.deal_id)
+    now_status = {row.id: ReviewStatus(row.review_status) for row in states}
+    for commitment in answer.commitments:
+        commitment.review_status = now_status.get(commitment.id, commitment.review_status)
     return answer
 
 

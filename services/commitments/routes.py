@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.contracts.commitments import (
+    EVENT_ID_PATTERN,
     EXTERNAL_ID,
     ID_PATTERN,
     MAX_PAGE,
@@ -36,8 +37,6 @@ from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
 from services.commitments import events, reads, reports, reviews, work
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.records import get_commitment, get_deal
-
-EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
 # Only well-formed ids route to the one-resource endpoints; anything else is a 404.
 register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kit.contracts.roadmap import ChangeDelivery
 from kit.db import utcnow
 from services.roadmap.changes import read_changes
 from services.roadmap.tables import change_counter, delivery_cursors
@@ -79,7 +80,7 @@ class ChangeSender:
         try:
             response = await self.client.post(
                 self.subscriber_url,
-                json={"changes": [change.model_dump(mode="json") for change in batch]},
+                json=ChangeDelivery(changes=batch).model_dump(mode="json"),
                 headers=self.headers,
             )
             response.raise_for_status()

@@ -1,0 +1,58 @@
+"""What an endpoint needs, as `Annotated` aliases: the caller, checked against the roles
+the endpoint allows, and the clients of the two services."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.auth import READ_ALL, READ_DEALS, WRITE, Principal, TokenVerifier, Unauthenticated
+from gateway.evaluator import Evaluator
+from gateway.upstream import Upstream
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerJWT",
+    description="A JWT with `sub` (the person) and `roles` (crm, viewer, pm, admin).",
+    bearerFormat="JWT",
+)
+
+
+async def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthenticated("A bearer token is required (Authorization: Bearer <JWT>).")
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(credentials.credentials)
+
+
+def _role_in(allowed: frozenset[str]):
+    async def check(principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+        principal.require(allowed)
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(_role_in(READ_ALL))]
+DealReader = Annotated[Principal, Depends(_role_in(READ_DEALS))]
+Writer = Annotated[Principal, Depends(_role_in(WRITE))]
+
+
+def _commitments(request: Request) -> Upstream:
+    return request.app.state.commitments
+
+
+def _roadmap(request: Request) -> Upstream:
+    return request.app.state.roadmap
+
+
+def _evaluator(request: Request) -> Evaluator:
+    return request.app.state.evaluator
+
+
+Commitments = Annotated[Upstream, Depends(_commitments)]
+Roadmap = Annotated[Upstream, Depends(_roadmap)]
+EvaluatorDep = Annotated[Evaluator, Depends(_evaluator)]

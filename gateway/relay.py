@@ -1,0 +1,51 @@
+"""Answering a caller with a service's reply, checked first: a success must fit its model
+(else 502), a problem the service answered for the caller's request (404, 409, 412, 422…)
+goes back as it is, and a service refusing the gateway itself or failing is a 502."""
+
+from collections.abc import Mapping
+
+import httpx
+from fastapi import Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from gateway.upstream import Upstream, UpstreamBroken
+from kit.problems import PROBLEM_MEDIA_TYPE, Problem
+
+# Statuses a service answers about the caller's request; others are about the gateway.
+CALLER_PROBLEMS = frozenset({400, 404, 409, 412, 413, 422})
+PASSED_HEADERS = ("ETag", "Retry-After")
+
+
+def relay(
+    upstream: Upstream,
+    response: httpx.Response,
+    model: type[BaseModel] | None,
+    *,
+    location_prefix: str | None = None,
+) -> Response:
+    """`model` None: a success has no body (204). `location_prefix` maps the service's
+    Location onto the gateway's paths."""
+    headers = {name: response.headers[name] for name in PASSED_HEADERS if name in response.headers}
+    if location_prefix is not None and "Location" in response.headers:
+        headers["Location"] = location_prefix + response.headers["Location"]
+    status = response.status_code
+    if status in (204, 304):
+        return Response(status_code=status, headers=headers)
+    if 200 <= status < 300 and model is not None:
+        body = upstream.parse(response, model)
+        return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+    if status in CALLER_PROBLEMS:
+        return JSONResponse(
+            problem_of(upstream, response), status_code=status, headers=headers,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )  # fmt: skip
+    raise UpstreamBroken(upstream.name, f"HTTP {status}")
+
+
+def problem_of(upstream: Upstream, response: httpx.Response) -> Mapping:
+    try:
+        problem = Problem.model_validate_json(response.content)
+    except ValidationError:
+        raise UpstreamBroken(upstream.name, "a problem that is not RFC 9457") from None
+    return problem.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,219 @@
+"""/v1/roadmap: the roadmap service's items, search and vision tags, behind roles (viewer+
+reads, pm and admin write). Writes keep the service's answers: 201 or an identical repeat's
+200, ETags, If-Match (412), and Location on the gateway's own paths."""
+
+from typing import Annotated
+
+from fastapi import Path, Query, Request, Response, status
+
+from gateway.dependencies import Reader, Roadmap, Writer
+from gateway.relay import relay
+from gateway.routing import public_router
+from kit.contracts.roadmap import (
+    ItemStatus,
+    RoadmapItemCreate,
+    RoadmapItemPage,
+    RoadmapItemRead,
+    RoadmapItemUpdate,
+    SearchResults,
+    VisionTagCreate,
+    VisionTagList,
+    VisionTagRead,
+    VisionTagUpdate,
+)
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
+from kit.problems import problem_responses
+from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
+
+ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
+TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
+CREATED_HEADERS = {
+    **ETAG_HEADER,
+    "Location": {"description": "Where the resource lives.", "schema": {"type": "string"}},
+}
+LOCATION_PREFIX = "/v1/roadmap"
+
+router = public_router()
+
+
+def _headers(**values: str | None) -> dict[str, str]:
+    names = {"if_match": "If-Match", "if_none_match": "If-None-Match"}
+    return {names[name]: value for name, value in values.items() if value is not None}
+
+
+# Items -------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/roadmap/items",
+    tags=["roadmap"],
+    summary="Roadmap items, filtered, by key",
+    response_model=RoadmapItemPage,
+    responses=problem_responses(422),
+)
+async def list_roadmap_items(
+    _: Reader,
+    roadmap: Roadmap,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=ITEM_KEY_PATTERN, description="`next_cursor` of the previous page."),
+    ] = None,
+    status: Annotated[list[ItemStatus] | None, Query(description="Any of these statuses.")] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_SLUG_PATTERN, max_length=64)] = None,
+    area: Annotated[str | None, Query(max_length=64, pattern=NO_NUL_PATTERN)] = None,
+    owner: Annotated[str | None, Query(max_length=254, pattern=NO_NUL_PATTERN)] = None,
+    changed_since: Annotated[
+        Timestamp | None, Query(description="Only items changed at or after this time.")
+    ] = None,
+) -> Response:
+    response = await roadmap.request("GET", "/items", params=request.query_params.multi_items())
+    return relay(roadmap, response, RoadmapItemPage)
+
+
+@router.post(
+    "/roadmap/items",
+    tags=["roadmap"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a roadmap item (an identical repeat answers 200)",
+    response_model=RoadmapItemRead,
+    responses={
+        201: {"headers": CREATED_HEADERS},
+        200: {"model": RoadmapItemRead, "description": "Already existed, identical"},
+        **problem_responses(409, 413, 422),
+    },
+)
+async def create_roadmap_item(data: RoadmapItemCreate, _: Writer, roadmap: Roadmap) -> Response:
+    response = await roadmap.request("POST", "/items", json=data.model_dump(mode="json"))
+    return relay(roadmap, response, RoadmapItemRead, location_prefix=LOCATION_PREFIX)
+
+
+@router.get(
+    "/roadmap/items/search",
+    tags=["roadmap"],
+    summary="Ranked text search over key, title and description",
+    response_model=SearchResults,
+    responses=problem_responses(422),
+)
+async def search_roadmap_items(
+    _: Reader,
+    roadmap: Roadmap,
+    request: Request,
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=500, pattern=NO_NUL_PATTERN, examples=["SSO with Okta"]),
+    ],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> Response:
+    params = request.query_params.multi_items()
+    response = await roadmap.request("GET", "/items/search", params=params)
+    return relay(roadmap, response, SearchResults)
+
+
+@router.get(
+    "/roadmap/items/{key}",
+    tags=["roadmap"],
+    summary="One roadmap item",
+    response_model=RoadmapItemRead,
+    responses=with_etag(problem_responses(404, 422)),
+)
+async def get_roadmap_item(key: ItemKeyPath, _: Reader, roadmap: Roadmap) -> Response:
+    return relay(roadmap, await roadmap.request("GET", f"/items/{key}"), RoadmapItemRead)
+
+
+@router.patch(
+    "/roadmap/items/{key}",
+    tags=["roadmap"],
+    summary="Change some fields of an item (If-Match honoured); a slip re-checks promises",
+    response_model=RoadmapItemRead,
+    responses=with_etag(problem_responses(404, 412, 413, 422)),
+)
+async def update_roadmap_item(
+    key: ItemKeyPath,
+    patch: RoadmapItemUpdate,
+    _: Writer,
+    roadmap: Roadmap,
+    if_match: IfMatch = None,
+) -> Response:
+    response = await roadmap.request(
+        "PATCH",
+        f"/items/{key}",
+        json=patch.model_dump(mode="json", exclude_unset=True),
+        headers=_headers(if_match=if_match),
+    )
+    return relay(roadmap, response, RoadmapItemRead)
+
+
+@router.delete(
+    "/roadmap/items/{key}",
+    tags=["roadmap"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an item (If-Match honoured)",
+    response_class=Response,
+    responses=problem_responses(404, 412, 422),
+)
+async def delete_roadmap_item(
+    key: ItemKeyPath, _: Writer, roadmap: Roadmap, if_match: IfMatch = None
+) -> Response:
+    response = await roadmap.request("DELETE", f"/items/{key}", headers=_headers(if_match=if_match))
+    return relay(roadmap, response, None)
+
+
+# Vision tags -------------------------------------------------------------------------------
+
+
+@router.get(
+    "/roadmap/vision-tags",
+    tags=["roadmap"],
+    summary="All vision tags (with an ETag for caching)",
+    response_model=VisionTagList,
+    responses=with_etag({304: {"description": "Unchanged since the ETag given"}}),
+)
+async def list_vision_tags(
+    _: Reader, roadmap: Roadmap, if_none_match: IfNoneMatch = None
+) -> Response:
+    response = await roadmap.request(
+        "GET", "/vision-tags", headers=_headers(if_none_match=if_none_match)
+    )
+    return relay(roadmap, response, VisionTagList)
+
+
+@router.post(
+    "/roadmap/vision-tags",
+    tags=["roadmap"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a vision tag (an identical repeat answers 200)",
+    response_model=VisionTagRead,
+    responses={
+        201: {"headers": CREATED_HEADERS},
+        200: {"model": VisionTagRead, "description": "Already existed, identical"},
+        **problem_responses(409, 413, 422),
+    },
+)
+async def create_vision_tag(data: VisionTagCreate, _: Writer, roadmap: Roadmap) -> Response:
+    response = await roadmap.request("POST", "/vision-tags", json=data.model_dump(mode="json"))
+    return relay(roadmap, response, VisionTagRead, location_prefix=LOCATION_PREFIX)
+
+
+@router.patch(
+    "/roadmap/vision-tags/{slug}",
+    tags=["roadmap"],
+    summary="Change a vision tag (If-Match honoured); a change of kind re-checks promises",
+    response_model=VisionTagRead,
+    responses=with_etag(problem_responses(404, 412, 413, 422)),
+)
+async def update_vision_tag(
+    slug: TagSlugPath,
+    patch: VisionTagUpdate,
+    _: Writer,
+    roadmap: Roadmap,
+    if_match: IfMatch = None,
+) -> Response:
+    response = await roadmap.request(
+        "PATCH",
+        f"/vision-tags/{slug}",
+        json=patch.model_dump(mode="json", exclude_unset=True),
+        headers=_headers(if_match=if_match),
+    )
+    return relay(roadmap, response, VisionTagRead)

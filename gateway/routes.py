@@ -1,0 +1,262 @@
+"""The /v1 reads of deals and commitments, the closing gate, PM decisions and links, and
+the reports: each checks the caller's role, then asks the commitments service."""
+
+from typing import Annotated
+
+from fastapi import Path, Query, Request, Response
+
+from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
+from gateway.relay import relay
+from gateway.routing import public_router
+from kit.contracts.commitments import (
+    EXTERNAL_ID,
+    ID_PATTERN,
+    MAX_PAGE,
+    AgingReport,
+    CommitmentPage,
+    CommitmentRead,
+    ConflictCode,
+    ConflictReport,
+    DealPage,
+    DealRead,
+    DealReadiness,
+    DealStage,
+    DecisionRequest,
+    ReviewStatus,
+    RoadmapLink,
+    Source,
+    Summary,
+)
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
+from kit.problems import problem_responses
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
+
+EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
+Cursor = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
+]
+Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+
+router = public_router()
+
+
+def _query(request: Request) -> list[tuple[str, str]]:
+    """The caller's query string as validated here, to pass on unchanged."""
+    return request.query_params.multi_items()
+
+
+def _if_match(value: str | None) -> dict[str, str]:
+    return {"If-Match": value} if value is not None else {}
+
+
+# Deals -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/deals",
+    tags=["deals"],
+    summary="Deals, filtered by source and external id, stage or owner; by id",
+    response_model=DealPage,
+    responses=problem_responses(422),
+)
+async def list_deals(
+    _: Reader,
+    commitments: Commitments,
+    request: Request,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    source: Source | None = None,
+    external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    stage: DealStage | None = None,
+    owner: Owner = None,
+) -> Response:
+    response = await commitments.request("GET", "/deals", params=_query(request))
+    return relay(commitments, response, DealPage)
+
+
+@router.get(
+    "/deals/{deal_id}",
+    tags=["deals"],
+    summary="One deal",
+    response_model=DealRead,
+    responses=problem_responses(404, 422),
+)
+async def get_deal(deal_id: IdPath, _: Reader, commitments: Commitments) -> Response:
+    response = await commitments.request("GET", f"/deals/{deal_id}")
+    return relay(commitments, response, DealRead)
+
+
+@router.get(
+    "/deals/{deal_id}/readiness",
+    tags=["deals"],
+    summary="The closing gate: may the deal close, and what blocks it",
+    description="Ready when every commitment not withdrawn is cleared or approved; "
+    "`blocking` lists the others with their conflicts. The CRM role may ask.",
+    response_model=DealReadiness,
+    responses=problem_responses(404, 422),
+)
+async def get_deal_readiness(deal_id: IdPath, _: DealReader, commitments: Commitments) -> Response:
+    response = await commitments.request("GET", f"/deals/{deal_id}/readiness")
+    return relay(commitments, response, DealReadiness)
+
+
+# Commitments -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/commitments",
+    tags=["commitments"],
+    summary="Commitments, filtered by status, deal, roadmap item, conflict code or owner",
+    response_model=CommitmentPage,
+    responses=problem_responses(422),
+)
+async def list_commitments(
+    _: Reader,
+    commitments: Commitments,
+    request: Request,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    review_status: Annotated[
+        list[ReviewStatus] | None, Query(description="Any of these statuses.")
+    ] = None,
+    deal_id: IdQuery = None,
+    roadmap_item_key: Annotated[str | None, Query(pattern=ITEM_KEY_PATTERN)] = None,
+    conflict_code: Annotated[
+        ConflictCode | None, Query(description="Its current evaluation has such a conflict.")
+    ] = None,
+    owner: Owner = None,
+) -> Response:
+    response = await commitments.request("GET", "/commitments", params=_query(request))
+    return relay(commitments, response, CommitmentPage)
+
+
+@router.get(
+    "/commitments/{commitment_id}",
+    tags=["commitments"],
+    summary="One commitment with its deal, conflicts, evaluations and decisions",
+    response_model=CommitmentRead,
+    responses=with_etag(
+        {
+            304: {"description": "Unchanged since the ETag given", "headers": ETAG_HEADER},
+            **problem_responses(404, 422),
+        }
+    ),
+)
+async def get_commitment(
+    commitment_id: IdPath,
+    _: Reader,
+    commitments: Commitments,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    headers = {"If-None-Match": if_none_match} if if_none_match is not None else {}
+    response = await commitments.request("GET", f"/commitments/{commitment_id}", headers=headers)
+    return relay(commitments, response, CommitmentRead)
+
+
+@router.post(
+    "/commitments/{commitment_id}/decision",
+    tags=["commitments"],
+    summary="A PM approves or rejects what the current evaluation found",
+    description="Only while it awaits sign-off (else 409). With If-Match, a stale ETag is "
+    "refused (412). A rejection needs a comment. The decision history records the token's "
+    "`sub`. Answers the commitment as GET shows it.",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+)
+async def decide(
+    commitment_id: IdPath,
+    data: DecisionRequest,
+    principal: Writer,
+    commitments: Commitments,
+    if_match: IfMatch = None,
+) -> Response:
+    role = "pm" if "pm" in principal.roles else "admin"
+    body = {**data.model_dump(), "decided_by": principal.sub, "role": role}
+    response = await commitments.request(
+        "POST", f"/commitments/{commitment_id}/decisions", json=body, headers=_if_match(if_match)
+    )
+    return relay(commitments, response, CommitmentRead)
+
+
+@router.put(
+    "/commitments/{commitment_id}/roadmap-link",
+    tags=["commitments"],
+    summary="A PM links the commitment to a roadmap item; it is evaluated at once",
+    description="The link stands until the CRM sends a different, non-empty key. 409 for a "
+    "rejected or withdrawn commitment. Answers the commitment after its evaluation (or "
+    "evaluation_pending, when the roadmap cannot be read now).",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+)
+async def link_roadmap_item(
+    commitment_id: IdPath,
+    data: RoadmapLink,
+    _: Writer,
+    commitments: Commitments,
+    evaluator: EvaluatorDep,
+    if_match: IfMatch = None,
+) -> Response:
+    linked = await commitments.request(
+        "PUT",
+        f"/commitments/{commitment_id}/roadmap-link",
+        json=data.model_dump(),
+        headers=_if_match(if_match),
+    )
+    if linked.status_code != 200:
+        return relay(commitments, linked, CommitmentRead)
+    await evaluator.evaluate_now([commitment_id])
+    response = await commitments.request("GET", f"/commitments/{commitment_id}")
+    return relay(commitments, response, CommitmentRead)
+
+
+# Reports ---------------------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/summary",
+    tags=["reports"],
+    summary="Commitments and deal amounts by review status per currency, revenue at risk, breaches",
+    response_model=Summary,
+)
+async def report_summary(_: Reader, commitments: Commitments) -> Response:
+    return relay(commitments, await commitments.request("GET", "/reports/summary"), Summary)
+
+
+@router.get(
+    "/reports/conflicts",
+    tags=["reports"],
+    summary="Current conflicts by code, roadmap item, vision tag and deal owner",
+    response_model=ConflictReport,
+)
+async def report_conflicts(_: Reader, commitments: Commitments) -> Response:
+    response = await commitments.request("GET", "/reports/conflicts")
+    return relay(commitments, response, ConflictReport)
+
+
+@router.get(
+    "/reports/aging",
+    tags=["reports"],
+    summary="Commitments awaiting sign-off, oldest first, against the policy's SLA",
+    response_model=AgingReport,
+    responses=problem_responses(422),
+)
+async def report_aging(
+    _: Reader,
+    commitments: Commitments,
+    request: Request,
+    limit: Limit = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            pattern=NO_NUL_PATTERN,
+            description="`next_cursor` of the previous page.",
+        ),
+    ] = None,
+) -> Response:
+    params = [*_query(request), ("sla_hours", request.app.state.settings.signoff_sla_hours)]
+    response = await commitments.request("GET", "/reports/aging", params=params)
+    return relay(commitments, response, AgingReport)
