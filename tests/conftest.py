@@ -147,10 +147,11 @@ def gateway_settings(**overrides: object) -> GatewaySettings:
 
 
 class Stack:
-    """The three apps wired in-process; `roadmap_network.up = False` cuts the roadmap off."""
+    """The three apps wired in-process; `<service>_network.up = False` cuts a service off
+    from the gateway."""
 
     def __init__(self, commitments_db_url: str, roadmap_db_url: str, **gateway_overrides):
-        self.roadmap_network = Switch()
+        self.roadmap_network, self.commitments_network = Switch(), Switch()
         to_gateway = httpx.ASGITransport(app=None)  # type: ignore[arg-type]  # set below
         self.roadmap_app = create_roadmap_app(
             roadmap_settings(
@@ -163,10 +164,11 @@ class Stack:
         )
         self.commitments_app = create_commitments_app(commitments_settings(commitments_db_url))
         self.roadmap_network.inner = httpx.ASGITransport(app=self.roadmap_app)
+        self.commitments_network.inner = httpx.ASGITransport(app=self.commitments_app)
         self.gateway_app = create_gateway_app(
             gateway_settings(**gateway_overrides),
             transports={
-                "commitments": httpx.ASGITransport(app=self.commitments_app),
+                "commitments": self.commitments_network,
                 "roadmap": self.roadmap_network,
             },
         )

@@ -12,7 +12,7 @@ import httpx
 import jwt
 from standardwebhooks.webhooks import Webhook
 
-from tests.commitments_helpers import new_event_id
+from tests.commitments_helpers import new_event_id, promise
 
 JWT_SECRET = "a-jwt-secret-for-the-gateway-tests-0123456789"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the-gateway-tests-webhook-secret").decode()
@@ -20,7 +20,8 @@ Value = TypeVar("Value")
 
 
 def bearer(*roles: str, sub: str = "ana@example.com") -> dict[str, str]:
-    claims = {"sub": sub, "roles": list(roles), "exp": int(time.time()) + 600}
+    # A day: long past any test run, so tokens may be built once at import.
+    claims = {"sub": sub, "roles": list(roles), "exp": int(time.time()) + 86_400}
     return {"Authorization": f"Bearer {jwt.encode(claims, JWT_SECRET, 'HS256')}"}
 
 
@@ -71,3 +72,46 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"still not as expected after {seconds} s: {value!r}")
         await asyncio.sleep(0.05)
+
+
+PM, CRM, VIEWER = bearer("pm"), bearer("crm", sub="crm-bot@example.com"), bearer("viewer")
+
+
+async def roadmap_with_two_items(gateway) -> None:
+    for tag in (
+        {"slug": "enterprise-security", "name": "Enterprise security", "kind": "pillar"},
+        {"slug": "on-prem", "name": "On-premises", "kind": "non_goal"},
+    ):
+        response = await gateway.post("/v1/roadmap/vision-tags", json=tag, headers=PM)
+        assert response.status_code == 201, response.text
+    for key, planned_end in (("RM-12", "2027-04-01"), ("RM-20", "2027-01-01")):
+        item = {
+            "key": key, "title": f"Item {key}", "status": "planned", "planned_end": planned_end,
+            "confidence": "high", "vision_tags": ["enterprise-security"],
+        }  # fmt: skip
+        response = await gateway.post("/v1/roadmap/items", json=item, headers=PM)
+        assert response.status_code == 201, response.text
+        assert response.headers["Location"] == f"/v1/roadmap/items/{key}"
+
+
+THREE_PROMISES = (
+    promise("C-1", roadmap_item_key="RM-12", promised_by="2027-03-01"),  # before plan
+    promise("C-2", roadmap_item_key="RM-20", promised_by="2027-06-01"),  # well after plan
+    promise("C-3", kind="custom_work", summary="A fork for Acme", roadmap_item_key=None),
+)
+
+
+def statuses(answer: dict) -> dict[str, str]:
+    return {c["external_id"]: c["review_status"] for c in answer["commitments"]}
+
+
+async def commitment(gateway, commitment_id: str) -> dict:
+    response = await gateway.get(f"/v1/commitments/{commitment_id}", headers=VIEWER)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def readiness(gateway, deal_id: str) -> dict:
+    response = await gateway.get(f"/v1/deals/{deal_id}/readiness", headers=CRM)
+    assert response.status_code == 200, response.text
+    return response.json()

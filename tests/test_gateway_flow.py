@@ -2,50 +2,19 @@
 signed webhook, the rules, the closing gate, PM decisions, a roadmap slip reopening an
 approval, and a roadmap outage that loses nothing."""
 
-from tests.commitments_helpers import crm_event, promise
-from tests.gateway_helpers import bearer, eventually, post_webhook
-
-PM, CRM, VIEWER = bearer("pm"), bearer("crm", sub="crm-bot@example.com"), bearer("viewer")
-
-
-async def roadmap_with_two_items(gateway) -> None:
-    for tag in (
-        {"slug": "enterprise-security", "name": "Enterprise security", "kind": "pillar"},
-        {"slug": "on-prem", "name": "On-premises", "kind": "non_goal"},
-    ):
-        response = await gateway.post("/v1/roadmap/vision-tags", json=tag, headers=PM)
-        assert response.status_code == 201, response.text
-    for key, planned_end in (("RM-12", "2027-04-01"), ("RM-20", "2027-01-01")):
-        item = {
-            "key": key, "title": f"Item {key}", "status": "planned", "planned_end": planned_end,
-            "confidence": "high", "vision_tags": ["enterprise-security"],
-        }  # fmt: skip
-        response = await gateway.post("/v1/roadmap/items", json=item, headers=PM)
-        assert response.status_code == 201, response.text
-        assert response.headers["Location"] == f"/v1/roadmap/items/{key}"
-
-
-THREE_PROMISES = (
-    promise("C-1", roadmap_item_key="RM-12", promised_by="2027-03-01"),  # before plan
-    promise("C-2", roadmap_item_key="RM-20", promised_by="2027-06-01"),  # well after plan
-    promise("C-3", kind="custom_work", summary="A fork for Acme", roadmap_item_key=None),
+from tests.commitments_helpers import crm_event
+from tests.gateway_helpers import (
+    PM,
+    THREE_PROMISES,
+    VIEWER,
+    bearer,
+    commitment,
+    eventually,
+    post_webhook,
+    readiness,
+    roadmap_with_two_items,
+    statuses,
 )
-
-
-def statuses(answer: dict) -> dict[str, str]:
-    return {c["external_id"]: c["review_status"] for c in answer["commitments"]}
-
-
-async def commitment(gateway, commitment_id: str) -> dict:
-    response = await gateway.get(f"/v1/commitments/{commitment_id}", headers=VIEWER)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def readiness(gateway, deal_id: str) -> dict:
-    response = await gateway.get(f"/v1/deals/{deal_id}/readiness", headers=CRM)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def test_a_deal_from_webhook_to_sign_off_to_a_slip_that_reopens(gateway):

@@ -1,0 +1,161 @@
+"""The generic CRM webhook: only a correctly signed, well-formed event is taken, exactly
+once; re-deliveries answer `duplicate`, older events `stale`; bad input writes nothing."""
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from standardwebhooks.webhooks import Webhook
+
+from tests.commitments_helpers import crm_event, new_event_id, promise
+from tests.gateway_helpers import (
+    THREE_PROMISES,
+    VIEWER,
+    WEBHOOK_SECRET,
+    post_webhook,
+    roadmap_with_two_items,
+    signed_webhook,
+    statuses,
+)
+
+
+async def deals(gateway) -> list[dict]:
+    response = await gateway.get("/v1/deals", headers=VIEWER)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+async def test_a_bad_signature_is_refused_and_writes_nothing(gateway):
+    body, headers = signed_webhook(crm_event())
+    headers["webhook-signature"] = "v1,bm90IHRoZSBzaWduYXR1cmU="
+
+    response = await gateway.post("/v1/webhooks/generic", content=body, headers=headers)
+
+    problem(response, 401)
+    assert await deals(gateway) == []
+
+
+async def test_a_signature_over_other_bytes_is_refused(gateway):
+    body, headers = signed_webhook(crm_event())
+    tampered = body.replace(b"250000.00", b"1.00")
+
+    response = await gateway.post("/v1/webhooks/generic", content=tampered, headers=headers)
+
+    problem(response, 401)
+    assert await deals(gateway) == []
+
+
+async def test_a_timestamp_more_than_five_minutes_old_is_refused(gateway):
+    body = json.dumps(crm_event()).encode()
+    moment = datetime.now(UTC) - timedelta(minutes=6)
+    headers = {
+        "webhook-id": "msg_old",
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(WEBHOOK_SECRET).sign("msg_old", moment, body.decode()),
+    }
+
+    response = await gateway.post("/v1/webhooks/generic", content=body, headers=headers)
+
+    problem(response, 401)
+    assert await deals(gateway) == []
+
+
+async def test_missing_signature_headers_are_refused(gateway):
+    response = await gateway.post("/v1/webhooks/generic", json=crm_event())
+
+    problem(response, 401)
+
+
+async def test_a_signed_but_malformed_event_is_422_per_field_and_writes_nothing(gateway):
+    event = crm_event(promise(kind="wish"))
+    event["deal"]["amount"] = 12.5
+    event["surprise"] = True
+
+    response = await post_webhook(gateway, event)
+
+    fields = {error["field"] for error in problem(response, 422)["errors"]}
+    assert {"body.commitments.0.kind", "body.deal.amount", "body.surprise"} <= fields
+    assert await deals(gateway) == []
+
+
+async def test_signed_bytes_that_are_not_json_are_422(gateway):
+    response = await post_webhook(gateway, b"{not json")
+
+    problem(response, 422)
+
+
+async def test_an_event_from_another_source_is_refused_here(gateway):
+    event = crm_event()
+    event["deal"]["source"] = "hubspot"
+
+    response = await post_webhook(gateway, event)
+
+    assert problem(response, 422)["errors"][0]["field"] == "body.deal.source"
+
+
+async def test_an_oversized_body_is_413(gateway):
+    event = crm_event(promise(summary="x" * 2000))
+    event["commitments"] = [promise(f"C-{n}", summary="x" * 2000) for n in range(600)]
+
+    response = await post_webhook(gateway, event)
+
+    problem(response, 413)
+    assert await deals(gateway) == []
+
+
+async def test_a_redelivery_answers_duplicate_with_the_deal_as_it_stands(gateway):
+    await roadmap_with_two_items(gateway)
+    event_id = new_event_id()
+    first = (await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)).json()
+
+    # Re-signed with a fresh timestamp, even with other content: the same event.
+    again = await post_webhook(gateway, crm_event(promise("C-9"), updated=9), event_id)
+
+    assert again.status_code == 200, again.text
+    assert again.json() == {**first, "status": "duplicate"}
+    assert len(await deals(gateway)) == 1
+
+
+async def test_concurrent_redeliveries_give_one_deal_and_one_acceptance(gateway):
+    await roadmap_with_two_items(gateway)
+    body, headers = signed_webhook(crm_event(*THREE_PROMISES))
+
+    answers = await asyncio.gather(
+        *(gateway.post("/v1/webhooks/generic", content=body, headers=headers) for _ in range(8))
+    )
+
+    assert {response.status_code for response in answers} == {200}
+    outcomes = sorted(response.json()["status"] for response in answers)
+    assert outcomes == ["accepted"] + ["duplicate"] * 7
+    assert len(await deals(gateway)) == 1
+    listed = await gateway.get("/v1/commitments", headers=VIEWER)
+    assert len(listed.json()["items"]) == 3
+
+
+async def test_an_older_event_is_stale_and_changes_nothing(gateway):
+    await roadmap_with_two_items(gateway)
+    await post_webhook(gateway, crm_event(*THREE_PROMISES, updated=10))
+
+    older = await post_webhook(gateway, crm_event(THREE_PROMISES[0], updated=5))
+
+    assert older.status_code == 200
+    assert older.json()["status"] == "stale"
+    assert "withdrawn" not in statuses(older.json()).values()
+
+
+async def test_a_webhook_with_the_commitments_service_down_is_503_with_retry_after(stack, gateway):
+    stack.commitments_network.up = False
+    began = time.monotonic()
+
+    response = await post_webhook(gateway, crm_event())
+
+    assert problem(response, 503)
+    assert int(response.headers["Retry-After"]) >= 1
+    assert time.monotonic() - began < 5
