@@ -5,6 +5,7 @@ reads, pm and admin write). Writes keep the service's answers: 201 or an identic
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response, status
+from starlette.convertors import register_url_convertor
 
 from gateway.dependencies import Reader, Roadmap, Writer
 from gateway.relay import relay
@@ -23,7 +24,13 @@ from kit.contracts.roadmap import (
 )
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
+from kit.routing import PatternConvertor
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
+
+# Only well-formed keys and slugs route to the one-resource endpoints (else 404), so
+# `/roadmap/items/search` is never read as an item key.
+register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
+register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
 
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
@@ -112,7 +119,7 @@ async def search_roadmap_items(
 
 
 @router.get(
-    "/roadmap/items/{key}",
+    "/roadmap/items/{key:item_key}",
     tags=["roadmap"],
     summary="One roadmap item",
     response_model=RoadmapItemRead,
@@ -123,7 +130,7 @@ async def get_roadmap_item(key: ItemKeyPath, _: Reader, roadmap: Roadmap) -> Res
 
 
 @router.patch(
-    "/roadmap/items/{key}",
+    "/roadmap/items/{key:item_key}",
     tags=["roadmap"],
     summary="Change some fields of an item (If-Match honoured); a slip re-checks promises",
     response_model=RoadmapItemRead,
@@ -146,7 +153,7 @@ async def update_roadmap_item(
 
 
 @router.delete(
-    "/roadmap/items/{key}",
+    "/roadmap/items/{key:item_key}",
     tags=["roadmap"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (If-Match honoured)",
@@ -197,7 +204,7 @@ async def create_vision_tag(data: VisionTagCreate, _: Writer, roadmap: Roadmap) 
 
 
 @router.patch(
-    "/roadmap/vision-tags/{slug}",
+    "/roadmap/vision-tags/{slug:tag_slug}",
     tags=["roadmap"],
     summary="Change a vision tag (If-Match honoured); a change of kind re-checks promises",
     response_model=VisionTagRead,

@@ -4,6 +4,7 @@ the reports: each checks the caller's role, then asks the commitments service.""
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
+from starlette.convertors import register_url_convertor
 
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
 from gateway.relay import relay
@@ -29,7 +30,11 @@ from kit.contracts.commitments import (
 )
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
+from kit.routing import PatternConvertor
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
+
+# Only well-formed ids route to the one-resource endpoints; anything else is a 404.
+register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
 
 EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
@@ -78,7 +83,7 @@ async def list_deals(
 
 
 @router.get(
-    "/deals/{deal_id}",
+    "/deals/{deal_id:uuid_text}",
     tags=["deals"],
     summary="One deal",
     response_model=DealRead,
@@ -90,7 +95,7 @@ async def get_deal(deal_id: IdPath, _: Reader, commitments: Commitments) -> Resp
 
 
 @router.get(
-    "/deals/{deal_id}/readiness",
+    "/deals/{deal_id:uuid_text}/readiness",
     tags=["deals"],
     summary="The closing gate: may the deal close, and what blocks it",
     description="Ready when every commitment not withdrawn is cleared or approved; "
@@ -134,7 +139,7 @@ async def list_commitments(
 
 
 @router.get(
-    "/commitments/{commitment_id}",
+    "/commitments/{commitment_id:uuid_text}",
     tags=["commitments"],
     summary="One commitment with its deal, conflicts, evaluations and decisions",
     response_model=CommitmentRead,
@@ -157,7 +162,7 @@ async def get_commitment(
 
 
 @router.post(
-    "/commitments/{commitment_id}/decision",
+    "/commitments/{commitment_id:uuid_text}/decision",
     tags=["commitments"],
     summary="A PM approves or rejects what the current evaluation found",
     description="Only while it awaits sign-off (else 409). With If-Match, a stale ETag is "
@@ -182,7 +187,7 @@ async def decide(
 
 
 @router.put(
-    "/commitments/{commitment_id}/roadmap-link",
+    "/commitments/{commitment_id:uuid_text}/roadmap-link",
     tags=["commitments"],
     summary="A PM links the commitment to a roadmap item; it is evaluated at once",
     description="The link stands until the CRM sends a different, non-empty key. 409 for a "
