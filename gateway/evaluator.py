@@ -20,6 +20,7 @@ from kit.contracts.commitments import ClaimedCommitment, ClaimedWork, Commitment
 
 logger = logging.getLogger("gateway.evaluator")
 LEASE_SECONDS = 60
+MOST_CLAIMED = 100  # the most one claim takes
 
 
 class Evaluator:
@@ -30,10 +31,12 @@ class Evaluator:
     async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, CommitmentRead]:
         """Claims those of `commitment_ids` that are due and evaluates them; answers each
         recorded commitment as it now stands."""
-        if not commitment_ids:
-            return {}
-        claimed = await self._claim({"commitment_ids": list(commitment_ids)})
-        return await self._evaluate(claimed)
+        recorded: dict[str, CommitmentRead] = {}
+        for start in range(0, len(commitment_ids), MOST_CLAIMED):
+            chunk = list(commitment_ids[start : start + MOST_CLAIMED])
+            claimed = await self._claim({"commitment_ids": chunk, "limit": len(chunk)})
+            recorded.update(await self._evaluate(claimed))
+        return recorded
 
     async def sweep(self, batch_size: int) -> int:
         """Claims up to `batch_size` due commitments and evaluates them; answers how many."""

@@ -113,9 +113,13 @@ async def commitments_db_url(
 
 
 def commitments_settings(database_url: str, **overrides: object) -> CommitmentsSettings:
-    return CommitmentsSettings(
-        _env_file=None, database_url=database_url, service_token=SERVICE_TOKEN, **overrides
-    )
+    """No hand-off grace unless asked: the service's own tests claim new work at once."""
+    values = {
+        "database_url": database_url,
+        "service_token": SERVICE_TOKEN,
+        "handoff_grace_seconds": 0,
+    }
+    return CommitmentsSettings(_env_file=None, **{**values, **overrides})
 
 
 @pytest.fixture
@@ -162,7 +166,9 @@ class Stack:
             ),
             http_transport=to_gateway,
         )
-        self.commitments_app = create_commitments_app(commitments_settings(commitments_db_url))
+        self.commitments_app = create_commitments_app(
+            commitments_settings(commitments_db_url, handoff_grace_seconds=30)
+        )
         self.roadmap_network.inner = httpx.ASGITransport(app=self.roadmap_app)
         self.commitments_network.inner = httpx.ASGITransport(app=self.commitments_app)
         self.gateway_app = create_gateway_app(

@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from kit.db import create_engine, utcnow
+from services.commitments.app import create_app
 from services.commitments.tables import commitments as commitments_table
 from tests.commitments_helpers import (
     crm_event,
@@ -17,8 +18,8 @@ from tests.commitments_helpers import (
     slip,
     take,
 )
-from tests.conftest import SERVICE_TOKEN
-from tests.support.clients import client_of
+from tests.conftest import SERVICE_TOKEN, commitments_settings
+from tests.support.clients import client_of, running
 
 
 async def claim(client, **request) -> list[dict]:
@@ -58,6 +59,27 @@ async def test_a_claim_takes_due_work_once_until_its_lease_runs_out(
     assert len({item["claim_token"] for item in first}) == 1
     assert second == []
     assert {item["id"] for item in after_expiry} == {item["id"] for item in first}
+
+
+async def test_new_work_stays_the_receiving_gateways_for_the_handoff_grace(commitments_db_url):
+    app = create_app(commitments_settings(commitments_db_url, handoff_grace_seconds=30))
+    async with running(app, SERVICE_TOKEN) as client:
+        commitment_id = await first_commitment(client, crm_event(promise("C-1")))
+        swept_before = await claim(client)
+        by_id = await claim(client, commitment_ids=[commitment_id])
+        settled = await evaluate(client, commitment_id, claim=by_id[0])
+        assert settled.status_code == 200, settled.text
+        relinked = await client.put(
+            f"/commitments/{commitment_id}/roadmap-link", json={"roadmap_item_key": "RM-40"}
+        )
+        assert relinked.status_code == 200, relinked.text
+        swept_after_link = await claim(client)
+        by_id_after_link = await claim(client, commitment_ids=[commitment_id])
+
+    assert swept_before == []
+    assert [item["id"] for item in by_id] == [commitment_id]
+    assert swept_after_link == []
+    assert [item["id"] for item in by_id_after_link] == [commitment_id]
 
 
 async def test_a_claim_takes_at_most_its_limit_oldest_first(commitments):

@@ -422,7 +422,9 @@ class ClaimRequest(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     lease_seconds: int = Field(60, ge=1, le=3600)
     commitment_ids: Annotated[list[CommitmentId], Field(max_length=500)] | None = Field(
-        None, description="Only these (the ones a webhook just named)."
+        None,
+        description="Only these, owed work whether due yet or not (what a gateway evaluates "
+        "at once: the commitments of the event it handed over, a PM's link).",
     )
     roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=500)] | None = Field(
         None, description="Only those linked to these items."

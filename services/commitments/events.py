@@ -21,7 +21,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,8 +65,14 @@ def payload_digest(event: CrmEvent) -> str:
 
 
 async def take_event(
-    connection: AsyncConnection, source: str, event_id: str, event: CrmEvent
+    connection: AsyncConnection,
+    source: str,
+    event_id: str,
+    event: CrmEvent,
+    handoff: timedelta = timedelta(0),
 ) -> IntakeAnswer:
+    """`handoff`: how long the commitments it changes stay the caller's to evaluate before
+    the sweep may take them (work.py)."""
     now, digest = utcnow(), payload_digest(event)
     first = await connection.execute(
         dialect_insert(connection, inbox)
@@ -102,7 +108,7 @@ async def take_event(
         outcome = "stale"
     else:
         outcome = "accepted"
-        await _apply(connection, deal, event, now)
+        await _apply(connection, deal, event, now, now + handoff)
     states = await states_of_deal(connection, deal.id)
     closing = event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won
     if outcome == "accepted" and closing:
@@ -182,7 +188,9 @@ def _deal_values(event: CrmEvent) -> dict[str, object]:
     }
 
 
-async def _apply(connection: AsyncConnection, deal: Row, event: CrmEvent, now: datetime) -> None:
+async def _apply(
+    connection: AsyncConnection, deal: Row, event: CrmEvent, now: datetime, due: datetime
+) -> None:
     values = _deal_values(event)
     await connection.execute(
         update(deals).where(deals.c.id == deal.id).values(**values, updated_at=now)
@@ -209,9 +217,9 @@ async def _apply(connection: AsyncConnection, deal: Row, event: CrmEvent, now: d
     )
     for change in plan:
         if change.action == "create":
-            await _create(connection, deal.id, values, change, now)
+            await _create(connection, deal.id, values, change, now, due)
         else:
-            await _update(connection, rows[change.external_id], change, now)
+            await _update(connection, rows[change.external_id], change, now, due)
 
 
 async def _copy_deal_fields(connection: AsyncConnection, deal: Row, values: dict) -> None:
@@ -261,7 +269,12 @@ def _status_after(status: ReviewStatus, events: tuple[Event, ...]) -> ReviewStat
 
 
 async def _create(
-    connection: AsyncConnection, deal_id: str, deal: dict, change: PlannedChange, now: datetime
+    connection: AsyncConnection,
+    deal_id: str,
+    deal: dict,
+    change: PlannedChange,
+    now: datetime,
+    due: datetime,
 ) -> None:
     assert change.content is not None
     status = _status_after(ReviewStatus.received, change.events)
@@ -276,7 +289,7 @@ async def _create(
             review_status=status.value,
             status_changed_at=now,
             version=1,
-            work_due_at=now if status is ReviewStatus.received else None,
+            work_due_at=due if status is ReviewStatus.received else None,
             work_generation=1,
             work_attempts=0,
             created_at=now,
@@ -287,7 +300,7 @@ async def _create(
 
 
 async def _update(
-    connection: AsyncConnection, row: Row, change: PlannedChange, now: datetime
+    connection: AsyncConnection, row: Row, change: PlannedChange, now: datetime, due: datetime
 ) -> None:
     previous = ReviewStatus(row.review_status)
     status = _status_after(previous, change.events)
@@ -302,7 +315,7 @@ async def _update(
         # already under way (its claim) is of the old content.
         values.update(
             current_evaluation_id=None,
-            work_due_at=now,
+            work_due_at=due,
             work_generation=commitments.c.work_generation + 1,
             work_attempts=0,
         )

@@ -249,9 +249,14 @@ async def _repeats_latest_decision(
 
 
 async def relink(
-    connection: AsyncConnection, commitment_id: str, roadmap_item_key: str, if_match: str | None
+    connection: AsyncConnection,
+    commitment_id: str,
+    roadmap_item_key: str,
+    if_match: str | None,
+    handoff: timedelta = timedelta(0),
 ) -> None:
-    """A PM's link; it stands until the CRM sends a different, non-empty key."""
+    """A PM's link; it stands until the CRM sends a different, non-empty key. `handoff`: how
+    long it stays the caller's to evaluate before the sweep may take it (work.py)."""
     row = await lock_commitment(connection, commitment_id)
     if row.roadmap_item_key == roadmap_item_key and row.link_source == "pm":
         return  # already so: a retry changes nothing
@@ -269,7 +274,7 @@ async def relink(
         "updated_at": now,
         # Evaluated afresh, as for a CRM change (see events.py).
         "current_evaluation_id": None,
-        "work_due_at": now,
+        "work_due_at": now + handoff,
         "work_generation": row.work_generation + 1,
         "work_attempts": 0,
         "claim_token": None,

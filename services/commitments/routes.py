@@ -1,8 +1,9 @@
 """The commitments service's HTTP API (internal: every route needs the service token)."""
 
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
@@ -57,6 +58,13 @@ Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
 router = service_router()
 
 
+def _handoff_grace(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.handoff_grace_seconds)
+
+
+HandOff = Annotated[timedelta, Depends(_handoff_grace)]
+
+
 # CRM events ----------------------------------------------------------------------------
 
 
@@ -76,10 +84,11 @@ async def take_crm_event(
     ],
     event: CrmEvent,
     connection: RequestConnection,
+    handoff: HandOff,
 ) -> IntakeAnswer:
     if event.deal.source is not source:
         raise field_problem("body.deal.source", f"the event came from {source.value}")
-    return await events.take_event(connection, source.value, event_id, event)
+    return await events.take_event(connection, source.value, event_id, event, handoff)
 
 
 # Deals -----------------------------------------------------------------------------------
@@ -247,9 +256,10 @@ async def link_roadmap_item(
     data: RoadmapLink,
     connection: RequestConnection,
     response: Response,
+    handoff: HandOff,
     if_match: IfMatch = None,
 ) -> CommitmentRead:
-    await reviews.relink(connection, commitment_id, data.roadmap_item_key, if_match)
+    await reviews.relink(connection, commitment_id, data.roadmap_item_key, if_match, handoff)
     return await _answer(connection, commitment_id, response)
 
 

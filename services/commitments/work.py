@@ -9,6 +9,13 @@ that dies leaves work that comes due again when the lease runs out, behind what 
 waiting, so a commitment whose evaluation always fails cannot starve the queue. Only the
 claim's holder records the evaluation (reviews.py), which releases the claim.
 
+Work a gateway does itself at once (the commitments of the event it just handed over, a
+PM's link) is claimed by id, and falls due for everyone else only after a hand-off grace:
+the sweep of another replica must not take it from under the gateway answering the CRM or
+the PM, and picks it up only when that gateway died before finishing (the grace is the
+`handoff_grace_seconds` setting). A claim by id takes
+any work owed, due yet or not.
+
 A re-check is marked durably first (`mark_rechecks`), then claimed like any other work: the
 gateway acknowledges a roadmap change only after the mark, so none is lost when it dies
 between the two.
@@ -33,9 +40,14 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
     token = uuid.uuid4().hex
     until = now + timedelta(seconds=request.lease_seconds)
     unclaimed = or_(commitments.c.claimed_until.is_(None), commitments.c.claimed_until < now)
+    owed = (
+        commitments.c.work_due_at.is_not(None)
+        if request.commitment_ids is not None
+        else commitments.c.work_due_at <= now
+    )
     candidates = (
         select(commitments.c.id)
-        .where(commitments.c.work_due_at <= now, unclaimed)
+        .where(owed, unclaimed)
         .order_by(commitments.c.work_due_at, commitments.c.id)
         .limit(request.limit)
         .with_for_update(skip_locked=True)
