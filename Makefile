@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format openapi openapi-check bench clean
+.PHONY: run test token lint format openapi openapi-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ run: $(STAMP)
 ## test: the whole suite, every database-backed test on SQLite and on PostgreSQL
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## token: a bearer token for local use, e.g. make token ROLE=pm SUB=ana@example.com
+ROLE ?= viewer
+SUB ?= you@example.com
+token: $(STAMP)
+	@$(BIN)/python -m gateway token --role $(ROLE) --sub $(SUB)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """`python -m gateway serve` runs the gateway; `python -m gateway token --role pm --sub
-ana@example.com` prints a bearer token for local use, signed with DEALGATE_JWT_SECRET."""
+ana@example.com` prints a bearer token for local use, signed with DEALGATE_JWT_SECRET;
+`python -m gateway seed` posts the demo deals to the running gateway, signed like a CRM."""
 
 import argparse
 import sys
@@ -8,6 +9,7 @@ import time
 import jwt
 import uvicorn
 
+from gateway import demo
 from gateway.app import create_app
 from gateway.auth import ROLES
 from gateway.settings import GatewaySettings
@@ -33,10 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--role", action="append", choices=sorted(ROLES), required=True)
     token.add_argument("--sub", required=True, help="the person, e.g. ana@example.com")
     token.add_argument("--hours", type=float, default=12.0)
+    commands.add_parser("seed", help="post the demo deals to the running gateway")
     args = parser.parse_args(argv)
     settings = GatewaySettings()
     if args.command == "token":
         print(local_token(settings, args.sub, args.role, args.hours))
+        return
+    if args.command == "seed":
+        demo.main(f"http://{settings.host}:{settings.port}", settings.webhook_secret)
         return
     configure_logging(settings.log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

@@ -22,7 +22,8 @@ class App:
     name: str
     module: str
     settings: str  # "module:Class"
-    seeds: bool
+    seeds: bool  # `seed` before it serves (its own database)
+    seeds_when_all_serve: bool = False  # `seed` once every app serves (through the others)
 
 
 APPS = [
@@ -33,7 +34,13 @@ APPS = [
         "services.commitments.settings:CommitmentsSettings",
         seeds=False,
     ),
-    App("gateway", "gateway", "gateway.settings:GatewaySettings", seeds=False),
+    App(
+        "gateway",
+        "gateway",
+        "gateway.settings:GatewaySettings",
+        seeds=False,
+        seeds_when_all_serve=True,
+    ),
 ]
 
 
@@ -86,6 +93,8 @@ def main() -> int:
     for app in apps:
         if app.seeds:
             subprocess.run([PYTHON, "-m", app.module, "seed"], check=True)
+    # The roadmap pushes its changes to the gateway, unless told otherwise.
+    os.environ.setdefault("ROADMAP_SUBSCRIBER_URL", gateway_change_url())
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:
@@ -101,6 +110,10 @@ def main() -> int:
             for name, value in settings.development_secrets().items():
                 prefix = settings.model_config.get("env_prefix", "")
                 print(f"  {'':<12} development secret {prefix}{name.upper()}={value}")
+        for app in apps:
+            if app.seeds_when_all_serve:
+                print(f"\n  {app.name}: demo data", flush=True)
+                subprocess.run([PYTHON, "-m", app.module, "seed"], check=True)
         print_tour(apps)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
@@ -112,15 +125,22 @@ def main() -> int:
         stop(processes)
 
 
+def gateway_change_url() -> str:
+    settings = load_settings(next(app for app in APPS if app.name == "gateway"))
+    return f"http://{settings.host}:{settings.port}/internal/roadmap-changes"
+
+
 def print_tour(apps: list[App]) -> None:
-    roadmap = next((app for app in apps if app.name == "roadmap"), None)
-    if roadmap is None:
+    gateway = next((app for app in apps if app.name == "gateway"), None)
+    if gateway is None:
         return
-    settings = load_settings(roadmap)
+    settings = load_settings(gateway)
+    url = f"http://{settings.host}:{settings.port}"
     print(
-        "\n  Try:\n"
-        f"    curl -H 'Authorization: Bearer {settings.service_token}' "
-        f"http://{settings.host}:{settings.port}/items\n"
+        "\n  Try (README.md walks through it):\n"
+        "    TOKEN=$(make -s token ROLE=pm SUB=ana@example.com)\n"
+        '    curl -H "Authorization: Bearer $TOKEN" '
+        f"'{url}/v1/commitments?review_status=needs_signoff'\n"
         "\n  Ctrl-C stops everything.\n",
         flush=True,
     )

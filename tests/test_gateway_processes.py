@@ -1,0 +1,147 @@
+"""The three apps as real uvicorn processes over real sockets, on each database: the story
+of a deal end to end, the roadmap pushing its changes over HTTP, and the roadmap process
+stopped and started again with nothing lost."""
+
+import httpx
+import pytest
+
+from tests.commitments_helpers import crm_event
+from tests.conftest import SERVICE_TOKEN
+from tests.gateway_helpers import (
+    CRM,
+    JWT_SECRET,
+    PM,
+    THREE_PROMISES,
+    VIEWER,
+    WEBHOOK_SECRET,
+    commitment,
+    eventually,
+    post_webhook,
+    readiness,
+    roadmap_with_two_items,
+    statuses,
+)
+from tests.support.processes import Served, free_port
+
+
+@pytest.fixture
+def three_processes(commitments_db_url, roadmap_db_url, tmp_path):
+    ports = {name: free_port() for name in ("gateway", "commitments", "roadmap")}
+    commitments = Served(
+        "services.commitments",
+        ports["commitments"],
+        {
+            "COMMITMENTS_PORT": str(ports["commitments"]),
+            "COMMITMENTS_DATABASE_URL": commitments_db_url,
+            "COMMITMENTS_SERVICE_TOKEN": SERVICE_TOKEN,
+        },
+        tmp_path,
+    )
+    roadmap = Served(
+        "services.roadmap",
+        ports["roadmap"],
+        {
+            "ROADMAP_PORT": str(ports["roadmap"]),
+            "ROADMAP_DATABASE_URL": roadmap_db_url,
+            "ROADMAP_SERVICE_TOKEN": SERVICE_TOKEN,
+            "ROADMAP_SUBSCRIBER_URL": (
+                f"http://127.0.0.1:{ports['gateway']}/internal/roadmap-changes"
+            ),
+            "ROADMAP_DELIVERY_POLL_SECONDS": "0.1",
+            "ROADMAP_DELIVERY_MAX_BACKOFF_SECONDS": "1",
+        },
+        tmp_path,
+    )
+    gateway = Served(
+        "gateway",
+        ports["gateway"],
+        {
+            "DEALGATE_PORT": str(ports["gateway"]),
+            "DEALGATE_COMMITMENTS_URL": f"http://127.0.0.1:{ports['commitments']}",
+            "DEALGATE_ROADMAP_URL": f"http://127.0.0.1:{ports['roadmap']}",
+            "DEALGATE_SERVICE_TOKEN": SERVICE_TOKEN,
+            "DEALGATE_JWT_SECRET": JWT_SECRET,
+            "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "DEALGATE_SWEEP_INTERVAL_SECONDS": "0.3",
+            "DEALGATE_UPSTREAM_BREAKER_RESET_SECONDS": "0.5",
+        },
+        tmp_path,
+    )
+    started = []
+    try:
+        for app in (commitments, roadmap, gateway):
+            started.append(app.start())
+        yield {"gateway": gateway, "commitments": commitments, "roadmap": roadmap}
+    finally:
+        for app in reversed(started):
+            app.stop()
+
+
+async def test_the_story_runs_through_three_processes(three_processes):
+    async with httpx.AsyncClient(base_url=three_processes["gateway"].url, timeout=10) as gateway:
+        await roadmap_with_two_items(gateway)
+        answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
+        assert statuses(answer) == {
+            "C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"
+        }  # fmt: skip
+        ids = {c["external_id"]: c["id"] for c in answer["commitments"]}
+
+        approved = await gateway.post(
+            f"/v1/commitments/{ids['C-1']}/decision",
+            json={"decision": "approve", "comment": "fine"},
+            headers=PM,
+        )
+        assert approved.json()["review_status"] == "approved"
+        await gateway.post(
+            f"/v1/commitments/{ids['C-3']}/decision",
+            json={"decision": "approve", "comment": "paid work"},
+            headers=PM,
+        )
+        assert (await readiness(gateway, answer["deal_id"]))["ready"] is True
+
+        # The slip travels roadmap -> gateway over HTTP and reopens the approval.
+        await gateway.patch(
+            "/v1/roadmap/items/RM-12", json={"planned_end": "2027-05-01"}, headers=PM
+        )
+        await eventually(
+            lambda: commitment(gateway, ids["C-1"]),
+            lambda c: c["review_status"] == "needs_signoff",
+        )
+        gate = await readiness(gateway, answer["deal_id"])
+        assert [b["commitment_id"] for b in gate["blocking"]] == [ids["C-1"]]
+        assert (await gateway.get("/readyz")).json()["checks"] == {
+            "commitments": "ok", "roadmap": "ok"
+        }  # fmt: skip
+
+
+async def test_the_roadmap_process_stops_and_starts_again_with_nothing_lost(three_processes):
+    async with httpx.AsyncClient(base_url=three_processes["gateway"].url, timeout=10) as gateway:
+        await roadmap_with_two_items(gateway)
+        three_processes["roadmap"].stop()
+
+        taken = await post_webhook(gateway, crm_event(*THREE_PROMISES, deal="D-2002"))
+        down = await gateway.get("/v1/roadmap/items", headers=VIEWER)
+        not_ready = await gateway.get("/readyz")
+
+        assert taken.status_code == 200, taken.text
+        assert set(statuses(taken.json()).values()) == {"evaluation_pending"}
+        assert down.status_code == 503
+        assert int(down.headers["Retry-After"]) >= 1
+        assert not_ready.status_code == 503
+        deal_id = taken.json()["deal_id"]
+        assert (await gateway.get(f"/v1/deals/{deal_id}/readiness", headers=CRM)).json()[
+            "ready"
+        ] is False
+
+        three_processes["roadmap"].start()
+
+        async def deal_statuses() -> dict[str, str]:
+            listed = await gateway.get(
+                "/v1/commitments", params={"deal_id": deal_id}, headers=VIEWER
+            )
+            return {c["external_id"]: c["review_status"] for c in listed.json()["items"]}
+
+        settled = await eventually(
+            deal_statuses, lambda s: "evaluation_pending" not in s.values(), seconds=30
+        )
+        assert settled == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"}
