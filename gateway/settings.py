@@ -40,6 +40,11 @@ class GatewaySettings(AppSettings):
         default_factory=list, description="Salesforce organization ids allowed, comma-separated."
     )
 
+    public_url: HttpUrl | None = Field(
+        None,
+        description="The gateway's URL as CRMs call it (behind a proxy): HubSpot signs it.",
+    )
+
     service_token: str = Field(DEV_SERVICE_TOKEN, min_length=16)
     commitments_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
     roadmap_url: HttpUrl = HttpUrl("http://127.0.0.1:8002")

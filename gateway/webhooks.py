@@ -11,19 +11,66 @@ evaluates them.
 import logging
 import re
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import ValidationError
 
+from gateway import hubspot, salesforce
+from gateway.auth import Forbidden
 from gateway.dependencies import Commitments, EvaluatorDep
 from gateway.evaluator import Evaluator
 from gateway.relay import relay
 from gateway.routing import public_router
 from gateway.signatures import verify_standard_webhook
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
-from kit.contracts.commitments import EVENT_ID_PATTERN, CrmEvent, IntakeAnswer, Source
+from kit.contracts.commitments import EVENT_ID_PATTERN, CrmEvent, DealPage, IntakeAnswer, Source
 from kit.problems import FieldError, ProblemError, field_problem, problem_responses
 
 router = public_router(authenticated=False)
+SALESFORCE_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D5e000000AbCdEAK</OrganizationId>
+   <ActionId>04k5e000000AbCdAAK</ActionId>
+   <Notification>
+    <Id>04l5e000000AbCdAAK</Id>
+    <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>0065e000000AbCdAAK</sf:Id>
+     <sf:Name>Acme expansion</sf:Name>
+     <sf:Amount>250000.0</sf:Amount>
+     <sf:StageName>Negotiation/Review</sf:StageName>
+     <sf:CloseDate>2026-12-15</sf:CloseDate>
+     <sf:LastModifiedDate>2026-11-20T09:59:00.000Z</sf:LastModifiedDate>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+HUBSPOT_HEADERS = [
+    {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+     "description": text}
+    for name, text in (
+        ("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URI, body and timestamp."),
+        ("X-HubSpot-Request-Timestamp", "Epoch milliseconds; refused 5 minutes away."),
+    )
+]  # fmt: skip
+HUBSPOT_BODY = {
+    "type": "object",
+    "description": "The deal's properties as the workflow sends them.",
+    "additionalProperties": True,
+    "examples": [
+        {
+            "hs_object_id": "1234567890", "dealname": "Acme expansion",
+            "dealstage": "contractsent", "amount": "250000", "deal_currency_code": "USD",
+            "closedate": "2026-12-15", "hs_lastmodifieddate": "1763632740000",
+            "owner_email": "rep@example.com", "account_name": "Acme Corp",
+            "dealgate_commitments": '[{"external_id": "C-1", "kind": "feature", '
+            '"summary": "SSO with Okta", "roadmap_item_key": "RM-12", '
+            '"promised_by": "2027-03-01"}]',
+        }
+    ],
+}  # fmt: skip
 logger = logging.getLogger("gateway.webhooks")
 SIGNATURE_HEADERS = [
     {
@@ -41,14 +88,17 @@ SIGNATURE_HEADERS = [
 ]
 
 
-def parse_event(body: bytes) -> CrmEvent:
-    """The canonical event, or a 422 naming every bad field."""
+def parse_event(data: bytes | dict, where: str = "body") -> CrmEvent:
+    """The canonical event (raw JSON, or what an adapter made of a CRM's payload), or a 422
+    naming every bad field, under `where`."""
     try:
-        return CrmEvent.model_validate_json(body)
+        if isinstance(data, bytes):
+            return CrmEvent.model_validate_json(data)
+        return CrmEvent.model_validate(data)
     except ValidationError as error:
         errors = [
             FieldError(
-                field=".".join(["body", *(str(part) for part in e["loc"])]),
+                field=".".join([where, *(str(part) for part in e["loc"])]),
                 message=e["msg"],
                 type=e["type"],
             )
@@ -64,8 +114,6 @@ async def take_and_evaluate(
 ) -> IntakeAnswer:
     """Hands the event over (taken once per id), then evaluates what it named that is due:
     on a duplicate too, which finishes what a first delivery may have left undone."""
-    if not re.match(EVENT_ID_PATTERN, event_id):
-        raise field_problem("header.webhook-id", "not a usable event id")
     response = await commitments.request(
         "PUT",
         f"/crm-events/{source}/{event_id}",
@@ -116,7 +164,110 @@ async def generic_webhook(
     event_id = verify_standard_webhook(
         request.app.state.settings.webhook_secret, request.headers, body
     )
+    if not re.match(EVENT_ID_PATTERN, event_id):
+        raise field_problem("header.webhook-id", "not a usable event id")
     event = parse_event(body)
     if event.deal.source is not Source.generic:
         raise field_problem("body.deal.source", "this webhook takes generic events")
     return await take_and_evaluate(commitments, evaluator, "generic", event_id, event)
+
+
+def _called_uri(request: Request) -> str:
+    """The URI the CRM called, as it signed it: behind a proxy, the public URL's."""
+    public = request.app.state.settings.public_url
+    if public is None:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{str(public).rstrip('/')}{request.url.path}{query}"
+
+
+@router.post(
+    "/webhooks/hubspot",
+    tags=["webhooks"],
+    summary="A deal from a HubSpot workflow webhook, signed with X-HubSpot-Signature-v3",
+    description="The body holds the deal's properties (flat, or HubSpot's `properties` "
+    "form): `hs_object_id`, `dealname`, `dealstage`, `hs_lastmodifieddate`, optionally "
+    "`amount`, `deal_currency_code`, `closedate`, `owner_email`, `account_name`, and "
+    "`dealgate_commitments` (the deal's commitments as a JSON array). Answers as the generic "
+    "webhook does. 401 for a bad signature or a timestamp more than 5 minutes away.",
+    response_model=IntakeAnswer,
+    responses=problem_responses(413),
+    openapi_extra={
+        "parameters": HUBSPOT_HEADERS,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": HUBSPOT_BODY}},
+        },
+    },
+)
+async def hubspot_webhook(
+    request: Request, commitments: Commitments, evaluator: EvaluatorDep
+) -> IntakeAnswer:
+    body = await request.body()
+    hubspot.verify_hubspot_v3(
+        request.app.state.settings.hubspot_app_secret,
+        request.method,
+        _called_uri(request),
+        request.headers,
+        body,
+    )
+    event_id, data = hubspot.canonical_event(body)
+    event = parse_event(data, "event")
+    return await take_and_evaluate(commitments, evaluator, "hubspot", event_id, event)
+
+
+@router.post(
+    "/webhooks/salesforce",
+    tags=["webhooks"],
+    summary="Salesforce Outbound Messages (SOAP 1.1): opportunities and their commitments",
+    description="Notifications of `Opportunity` or `Dealgate_Commitment__c` objects from an "
+    "organization on the allow-list (else 403). Answers the SOAP Ack once every notification "
+    "is taken; anything else makes Salesforce retry. A commitment of an opportunity not seen "
+    "yet is 409 (retried until it is). 422 for XML that is not an outbound message.",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The SOAP Ack",
+            "content": {"text/xml": {"schema": {"type": "string"}, "example": salesforce.ACK}},
+        },
+        **problem_responses(403, 409, 413),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"text/xml": {"schema": {"type": "string"}, "example": SALESFORCE_EXAMPLE}},
+        }
+    },
+)
+async def salesforce_webhook(
+    request: Request, commitments: Commitments, evaluator: EvaluatorDep
+) -> Response:
+    message = salesforce.parse_outbound_message(await request.body())
+    allowed = request.app.state.settings.salesforce_orgs
+    if not salesforce.organization_allowed(message.organization_id, allowed):
+        raise Forbidden(f"Organization {message.organization_id} is not allowed to send here.")
+    for notification in message.notifications:
+        if notification.object_type == "Opportunity":
+            data = salesforce.opportunity_event(notification)
+        else:
+            opportunity_id, commitment = salesforce.commitment_of(notification)
+            deal = await _stored_deal(commitments, opportunity_id)
+            if deal is None:
+                raise salesforce.unknown_opportunity(opportunity_id)
+            data = salesforce.commitment_event(deal, commitment)
+        event = parse_event(data, "event")
+        await take_and_evaluate(commitments, evaluator, "salesforce", notification.id, event)
+    return Response(salesforce.ACK, media_type="text/xml")
+
+
+async def _stored_deal(commitments: Upstream, opportunity_id: str) -> dict | None:
+    response = await commitments.request(
+        "GET",
+        "/deals",
+        params={"source": "salesforce", "external_id": opportunity_id, "limit": 1},
+    )
+    if response.status_code != 200:
+        relay(commitments, response, None)
+        raise UpstreamBroken(commitments.name, f"deals answered {response.status_code}")
+    page = commitments.parse(response, DealPage)
+    return page.items[0].model_dump(mode="json") if page.items else None

@@ -17,7 +17,7 @@ from services.commitments.settings import CommitmentsSettings
 from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
-from tests.gateway_helpers import JWT_SECRET, WEBHOOK_SECRET, Switch
+from tests.gateway_helpers import HUBSPOT_SECRET, JWT_SECRET, WEBHOOK_SECRET, Switch
 from tests.support.clients import client_of
 from tests.support.databases import (
     TemplateDatabases,
@@ -140,6 +140,7 @@ def gateway_settings(**overrides: object) -> GatewaySettings:
     values: dict[str, object] = {
         "jwt_secret": JWT_SECRET,
         "webhook_secret": WEBHOOK_SECRET,
+        "hubspot_app_secret": HUBSPOT_SECRET,
         "service_token": SERVICE_TOKEN,
         "commitments_url": "http://commitments",
         "roadmap_url": "http://roadmap",

@@ -16,6 +16,7 @@ from tests.commitments_helpers import new_event_id, promise
 
 JWT_SECRET = "a-jwt-secret-for-the-gateway-tests-0123456789"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"the-gateway-tests-webhook-secret").decode()
+HUBSPOT_SECRET = "the-gateway-tests-hubspot-app-secret"
 Value = TypeVar("Value")
 
 

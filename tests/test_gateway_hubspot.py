@@ -1,0 +1,160 @@
+"""The HubSpot webhook: signed with X-HubSpot-Signature-v3, a deal's properties turned into
+the canonical event, taken once per state of the deal."""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+
+from tests.conftest import Stack
+from tests.gateway_helpers import HUBSPOT_SECRET, VIEWER, roadmap_with_two_items
+
+URL = "http://test/v1/webhooks/hubspot"
+
+
+def hubspot_deal(**overrides) -> dict:
+    commitments = [
+        {"external_id": "C-1", "kind": "feature", "summary": "SSO with Okta",
+         "roadmap_item_key": "RM-12", "promised_by": "2027-03-01",
+         "tags": ["enterprise-security"]},
+        {"external_id": "C-2", "kind": "feature", "summary": "Item RM-20",
+         "roadmap_item_key": "RM-20", "promised_by": "2027-06-01",
+         "tags": ["enterprise-security"]},
+    ]  # fmt: skip
+    properties = {
+        "hs_object_id": "9001",
+        "dealname": "Acme via HubSpot",
+        "dealstage": "contractsent",
+        "amount": "120000",
+        "deal_currency_code": "EUR",
+        "closedate": "1797292800000",  # 2026-12-15 as epoch milliseconds
+        "hs_lastmodifieddate": "1795168740000",  # 2026-11-20T09:59:00Z
+        "owner_email": "rep@example.com",
+        "account_name": "Acme Corp",
+        "dealgate_commitments": json.dumps(commitments),
+    }
+    properties.update(overrides)
+    return properties
+
+
+def signed(body: bytes, *, secret: str = HUBSPOT_SECRET, url: str = URL, age_ms: int = 0):
+    timestamp = str(int(time.time() * 1000) - age_ms)
+    source = f"POST{url}{body.decode()}{timestamp}".encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest())
+    return {
+        "X-HubSpot-Signature-v3": signature.decode(),
+        "X-HubSpot-Request-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
+
+
+async def send(gateway, properties: dict, **signing):
+    body = json.dumps(properties).encode()
+    return await gateway.post("/v1/webhooks/hubspot", content=body, headers=signed(body, **signing))
+
+
+async def deals(gateway) -> list[dict]:
+    return (await gateway.get("/v1/deals", headers=VIEWER)).json()["items"]
+
+
+async def test_a_signed_hubspot_deal_is_taken_and_its_promises_evaluated(gateway):
+    await roadmap_with_two_items(gateway)
+
+    response = await send(gateway, hubspot_deal())
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["status"] == "accepted"
+    assert {c["external_id"]: c["review_status"] for c in answer["commitments"]} == {
+        "C-1": "needs_signoff", "C-2": "cleared"
+    }  # fmt: skip
+    (deal,) = await deals(gateway)
+    assert (deal["source"], deal["external_id"], deal["stage"]) == ("hubspot", "9001", "open")
+    assert deal["amount"] == "120000.00"
+    assert (deal["currency"], deal["account"]) == ("EUR", "Acme Corp")
+    assert deal["expected_close"] == "2026-12-15"
+    assert deal["crm_updated_at"] == "2026-11-20T09:59:00Z"
+
+
+async def test_hubspots_nested_properties_form_is_read_too(gateway):
+    nested = {"objectId": 9002, "properties": {
+        name: {"value": value} for name, value in hubspot_deal(hs_object_id=None).items()
+        if value is not None
+    }}  # fmt: skip
+
+    response = await send(gateway, nested)
+
+    assert response.status_code == 200, response.text
+    assert (await deals(gateway))[0]["external_id"] == "9002"
+
+
+async def test_the_same_state_sent_again_is_a_duplicate_and_a_later_one_applies(gateway):
+    first = await send(gateway, hubspot_deal())
+    again = await send(gateway, hubspot_deal())
+    won = await send(
+        gateway, hubspot_deal(dealstage="closedwon", hs_lastmodifieddate="1795168800000")
+    )
+
+    assert again.json() == {**first.json(), "status": "duplicate"}
+    assert won.json()["status"] == "accepted"
+    (deal,) = await deals(gateway)
+    assert deal["stage"] == "closed_won"
+    summary = (await gateway.get("/v1/reports/summary", headers=VIEWER)).json()
+    assert summary["breaches"][0]["breaches"] == 1  # closed while C-1 awaited sign-off
+
+
+@pytest.mark.parametrize(
+    "signing",
+    [
+        {"secret": "another-hubspot-app-secret"},
+        {"age_ms": 6 * 60 * 1000},
+        {"url": "http://test/v1/webhooks/generic"},
+    ],
+    ids=["other-secret", "six-minutes-old", "other-uri"],
+)
+async def test_a_bad_signature_is_401_and_writes_nothing(gateway, signing):
+    response = await send(gateway, hubspot_deal(), **signing)
+
+    assert response.status_code == 401
+    assert await deals(gateway) == []
+
+
+async def test_missing_signature_headers_are_401(gateway):
+    response = await gateway.post("/v1/webhooks/hubspot", json=hubspot_deal())
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"dealname": ""}, "body.dealname"),
+        ({"hs_lastmodifieddate": "yesterday"}, "body.hs_lastmodifieddate"),
+        ({"dealgate_commitments": "[not json"}, "body.dealgate_commitments"),
+        ({"dealgate_commitments": '[{"external_id": "C-1", "kind": "wish"}]'}, None),
+        ({"amount": "12.345"}, "event.deal.amount"),
+    ],
+)
+async def test_a_signed_deal_that_makes_no_valid_event_is_422(gateway, overrides, field):
+    response = await send(gateway, hubspot_deal(**overrides))
+
+    assert response.status_code == 422, response.text
+    fields = [error["field"] for error in response.json()["errors"]]
+    assert field is None or field in fields
+    assert await deals(gateway) == []
+
+
+async def test_behind_a_proxy_the_public_url_is_what_hubspot_signed(
+    commitments_db_url, roadmap_db_url
+):
+    stack = Stack(commitments_db_url, roadmap_db_url, public_url="https://dealgate.example.com")
+    async with stack.running() as gateway:
+        public = "https://dealgate.example.com/v1/webhooks/hubspot"
+        by_public_uri = await send(gateway, hubspot_deal(), url=public)
+        by_internal_uri = await send(gateway, hubspot_deal(hs_object_id="9003"))
+
+    assert by_public_uri.status_code == 200, by_public_uri.text
+    assert by_internal_uri.status_code == 401

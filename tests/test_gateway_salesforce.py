@@ -1,0 +1,191 @@
+"""The Salesforce webhook: Outbound Messages from allowed organizations, opportunities and
+their commitment records as canonical events, answered with the SOAP Ack."""
+
+import pytest
+
+from tests.conftest import Stack
+from tests.gateway_helpers import VIEWER, roadmap_with_two_items
+
+ORG = "00D5e000000AbCdEAK"
+OPPORTUNITY = "0065e000000AbCdAAK"
+
+
+def envelope(*notifications: str, org: str = ORG) -> bytes:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org}</OrganizationId>
+   <ActionId>04k5e000000AbCdAAK</ActionId>
+   <SessionId xsi:nil="true"/>
+   {"".join(notifications)}
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>""".encode()
+
+
+def notification(notification_id: str, object_type: str, **fields: str | None) -> str:
+    values = "".join(
+        f'<sf:{name} xsi:nil="true"/>' if value is None else f"<sf:{name}>{value}</sf:{name}>"
+        for name, value in fields.items()
+    )
+    return (
+        f"<Notification><Id>{notification_id}</Id>"
+        f'<sObject xsi:type="sf:{object_type}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+        f"{values}</sObject></Notification>"
+    )
+
+
+def opportunity(notification_id: str = "04l000000000001", **overrides: str | None) -> str:
+    fields = {
+        "Id": OPPORTUNITY, "Name": "Acme via Salesforce", "Amount": "250000.0",
+        "CurrencyIsoCode": "USD", "StageName": "Negotiation/Review", "IsClosed": "false",
+        "IsWon": "false", "CloseDate": "2026-12-15", "Account_Name__c": "Acme Corp",
+        "Owner_Email__c": "rep@example.com", "LastModifiedDate": "2026-11-20T09:59:00.000Z",
+    }  # fmt: skip
+    fields.update(overrides)
+    return notification(notification_id, "Opportunity", **fields)
+
+
+def commitment(notification_id: str, record_id: str, **overrides: str | None) -> str:
+    fields = {
+        "Id": record_id, "Opportunity__c": OPPORTUNITY, "Kind__c": "feature",
+        "Summary__c": "SSO with Okta", "Roadmap_Item_Key__c": "RM-12",
+        "Promised_By__c": "2027-03-01", "Tags__c": "enterprise-security",
+        "LastModifiedDate": "2026-11-20T10:05:00.000Z",
+    }  # fmt: skip
+    fields.update(overrides)
+    return notification(notification_id, "Dealgate_Commitment__c", **fields)
+
+
+async def send(gateway, body: bytes):
+    return await gateway.post(
+        "/v1/webhooks/salesforce", content=body, headers={"Content-Type": "text/xml"}
+    )
+
+
+async def deals(gateway) -> list[dict]:
+    return (await gateway.get("/v1/deals", headers=VIEWER)).json()["items"]
+
+
+async def commitments_of_deal(gateway) -> dict[str, str]:
+    listed = (await gateway.get("/v1/commitments", headers=VIEWER)).json()["items"]
+    return {c["external_id"]: c["review_status"] for c in listed}
+
+
+@pytest.fixture
+def stack(commitments_db_url, roadmap_db_url) -> Stack:
+    # 15 characters on the list: the 18-character form the messages carry matches it.
+    return Stack(commitments_db_url, roadmap_db_url, salesforce_orgs=ORG[:15])
+
+
+async def test_an_opportunity_then_its_commitments_are_taken_and_acked(gateway):
+    await roadmap_with_two_items(gateway)
+
+    deal_answer = await send(gateway, envelope(opportunity()))
+    promises = await send(
+        gateway,
+        envelope(
+            commitment("04l000000000002", "a0B000000000001"),
+            commitment(
+                "04l000000000003", "a0B000000000002", Roadmap_Item_Key__c="RM-20",
+                Promised_By__c="2027-06-01", Tags__c="enterprise-security;on-prem",
+            ),
+        ),
+    )  # fmt: skip
+
+    assert deal_answer.status_code == 200, deal_answer.text
+    assert deal_answer.headers["content-type"].startswith("text/xml")
+    assert "<Ack>true</Ack>" in deal_answer.text
+    assert promises.status_code == 200, promises.text
+    (deal,) = await deals(gateway)
+    assert (deal["source"], deal["external_id"], deal["amount"]) == (
+        "salesforce", OPPORTUNITY, "250000.00"
+    )  # fmt: skip
+    assert (deal["account"], deal["owner"], deal["stage"]) == (
+        "Acme Corp", "rep@example.com", "open"
+    )  # fmt: skip
+    assert await commitments_of_deal(gateway) == {
+        "a0B000000000001": "needs_signoff",  # promised before RM-12's plan
+        "a0B000000000002": "needs_signoff",  # on-prem is a non-goal
+    }
+
+
+async def test_a_later_opportunity_change_keeps_its_commitments(gateway):
+    await send(gateway, envelope(opportunity()))
+    await send(gateway, envelope(commitment("04l000000000002", "a0B000000000001")))
+
+    won = await send(
+        gateway,
+        envelope(
+            opportunity(
+                "04l000000000009", StageName="Closed Won", IsClosed="true", IsWon="true",
+                LastModifiedDate="2026-11-21T09:00:00.000Z",
+            )
+        ),
+    )  # fmt: skip
+
+    assert won.status_code == 200
+    (deal,) = await deals(gateway)
+    assert deal["stage"] == "closed_won"
+    assert list(await commitments_of_deal(gateway)) == ["a0B000000000001"]
+
+
+async def test_a_retried_message_is_acked_and_taken_once(gateway):
+    body = envelope(opportunity())
+
+    first, again = await send(gateway, body), await send(gateway, body)
+
+    assert first.status_code == again.status_code == 200
+    assert len(await deals(gateway)) == 1
+
+
+async def test_a_commitment_before_its_opportunity_is_409_so_salesforce_retries(gateway):
+    early = await send(gateway, envelope(commitment("04l000000000002", "a0B000000000001")))
+    await send(gateway, envelope(opportunity()))
+    retried = await send(gateway, envelope(commitment("04l000000000002", "a0B000000000001")))
+
+    assert early.status_code == 409
+    assert early.headers["content-type"] == "application/problem+json"
+    assert retried.status_code == 200
+    assert list(await commitments_of_deal(gateway)) == ["a0B000000000001"]
+
+
+async def test_an_organization_not_on_the_list_is_403_and_writes_nothing(gateway):
+    response = await send(gateway, envelope(opportunity(), org="00D9e000000ZzZzEAK"))
+
+    assert response.status_code == 403
+    assert await deals(gateway) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not xml at all",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>',
+        b"<soapenv:Envelope xmlns:soapenv='http://schemas.xmlsoap.org/soap/envelope/'/>",
+        envelope(),
+        envelope(opportunity(Name=None)),
+        envelope(opportunity(Amount="lots")),
+        envelope(notification("04l000000000001", "Account", Id="001")),
+        envelope(
+            commitment(
+                "04l000000000002", "a0B000000000001", Kind__c="wish",
+                Opportunity__c="0065e000000ZzZzAAK",
+            )
+        ),
+    ],
+    ids=[
+        "not-xml", "dtd", "no-notifications", "empty", "no-name", "bad-amount",
+        "other-object", "bad-kind",
+    ],
+)  # fmt: skip
+async def test_what_is_not_an_outbound_message_is_422_and_writes_nothing(gateway, body):
+    await send(gateway, envelope(opportunity("04l000000000777", Id="0065e000000ZzZzAAK")))
+
+    response = await send(gateway, body)
+
+    assert response.status_code == 422, response.text
+    assert [deal["external_id"] for deal in await deals(gateway)] == ["0065e000000ZzZzAAK"]
