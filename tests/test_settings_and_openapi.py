@@ -52,10 +52,12 @@ def test_openapi_is_complete(name, document):
     schemas = document["components"]["schemas"]
     for operation in operations:
         assert operation.get("summary"), operation["operationId"]
-        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
-        if body:
-            model = schemas[body["schema"]["$ref"].rsplit("/", 1)[-1]]
-            assert model.get("examples"), f"{operation['operationId']} body has no example"
+        for body in operation.get("requestBody", {}).get("content", {}).values():
+            schema = body["schema"]
+            if "$ref" in schema:
+                schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+            example = schema.get("examples") or body.get("example") or body.get("examples")
+            assert example, f"{operation['operationId']} body has no example"
         for status, response in operation["responses"].items():
             # /readyz answers its check report on 503 too: load balancers read the status.
             if int(status) >= 400 and operation["operationId"] != "readyz":
