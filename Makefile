@@ -43,6 +43,7 @@ openapi-check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/roadmap_bench.py
 	$(BIN)/python bench/commitments_bench.py --commitments 100000
+	$(BIN)/python bench/gateway_bench.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -14,8 +14,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     [
         ["roadmap_bench.py", "--items", "60", "--requests", "5", "--backend", "sqlite"],
         ["commitments_bench.py", "--commitments", "200", "--requests", "1", "--backend", "sqlite"],
+        ["gateway_bench.py", "--deals", "4", "--requests", "4", "--backend", "sqlite"],
     ],
-    ids=["roadmap", "commitments"],
+    ids=["roadmap", "commitments", "gateway"],
 )
 def test_a_benchmark_runs_on_a_small_load(command):
     result = subprocess.run(
