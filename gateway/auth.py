@@ -72,6 +72,8 @@ def _principal(claims: dict) -> Principal:
     sub, roles = claims.get("sub"), claims.get("roles", [])
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthenticated("The token names no person (`sub`).")
+    if len(sub) > 254 or not sub.isprintable():
+        raise Unauthenticated("The token's `sub` is not a name the decision history can keep.")
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise Unauthenticated("The token's `roles` is not a list of role names.")
     unknown = set(roles) - ROLES

@@ -29,6 +29,7 @@ from kit.fingerprint import conflict_fingerprint
 
 Severity = Literal["blocker", "warning"]
 LINK_NEEDED = frozenset({"feature", "integration"})
+MESSAGE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ def evaluate(commitment: Commitment, roadmap: RoadmapSnapshot, policy: Policy) -
         )
 
     conflicts = tuple(
-        Conflict(code, severity, message, severity in policy.signoff_severities, evidence)
+        Conflict(code, severity, _shown(message), severity in policy.signoff_severities, evidence)
         for code, severity, message, evidence in found
     )
     return Evaluation(
@@ -189,6 +190,11 @@ def evaluate(commitment: Commitment, roadmap: RoadmapSnapshot, policy: Policy) -
         roadmap_item_versions={item.key: item.version} if item is not None else {},
         policy_version=policy.version,
     )
+
+
+def _shown(message: str) -> str:
+    """Messages are for people and bounded (a list of tags can grow long)."""
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _date_rules(conflict, promised_by: date, item: RoadmapItem, policy: Policy) -> None:

@@ -86,9 +86,13 @@ class Evaluator:
             logger.info("evaluation superseded", extra={"commitment_id": commitment_id})
             return None
         if response.status_code != 200:
-            raise UpstreamBroken(
-                self.commitments.name, f"an evaluation was answered {response.status_code}"
+            # Refused for this commitment alone: the others of the batch still go on; it
+            # stays due and comes back when its claim lapses.
+            logger.error(
+                "evaluation refused",
+                extra={"commitment_id": commitment_id, "status": response.status_code},
             )
+            return None
         return self.commitments.parse(response, CommitmentRead)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from gateway.signatures import SignatureRejected
-from kit.problems import ProblemError, field_problem
+from kit.problems import field_problem
 
 TOLERANCE_MS = 5 * 60 * 1000
 STAGES = {"closedwon": "closed_won", "closedlost": "closed_lost"}
@@ -39,7 +39,7 @@ def verify_hubspot_v3(
 ) -> None:
     signature = headers.get("x-hubspot-signature-v3")
     timestamp = headers.get("x-hubspot-request-timestamp")
-    if not signature or not timestamp or not timestamp.isdigit():
+    if not signature or not timestamp or not (timestamp.isascii() and timestamp.isdigit()):
         raise SignatureRejected("X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp needed.")
     if abs(time.time() * 1000 - int(timestamp)) > TOLERANCE_MS:
         raise SignatureRejected("The request timestamp is more than 5 minutes from now.")
@@ -73,8 +73,12 @@ def _properties(body: bytes) -> dict[str, Any]:
 
 def _moment(value: Any, field: str) -> datetime:
     """HubSpot dates come as epoch milliseconds or ISO 8601."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if digits or (isinstance(value, int | float) and not isinstance(value, bool)):
+        try:
+            return datetime.fromtimestamp(int(value) / 1000, UTC)
+        except (ValueError, OverflowError, OSError):
+            raise field_problem(f"body.{field}", "not a time this side of year 9999") from None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -136,7 +140,4 @@ def canonical_event(body: bytes) -> tuple[str, dict[str, Any]]:
         "deal": deal,
         "commitments": _commitments(properties),
     }
-    stamp = int(modified.timestamp() * 1000)
-    if not deal_id.isalnum():
-        raise ProblemError(422, "The HubSpot deal id must be alphanumeric.", kind="validation")
-    return f"hubspot-{deal_id}-{stamp}", event
+    return f"hubspot-{deal_id}-{int(modified.timestamp() * 1000)}", event

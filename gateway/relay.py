@@ -3,6 +3,7 @@
 goes back as it is, and a service refusing the gateway itself or failing is a 502."""
 
 from collections.abc import Mapping
+from typing import NoReturn
 
 import httpx
 from fastapi import Response
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from gateway.upstream import Upstream, UpstreamBroken
-from kit.problems import PROBLEM_MEDIA_TYPE, Problem
+from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, ProblemError
 
 # Statuses a service answers about the caller's request; others are about the gateway.
 CALLER_PROBLEMS = frozenset({400, 404, 409, 412, 413, 422})
@@ -41,6 +42,20 @@ def relay(
             media_type=PROBLEM_MEDIA_TYPE,
         )  # fmt: skip
     raise UpstreamBroken(upstream.name, f"HTTP {status}")
+
+
+def refuse(upstream: Upstream, response: httpx.Response) -> NoReturn:
+    """For a reply the gateway cannot go on with: the service's problem with the caller's
+    request as the caller's own problem, anything else as a 502."""
+    if response.status_code in CALLER_PROBLEMS:
+        problem = problem_of(upstream, response)
+        raise ProblemError(
+            response.status_code,
+            problem.get("detail") or problem["title"],
+            kind=problem["type"].removeprefix("urn:dealgate:problem:"),
+            errors=[FieldError.model_validate(error) for error in problem.get("errors") or []],
+        )
+    raise UpstreamBroken(upstream.name, f"HTTP {response.status_code}")
 
 
 def problem_of(upstream: Upstream, response: httpx.Response) -> Mapping:

@@ -1,6 +1,7 @@
 """The /v1 reads of deals and commitments, the closing gate, PM decisions and links, and
 the reports: each checks the caller's role, then asks the commitments service."""
 
+import contextlib
 from typing import Annotated
 
 from fastapi import Path, Query, Request, Response
@@ -9,6 +10,7 @@ from starlette.convertors import register_url_convertor
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
 from gateway.relay import relay
 from gateway.routing import public_router
+from gateway.upstream import UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
     EXTERNAL_ID,
     ID_PATTERN,
@@ -68,7 +70,7 @@ def _if_match(value: str | None) -> dict[str, str]:
     responses=problem_responses(422),
 )
 async def list_deals(
-    _: Reader,
+    _: DealReader,
     commitments: Commitments,
     request: Request,
     limit: Limit = 50,
@@ -89,7 +91,7 @@ async def list_deals(
     response_model=DealRead,
     responses=problem_responses(404, 422),
 )
-async def get_deal(deal_id: IdPath, _: Reader, commitments: Commitments) -> Response:
+async def get_deal(deal_id: IdPath, _: DealReader, commitments: Commitments) -> Response:
     response = await commitments.request("GET", f"/deals/{deal_id}")
     return relay(commitments, response, DealRead)
 
@@ -212,7 +214,9 @@ async def link_roadmap_item(
     )
     if linked.status_code != 200:
         return relay(commitments, linked, CommitmentRead)
-    await evaluator.evaluate_now([commitment_id])
+    # The link is saved and the work owed: if evaluating fails now, the sweep evaluates it.
+    with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
+        await evaluator.evaluate_now([commitment_id])
     response = await commitments.request("GET", f"/commitments/{commitment_id}")
     return relay(commitments, response, CommitmentRead)
 

@@ -17,13 +17,22 @@ Two objects are read (fields by API name):
   `Roadmap_Item_Key__c`, `Promised_By__c`, `Tags__c` (a multi-select picklist, `;`-separated)
   optional. It changes that one commitment of its deal, as the deal stands in Dealgate.
 
-Choices: the notification id is the event id (a retried message is a duplicate). A
-commitment whose opportunity Dealgate has not seen yet is refused with 409: Salesforce
-retries it, so it lands after its opportunity (the opportunity's rule must fire on create
-and on every edit). Salesforce sends no outbound message when a record is deleted: a
-deleted commitment record is not seen.
+The allow-list is not authentication (organization ids are not secret): put the endpoint
+behind Salesforce's published IP ranges or mutual TLS at the proxy.
+
+Choices: the notification id is the event id (a retried message is a duplicate); for a
+commitment, with the opportunity's modification time as Dealgate holds it. A commitment
+event lands on the opportunity as Dealgate holds it, at the opportunity's own time, so it
+neither goes stale nor moves the deal's clock; should the opportunity change while it is
+taken (it then comes back stale), it is refused with 409 and Salesforce's retry lands it. Two
+edits of one commitment carry no order of their own: Salesforce delivering them out of
+order leaves the older. A commitment whose opportunity Dealgate has not seen yet is refused
+with 409: Salesforce retries it, so it lands after its opportunity (the opportunity's rule
+must fire on create and on every edit). Salesforce sends no outbound message when a record
+is deleted: a deleted commitment record is not seen.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +46,7 @@ SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 COMMITMENT_OBJECT = "Dealgate_Commitment__c"
+SALESFORCE_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 OBJECTS = ("Opportunity", COMMITMENT_OBJECT)
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
@@ -74,7 +84,9 @@ def _text(element, name: str) -> str | None:
     return (found.text or "").strip()
 
 
-def parse_outbound_message(body: bytes) -> OutboundMessage:
+def parse_outbound_message(body: bytes, allowed_organizations: list[str]) -> OutboundMessage:
+    """The message's notifications; the sending organization is checked (403) before any
+    notification is read, so a stranger learns nothing of what would be accepted."""
     try:
         envelope = SafeXml.fromstring(body, forbid_dtd=True)
     except (SafeXml.ParseError, DefusedXmlException, ValueError):
@@ -83,16 +95,18 @@ def parse_outbound_message(body: bytes) -> OutboundMessage:
     notifications = _child(soap_body, "notifications") if soap_body is not None else None
     if notifications is None:
         raise field_problem("body", "no soapenv:Body/notifications in the message")
-    organization_id = _text(notifications, "OrganizationId")
-    if not organization_id:
-        raise field_problem("body.OrganizationId", "required")
+    organization_id = _text(notifications, "OrganizationId") or ""
+    if not organization_allowed(organization_id, allowed_organizations):
+        raise ProblemError(
+            403, f"Organization {organization_id!r} may not send here.", kind="forbidden"
+        )
     found = []
     for index, notification in enumerate(
         child for child in notifications if _local(child.tag) == "Notification"
     ):
         sobject = _child(notification, "sObject")
         notification_id = _text(notification, "Id")
-        if sobject is None or not notification_id or not notification_id.isalnum():
+        if sobject is None or not notification_id or not SALESFORCE_ID.match(notification_id):
             raise field_problem(f"body.Notification.{index}", "needs an Id and an sObject")
         object_type = _local(sobject.get(f"{{{XSI}}}type", "")).split(":")[-1]
         if object_type not in OBJECTS:
@@ -113,6 +127,8 @@ def parse_outbound_message(body: bytes) -> OutboundMessage:
 
 def organization_allowed(organization_id: str, allowed: list[str]) -> bool:
     """Salesforce ids come as 15 case-sensitive characters or 18 (with a checksum)."""
+    if not SALESFORCE_ID.match(organization_id):
+        return False
     return organization_id[:15] in {org[:15] for org in allowed}
 
 
@@ -200,6 +216,22 @@ def commitment_event(deal: dict[str, Any], commitment: dict[str, Any]) -> dict[s
         },
         "commitments": [commitment],
     }  # fmt: skip
+
+
+def commitment_event_id(notification: Notification, deal: dict[str, Any]) -> str:
+    """The notification on the deal as it stood: if the deal moves on before the event is
+    taken (it is then stale), Salesforce's retry is a new event on the newer deal."""
+    stamp = deal["crm_updated_at"].replace("-", "").replace(":", "").replace(".", "")
+    return f"{notification.id}.{stamp}"
+
+
+def moved_on(opportunity_id: str) -> ProblemError:
+    return ProblemError(
+        409,
+        f"Opportunity {opportunity_id} changed while this commitment was taken; Salesforce "
+        "retries the message and it lands on the opportunity as it is now.",
+        kind="conflict",
+    )
 
 
 def unknown_opportunity(opportunity_id: str) -> ProblemError:

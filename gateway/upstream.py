@@ -62,6 +62,12 @@ class CircuitBreaker:
             return 1.0
         return max(1.0, self.reset_seconds - (self.clock() - self.opened_at))
 
+    def retry_after_failure(self) -> float:
+        """What to tell the caller of a call about to be recorded as failed: the full wait
+        if this failure opens the circuit, else a second."""
+        opens = self.trial_running or self.failures + 1 >= self.threshold
+        return max(1.0, self.reset_seconds) if opens else 1.0
+
     def record_success(self) -> None:
         self.failures, self.opened_at, self.trial_running = 0, None, False
 
@@ -112,22 +118,37 @@ class Upstream:
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT
         attempts = 1 + (self.retries if idempotent else 0)
+        settled = False
+        try:
+            response = await self._attempt(method, path, attempts, options)
+            settled = True
+            return response
+        finally:
+            # Whatever ends the call (an answer, a failure, a cancellation by the caller's
+            # own timeout) is recorded, or a half-open trial would never end and the circuit
+            # would stay open for good.
+            if settled:
+                self.breaker.record_success()
+            else:
+                self.breaker.record_failure()
+
+    async def _attempt(
+        self, method: str, path: str, attempts: int, options: dict[str, Any]
+    ) -> httpx.Response:
         reason = ""
         for attempt in range(attempts):
             if attempt:
                 await self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
             try:
                 response = await self.client.request(method, path, **options)
-            except httpx.TransportError as error:  # unreachable, timed out, cut off
+            except httpx.RequestError as error:  # unreachable, timed out, cut off, undecodable
                 reason = type(error).__name__
                 continue
             if response.status_code in FAILING_STATUSES:
                 reason = f"HTTP {response.status_code}"
                 continue
-            self.breaker.record_success()
             return response
-        self.breaker.record_failure()
-        raise UpstreamUnavailable(self.name, self.breaker.retry_after(), reason)
+        raise UpstreamUnavailable(self.name, self.breaker.retry_after_failure(), reason)
 
     def parse(self, response: httpx.Response, model: type[Model]) -> Model:
         """The reply as `model`, or UpstreamBroken: never a crash on a malformed reply."""

@@ -8,6 +8,7 @@ the gateway dies between the two steps the sweep (or the CRM's retry, answered `
 evaluates them.
 """
 
+import json
 import logging
 import re
 
@@ -15,10 +16,9 @@ from fastapi import Request, Response
 from pydantic import ValidationError
 
 from gateway import hubspot, salesforce
-from gateway.auth import Forbidden
 from gateway.dependencies import Commitments, EvaluatorDep
 from gateway.evaluator import Evaluator
-from gateway.relay import relay
+from gateway.relay import refuse
 from gateway.routing import public_router
 from gateway.signatures import verify_standard_webhook
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
@@ -109,20 +109,26 @@ def parse_event(data: bytes | dict, where: str = "body") -> CrmEvent:
         ) from None
 
 
+def require_event_id(event_id: str, field: str) -> str:
+    if not re.match(EVENT_ID_PATTERN, event_id):
+        raise field_problem(field, "not a usable event id (letters, digits, ._:~@=+-)")
+    return event_id
+
+
 async def take_and_evaluate(
-    commitments: Upstream, evaluator: Evaluator, source: str, event_id: str, event: CrmEvent
+    commitments: Upstream, evaluator: Evaluator, source: str, event_id: str, event: bytes
 ) -> IntakeAnswer:
-    """Hands the event over (taken once per id), then evaluates what it named that is due:
-    on a duplicate too, which finishes what a first delivery may have left undone."""
+    """Hands the event (canonical JSON, already validated) over, taken once per id, then
+    evaluates what it named that is due: on a duplicate too, which finishes what a first
+    delivery may have left undone."""
     response = await commitments.request(
         "PUT",
         f"/crm-events/{source}/{event_id}",
-        content=event.model_dump_json(),
+        content=event,
         headers={"Content-Type": "application/json"},
     )
     if response.status_code != 200:
-        relay(commitments, response, None)  # the service's problem with the event, or a 502
-        raise UpstreamBroken(commitments.name, f"intake answered {response.status_code}")
+        refuse(commitments, response)
     answer = commitments.parse(response, IntakeAnswer)
     if answer.status == "stale":
         return answer
@@ -164,12 +170,12 @@ async def generic_webhook(
     event_id = verify_standard_webhook(
         request.app.state.settings.webhook_secret, request.headers, body
     )
-    if not re.match(EVENT_ID_PATTERN, event_id):
-        raise field_problem("header.webhook-id", "not a usable event id")
+    require_event_id(event_id, "header.webhook-id")
     event = parse_event(body)
     if event.deal.source is not Source.generic:
         raise field_problem("body.deal.source", "this webhook takes generic events")
-    return await take_and_evaluate(commitments, evaluator, "generic", event_id, event)
+    # The very bytes signed: re-serialized, defaults added could pass the service's limit.
+    return await take_and_evaluate(commitments, evaluator, "generic", event_id, body)
 
 
 def _called_uri(request: Request) -> str:
@@ -212,8 +218,10 @@ async def hubspot_webhook(
         body,
     )
     event_id, data = hubspot.canonical_event(body)
-    event = parse_event(data, "event")
-    return await take_and_evaluate(commitments, evaluator, "hubspot", event_id, event)
+    require_event_id(event_id, "body.hs_object_id")
+    parse_event(data, "event")
+    payload = json.dumps(data).encode()
+    return await take_and_evaluate(commitments, evaluator, "hubspot", event_id, payload)
 
 
 @router.post(
@@ -242,21 +250,24 @@ async def hubspot_webhook(
 async def salesforce_webhook(
     request: Request, commitments: Commitments, evaluator: EvaluatorDep
 ) -> Response:
-    message = salesforce.parse_outbound_message(await request.body())
     allowed = request.app.state.settings.salesforce_orgs
-    if not salesforce.organization_allowed(message.organization_id, allowed):
-        raise Forbidden(f"Organization {message.organization_id} is not allowed to send here.")
-    for notification in message.notifications:
+    message = salesforce.parse_outbound_message(await request.body(), allowed)
+    for index, notification in enumerate(message.notifications):
         if notification.object_type == "Opportunity":
-            data = salesforce.opportunity_event(notification)
+            event_id, data = notification.id, salesforce.opportunity_event(notification)
         else:
             opportunity_id, commitment = salesforce.commitment_of(notification)
             deal = await _stored_deal(commitments, opportunity_id)
             if deal is None:
                 raise salesforce.unknown_opportunity(opportunity_id)
+            event_id = salesforce.commitment_event_id(notification, deal)
             data = salesforce.commitment_event(deal, commitment)
-        event = parse_event(data, "event")
-        await take_and_evaluate(commitments, evaluator, "salesforce", notification.id, event)
+        require_event_id(event_id, f"body.Notification.{index}.Id")
+        parse_event(data, "event")
+        payload = json.dumps(data).encode()
+        answer = await take_and_evaluate(commitments, evaluator, "salesforce", event_id, payload)
+        if answer.status == "stale" and notification.object_type != "Opportunity":
+            raise salesforce.moved_on(opportunity_id)
     return Response(salesforce.ACK, media_type="text/xml")
 
 
@@ -267,7 +278,6 @@ async def _stored_deal(commitments: Upstream, opportunity_id: str) -> dict | Non
         params={"source": "salesforce", "external_id": opportunity_id, "limit": 1},
     )
     if response.status_code != 200:
-        relay(commitments, response, None)
-        raise UpstreamBroken(commitments.name, f"deals answered {response.status_code}")
+        refuse(commitments, response)
     page = commitments.parse(response, DealPage)
     return page.items[0].model_dump(mode="json") if page.items else None

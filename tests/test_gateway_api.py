@@ -57,7 +57,7 @@ async def test_a_token_signed_with_another_secret_is_401(gateway):
 @pytest.mark.parametrize(
     ("roles", "method", "path", "allowed"),
     [
-        (("crm",), "GET", "/v1/deals", False),
+        (("crm",), "GET", "/v1/deals", True),  # to find its deal by external id
         (("crm",), "GET", "/v1/commitments", False),
         (("crm",), "GET", "/v1/reports/summary", False),
         (("viewer",), "GET", "/v1/reports/summary", True),
@@ -186,6 +186,34 @@ async def test_an_unlinked_feature_lists_the_best_matches_and_a_link_evaluates_a
     assert linked.json()["roadmap_item_key"] == "RM-20"
     assert linked.json()["link_source"] == "pm"
     assert linked.headers["ETag"]
+
+
+async def test_a_link_while_the_roadmap_is_down_is_saved_and_evaluated_later(stack, gateway):
+    await roadmap_with_two_items(gateway)
+    unlinked = promise("C-1", summary="Item RM-20", roadmap_item_key=None, promised_by=None)
+    answer = (await post_webhook(gateway, crm_event(unlinked))).json()
+    commitment_id = answer["commitments"][0]["id"]
+    stack.roadmap_network.up = False
+
+    linked = await gateway.put(
+        f"/v1/commitments/{commitment_id}/roadmap-link",
+        json={"roadmap_item_key": "RM-20"},
+        headers=PM,
+    )
+
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["review_status"] == "evaluation_pending"
+    stack.roadmap_network.up = True
+    cleared = await eventually(
+        lambda: commitment(gateway, commitment_id), lambda c: c["review_status"] == "cleared"
+    )
+    assert cleared["roadmap_item_key"] == "RM-20"
+
+
+async def test_a_token_whose_sub_no_history_can_keep_is_401(gateway):
+    for sub in ("x" * 255, "ana\x00@example.com"):
+        response = await gateway.get("/v1/reports/summary", headers=bearer("pm", sub=sub))
+        assert response.status_code == 401, sub
 
 
 async def test_linking_an_unknown_commitment_is_404(gateway):
@@ -362,3 +390,34 @@ async def test_a_service_refusing_the_gateways_token_is_a_502_not_the_callers_40
         response = await gateway.get("/v1/deals", headers=VIEWER)
 
     assert response.status_code == 502
+
+
+class RefusingEvaluationsOf(httpx.AsyncBaseTransport):
+    """The commitments service, except that it refuses evaluations of the named promise."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, summary: str) -> None:
+        self.inner, self.summary, self.refused = inner, summary, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/evaluations"):
+            claimed = await self.inner.handle_async_request(
+                httpx.Request("GET", request.url.copy_with(path=request.url.path[:-12]),
+                              headers=request.headers)
+            )  # fmt: skip
+            await claimed.aread()
+            if claimed.json()["summary"] == self.summary:
+                self.refused += 1
+                return httpx.Response(422, json={"type": "x", "title": "No", "status": 422})
+        return await self.inner.handle_async_request(request)
+
+
+async def test_one_refused_evaluation_does_not_hold_up_the_rest_of_its_batch(stack, gateway):
+    await roadmap_with_two_items(gateway)
+    refusing = RefusingEvaluationsOf(stack.commitments_network.inner, "A fork for Acme")
+    stack.commitments_network.inner = refusing
+
+    answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
+
+    assert refusing.refused == 1
+    by_id = {c["external_id"]: c["review_status"] for c in answer["commitments"]}
+    assert by_id == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "received"}

@@ -128,6 +128,15 @@ async def test_missing_signature_headers_are_401(gateway):
     assert response.status_code == 401
 
 
+async def test_a_timestamp_that_is_not_ascii_digits_is_401(gateway):
+    body = json.dumps(hubspot_deal()).encode()
+    headers = {**signed(body), "X-HubSpot-Request-Timestamp": "²".encode("latin-1")}
+
+    response = await gateway.post("/v1/webhooks/hubspot", content=body, headers=headers)
+
+    assert response.status_code == 401
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -136,6 +145,10 @@ async def test_missing_signature_headers_are_401(gateway):
         ({"dealgate_commitments": "[not json"}, "body.dealgate_commitments"),
         ({"dealgate_commitments": '[{"external_id": "C-1", "kind": "wish"}]'}, None),
         ({"amount": "12.345"}, "event.deal.amount"),
+        ({"hs_lastmodifieddate": "99999999999999999999"}, "body.hs_lastmodifieddate"),
+        ({"closedate": "²"}, "body.closedate"),
+        ({"hs_object_id": "\uff11\uff12\uff13"}, "body.hs_object_id"),  # full-width digits
+        ({"hs_object_id": "9" * 190}, "body.hs_object_id"),
     ],
 )
 async def test_a_signed_deal_that_makes_no_valid_event_is_422(gateway, overrides, field):

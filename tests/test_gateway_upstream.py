@@ -1,6 +1,8 @@
 """Calling the services: retries on idempotent calls only, a circuit breaker, quick 503s
 instead of hangs, and malformed replies caught. Outbound HTTP is an httpx.MockTransport."""
 
+import asyncio
+
 import httpx
 import pytest
 from pydantic import BaseModel
@@ -144,3 +146,39 @@ async def test_a_malformed_reply_is_caught_not_crashed_on():
     with pytest.raises(UpstreamBroken):
         client.parse(httpx.Response(200, content=b"<html>proxy error</html>"), Item)
     assert client.parse(httpx.Response(200, json={"key": "RM-1", "version": 3}), Item).version == 3
+
+
+async def test_a_trial_cut_short_by_its_callers_timeout_does_not_jam_the_circuit():
+    clock = FakeClock()
+    hang = asyncio.Event()
+
+    async def slow_then_fine(request: httpx.Request) -> httpx.Response:
+        if not hang.is_set():
+            await asyncio.sleep(60)  # the service is still slow at the trial
+        return httpx.Response(200, json={})
+
+    breaker = CircuitBreaker(1, 10, clock)
+    client = Upstream(
+        "roadmap", "http://roadmap", "t" * 16, retries=0, breaker=breaker,
+        transport=httpx.MockTransport(slow_then_fine),
+    )  # fmt: skip
+    breaker.record_failure()  # open
+    clock.now += 11
+
+    with pytest.raises(TimeoutError):  # e.g. /readyz's own 2 s limit on its check
+        await asyncio.wait_for(client.request("GET", "/readyz"), 0.05)
+    hang.set()
+    clock.now += 11
+
+    assert (await client.request("GET", "/items")).status_code == 200
+
+
+async def test_a_reply_that_cannot_be_decoded_is_a_failure_not_a_crash():
+    def undecodable(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"\x00not gzip", headers={"Content-Encoding": "gzip"})
+
+    client, _ = upstream(Scripted(200), retries=0)
+    client.client._transport = httpx.MockTransport(undecodable)
+
+    with pytest.raises(UpstreamUnavailable):
+        await client.request("GET", "/items")
