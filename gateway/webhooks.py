@@ -8,9 +8,12 @@ the gateway dies between the two steps the sweep (or the CRM's retry, answered `
 evaluates them.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
+import time
 
 from fastapi import Request, Response
 from pydantic import ValidationError
@@ -22,7 +25,16 @@ from gateway.relay import refuse
 from gateway.routing import public_router
 from gateway.signatures import verify_standard_webhook
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
-from kit.contracts.commitments import EVENT_ID_PATTERN, CrmEvent, DealPage, IntakeAnswer, Source
+from kit.contracts.commitments import (
+    EVENT_ID_PATTERN,
+    MAX_PAGE,
+    CommitmentPage,
+    CrmEvent,
+    DealPage,
+    IntakeAnswer,
+    ReviewStatus,
+    Source,
+)
 from kit.problems import FieldError, ProblemError, field_problem, problem_responses
 
 router = public_router(authenticated=False)
@@ -72,6 +84,7 @@ HUBSPOT_BODY = {
     ],
 }  # fmt: skip
 logger = logging.getLogger("gateway.webhooks")
+ELSEWHERE_WAIT_SECONDS = 2.0
 SIGNATURE_HEADERS = [
     {
         "name": name,
@@ -141,7 +154,32 @@ async def take_and_evaluate(
     for commitment in answer.commitments:
         if commitment.id in recorded:
             commitment.review_status = recorded[commitment.id].review_status
+    elsewhere = {c.id for c in answer.commitments if c.review_status is ReviewStatus.received}
+    if elsewhere:
+        with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
+            await _await_evaluations_elsewhere(commitments, answer, elsewhere)
     return answer
+
+
+async def _await_evaluations_elsewhere(
+    commitments: Upstream, answer: IntakeAnswer, waiting: set[str]
+) -> None:
+    """Commitments another replica's sweep claimed first (a roadmap change marked them for a
+    re-check meanwhile) are being evaluated there: wait a little for their statuses, so the
+    CRM hears where its promises stand rather than `received`."""
+    deadline = time.monotonic() + ELSEWHERE_WAIT_SECONDS
+    by_id = {c.id: c for c in answer.commitments}
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        response = await commitments.request(
+            "GET", "/commitments", params={"deal_id": answer.deal_id, "limit": MAX_PAGE}
+        )
+        if response.status_code != 200:
+            return
+        for listed in commitments.parse(response, CommitmentPage).items:
+            if listed.id in waiting and listed.review_status is not ReviewStatus.received:
+                by_id[listed.id].review_status = listed.review_status
+                waiting.discard(listed.id)
 
 
 @router.post(

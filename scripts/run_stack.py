@@ -93,8 +93,10 @@ def main() -> int:
     for app in apps:
         if app.seeds:
             subprocess.run([PYTHON, "-m", app.module, "seed"], check=True)
-    # The roadmap pushes its changes to the gateway, unless told otherwise.
-    os.environ.setdefault("ROADMAP_SUBSCRIBER_URL", gateway_change_url())
+    # The roadmap pushes its changes to the gateway, unless told otherwise (here or in .env).
+    roadmap = next(app for app in APPS if app.name == "roadmap")
+    if load_settings(roadmap).subscriber_url is None:
+        os.environ["ROADMAP_SUBSCRIBER_URL"] = gateway_change_url()
     processes: list[subprocess.Popen] = []
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     try:

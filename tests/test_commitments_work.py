@@ -248,9 +248,14 @@ async def test_a_decision_during_an_evaluation_makes_it_evaluate_again(commitmen
 
     await decide(commitments, commitment_id)
     response = await evaluate(commitments, commitment_id, claim=claimed)
+    (again,) = await claim(commitments)  # at once, not when the first lease ends
 
     assert response.status_code == 409
-    assert "version" in response.json()["detail"]
+    assert again["id"] == commitment_id
+    assert again["review_status"] == "approved"
+    assert (await evaluate(commitments, commitment_id, slip("2027-04-01"), claim=again)).json()[
+        "review_status"
+    ] == "approved"
 
 
 async def test_rechecks_and_crm_events_on_one_deal_at_once_all_succeed(

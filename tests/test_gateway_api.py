@@ -1,6 +1,8 @@
 """The /v1 API around the webhook: who may do what, PM decisions and links, the roadmap
 behind roles, vision changes re-checking promises, reports, and the services failing."""
 
+import asyncio
+
 import httpx
 import jwt
 import pytest
@@ -118,6 +120,27 @@ async def test_a_second_decision_is_409_and_a_stale_etag_412(gateway):
 
     assert with_stale_etag.status_code == 412
     assert again.status_code == 409
+    assert len((await commitment(gateway, ids["C-1"]))["decisions"]) == 1
+
+
+async def test_pms_deciding_at_once_one_wins_the_others_get_409_or_412(gateway):
+    ids = await deal_with_three_promises(gateway)
+    etag = (await gateway.get(f"/v1/commitments/{ids['C-1']}", headers=PM)).headers["ETag"]
+
+    answers = await asyncio.gather(
+        *(
+            gateway.post(
+                f"/v1/commitments/{ids['C-1']}/decision",
+                json={"decision": decision, "comment": f"by {n}"},
+                headers={**bearer("pm", sub=f"pm{n}@example.com"), "If-Match": etag},
+            )
+            for n, decision in enumerate(["approve", "reject"] * 3)
+        )
+    )
+
+    statuses = sorted(response.status_code for response in answers)
+    assert statuses[0] == 200
+    assert set(statuses[1:]) <= {409, 412}
     assert len((await commitment(gateway, ids["C-1"]))["decisions"]) == 1
 
 

@@ -213,18 +213,19 @@ async def decide(
         )
     )
     approved = row.current_evaluation_id if data.decision == "approve" else None
-    await _update(
-        connection,
-        row.id,
-        {
-            "review_status": transition.status.value,
-            "status_changed_at": now,
-            "reopen_reason": None,
-            "approved_evaluation_id": approved,
-            "version": row.version + 1,
-            "updated_at": now,
-        },
-    )
+    values: dict[str, object] = {
+        "review_status": transition.status.value,
+        "status_changed_at": now,
+        "reopen_reason": None,
+        "approved_evaluation_id": approved,
+        "version": row.version + 1,
+        "updated_at": now,
+    }
+    if row.claim_token is not None:
+        # An evaluation under way saw the commitment before this decision: it is refused
+        # (409), and the work comes due again at once, not when that claim's lease ends.
+        values.update(claim_token=None, claimed_until=None, work_due_at=now)
+    await _update(connection, row.id, values)
 
 
 async def _repeats_latest_decision(
