@@ -106,14 +106,27 @@ async def test_the_same_state_sent_again_is_a_duplicate_and_a_later_one_applies(
     assert summary["breaches"][0]["breaches"] == 1  # closed while C-1 awaited sign-off
 
 
+async def test_a_lost_deal_withdraws_its_promises(gateway):
+    await send(gateway, hubspot_deal())
+
+    lost = await send(
+        gateway, hubspot_deal(dealstage="closedlost", hs_lastmodifieddate="1795168800000")
+    )
+
+    assert lost.status_code == 200, lost.text
+    assert {c["review_status"] for c in lost.json()["commitments"]} == {"withdrawn"}
+    assert (await deals(gateway))[0]["stage"] == "closed_lost"
+
+
 @pytest.mark.parametrize(
     "signing",
     [
         {"secret": "another-hubspot-app-secret"},
         {"age_ms": 6 * 60 * 1000},
+        {"age_ms": -6 * 60 * 1000},
         {"url": "http://test/v1/webhooks/generic"},
     ],
-    ids=["other-secret", "six-minutes-old", "other-uri"],
+    ids=["other-secret", "six-minutes-old", "six-minutes-ahead", "other-uri"],
 )
 async def test_a_bad_signature_is_401_and_writes_nothing(gateway, signing):
     response = await send(gateway, hubspot_deal(), **signing)

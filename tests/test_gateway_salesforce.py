@@ -1,6 +1,7 @@
 """The Salesforce webhook: Outbound Messages from allowed organizations, opportunities and
 their commitment records as canonical events, answered with the SOAP Ack."""
 
+import httpx
 import pytest
 
 from tests.conftest import Stack
@@ -133,13 +134,49 @@ async def test_a_later_opportunity_change_keeps_its_commitments(gateway):
     assert list(await commitments_of_deal(gateway)) == ["a0B000000000001"]
 
 
-async def test_a_retried_message_is_acked_and_taken_once(gateway):
+class IntakeAnswers(httpx.AsyncBaseTransport):
+    """The commitments service, noting the answer to every event handed over."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.outcomes = inner, []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.startswith("/crm-events/"):
+            await response.aread()
+            self.outcomes.append(response.json()["status"])
+        return response
+
+
+async def test_a_retried_message_is_acked_and_taken_once(stack, gateway):
+    spy = IntakeAnswers(stack.commitments_network.inner)
+    stack.commitments_network.inner = spy
     body = envelope(opportunity())
 
     first, again = await send(gateway, body), await send(gateway, body)
 
     assert first.status_code == again.status_code == 200
+    assert spy.outcomes == ["accepted", "duplicate"]
     assert len(await deals(gateway)) == 1
+
+
+async def test_a_lost_opportunity_withdraws_its_commitments(gateway):
+    await send(gateway, envelope(opportunity()))
+    await send(gateway, envelope(commitment("04l000000000002", "a0B000000000001")))
+
+    lost = await send(
+        gateway,
+        envelope(
+            opportunity(
+                "04l000000000010", StageName="Closed Lost", IsClosed="true", IsWon="false",
+                LastModifiedDate="2026-11-21T09:00:00.000Z",
+            )
+        ),
+    )  # fmt: skip
+
+    assert lost.status_code == 200
+    assert (await deals(gateway))[0]["stage"] == "closed_lost"
+    assert await commitments_of_deal(gateway) == {"a0B000000000001": "withdrawn"}
 
 
 async def test_a_commitment_before_its_opportunity_is_409_so_salesforce_retries(gateway):

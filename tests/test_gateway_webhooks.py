@@ -6,9 +6,12 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from standardwebhooks.webhooks import Webhook
 
+from gateway.app import create_app
 from tests.commitments_helpers import crm_event, new_event_id, promise
+from tests.conftest import Stack, gateway_settings
 from tests.gateway_helpers import (
     THREE_PROMISES,
     VIEWER,
@@ -18,6 +21,7 @@ from tests.gateway_helpers import (
     signed_webhook,
     statuses,
 )
+from tests.support.clients import running
 
 
 async def deals(gateway) -> list[dict]:
@@ -159,3 +163,62 @@ async def test_a_webhook_with_the_commitments_service_down_is_503_with_retry_aft
     assert problem(response, 503)
     assert int(response.headers["Retry-After"]) >= 1
     assert time.monotonic() - began < 5
+
+
+class FailingFirstClaim(httpx.AsyncBaseTransport):
+    """The commitments service, but the first claim of work answers 503."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.failed = inner, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/work/claims" and not self.failed:
+            self.failed = True
+            return httpx.Response(503)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_redelivery_finishes_an_evaluation_the_first_left_undone(
+    commitments_db_url, roadmap_db_url
+):
+    stack = Stack(commitments_db_url, roadmap_db_url, sweep_interval_seconds=0)
+    async with stack.running() as gateway:
+        await roadmap_with_two_items(gateway)
+        stack.commitments_network.inner = FailingFirstClaim(stack.commitments_network.inner)
+        event_id = new_event_id()
+
+        first = await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)
+        again = await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)
+
+    assert first.status_code == 200, first.text  # taken, though not evaluated yet
+    assert set(statuses(first.json()).values()) == {"received"}
+    assert again.json()["status"] == "duplicate"
+    assert statuses(again.json()) == {
+        "C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"
+    }  # fmt: skip
+
+
+async def test_a_service_that_accepts_but_never_answers_is_a_quick_503():
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = create_app(
+        gateway_settings(
+            sweep_interval_seconds=0,
+            commitments_url=f"http://127.0.0.1:{port}",
+            upstream_read_timeout_seconds=0.2,
+        )
+    )
+    try:
+        async with running(app) as gateway:
+            began = time.monotonic()
+            response = await asyncio.wait_for(gateway.get("/v1/deals", headers=VIEWER), 10)
+            took = time.monotonic() - began
+    finally:
+        server.close()
+
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert took < 5  # three tries of 0.2 s and their backoff, not the 30 s hang
