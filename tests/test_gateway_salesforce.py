@@ -226,3 +226,54 @@ async def test_what_is_not_an_outbound_message_is_422_and_writes_nothing(gateway
 
     assert response.status_code == 422, response.text
     assert [deal["external_id"] for deal in await deals(gateway)] == ["0065e000000ZzZzAAK"]
+
+
+class OpportunityMovesOnAfterLookup(httpx.AsyncBaseTransport):
+    """The commitments service, where the opportunity changes (another message lands) just
+    after the gateway looked it up for a commitment."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.moved = inner, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path == "/deals" and not self.moved:
+            self.moved = True
+            await response.aread()
+            deal = response.json()["items"][0]
+            later = {
+                "event_type": "deal.upserted", "occurred_at": "2026-11-22T09:00:00Z",
+                "snapshot": False, "commitments": [],
+                "deal": {
+                    "source": "salesforce", "external_id": deal["external_id"],
+                    "name": deal["name"], "stage": "open",
+                    "updated_at": "2026-11-22T09:00:00Z",
+                },
+            }  # fmt: skip
+            moved = await self.inner.handle_async_request(
+                httpx.Request(
+                    "PUT", request.url.copy_with(path="/crm-events/salesforce/moved-on-1",
+                                                 query=b""),
+                    headers=request.headers, json=later,
+                )
+            )  # fmt: skip
+            await moved.aread()
+            assert moved.status_code == 200, moved.text
+        return response
+
+
+async def test_a_commitment_whose_opportunity_moved_on_meanwhile_is_refused_then_lands(
+    stack, gateway
+):
+    await send(gateway, envelope(opportunity()))
+    stack.commitments_network.inner = OpportunityMovesOnAfterLookup(stack.commitments_network.inner)
+    message = envelope(commitment("04l000000000002", "a0B000000000001"))
+
+    refused = await send(gateway, message)
+    assert refused.status_code == 409, refused.text
+    assert await commitments_of_deal(gateway) == {}
+
+    retried = await send(gateway, message)
+
+    assert retried.status_code == 200, retried.text
+    assert list(await commitments_of_deal(gateway)) == ["a0B000000000001"]
