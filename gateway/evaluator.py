@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 
 from gateway.evaluation import Commitment, Evaluation, Policy, evaluate
-from gateway.snapshot import Promise, VisionTagCache, read_snapshots
+from gateway.snapshot import VisionTagCache, read_snapshots
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import ClaimedCommitment, ClaimedWork, CommitmentRead
 
@@ -55,10 +55,7 @@ class Evaluator:
     async def _evaluate(self, claimed: list[ClaimedCommitment]) -> dict[str, CommitmentRead]:
         if not claimed:
             return {}
-        promises = {
-            c.id: Promise(kind=c.kind.value, summary=c.summary, roadmap_item_key=c.roadmap_item_key)
-            for c in claimed
-        }
+        promises = {c.id: _rules_view(c) for c in claimed}
         try:
             snapshots = await read_snapshots(self.roadmap, self.tags, promises)
         except (UpstreamUnavailable, UpstreamBroken) as error:
@@ -69,7 +66,7 @@ class Evaluator:
             if snapshots is None:
                 body = _unreachable(commitment)
             else:
-                found = evaluate(_rules_view(commitment), snapshots[commitment.id], self.policy)
+                found = evaluate(promises[commitment.id], snapshots[commitment.id], self.policy)
                 body = _evaluated(commitment, found)
             answer = await self._record(commitment.id, body)
             if answer is not None:

@@ -2,8 +2,7 @@
 (else 502), a problem the service answered for the caller's request (404, 409, 412, 422…)
 goes back as it is, and a service refusing the gateway itself or failing is a 502."""
 
-from collections.abc import Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import httpx
 from fastapi import Response
@@ -11,11 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from gateway.upstream import Upstream, UpstreamBroken
-from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, ProblemError
+from kit.problems import FieldError, Problem, ProblemError
 
 # Statuses a service answers about the caller's request; others are about the gateway.
 CALLER_PROBLEMS = frozenset({400, 404, 409, 412, 413, 422})
-PASSED_HEADERS = ("ETag", "Retry-After")
+PASSED_HEADERS = ("ETag",)
 
 
 def relay(
@@ -36,12 +35,13 @@ def relay(
     if 200 <= status < 300 and model is not None:
         body = upstream.parse(response, model)
         return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
-    if status in CALLER_PROBLEMS:
-        return JSONResponse(
-            problem_of(upstream, response), status_code=status, headers=headers,
-            media_type=PROBLEM_MEDIA_TYPE,
-        )  # fmt: skip
-    raise UpstreamBroken(upstream.name, f"HTTP {status}")
+    refuse(upstream, response)
+
+
+def preconditions(if_match: str | None = None, if_none_match: str | None = None) -> dict[str, str]:
+    """The caller's conditional headers, to pass on to the service that holds the ETags."""
+    given = {"If-Match": if_match, "If-None-Match": if_none_match}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def refuse(upstream: Upstream, response: httpx.Response) -> NoReturn:
@@ -58,7 +58,7 @@ def refuse(upstream: Upstream, response: httpx.Response) -> NoReturn:
     raise UpstreamBroken(upstream.name, f"HTTP {response.status_code}")
 
 
-def problem_of(upstream: Upstream, response: httpx.Response) -> Mapping:
+def problem_of(upstream: Upstream, response: httpx.Response) -> dict[str, Any]:
     try:
         problem = Problem.model_validate_json(response.content)
     except ValidationError:

@@ -8,7 +8,7 @@ from fastapi import Path, Query, Request, Response, status
 from starlette.convertors import register_url_convertor
 
 from gateway.dependencies import Reader, Roadmap, Writer
-from gateway.relay import relay
+from gateway.relay import preconditions, relay
 from gateway.routing import public_router
 from kit.contracts.roadmap import (
     ItemStatus,
@@ -41,11 +41,6 @@ CREATED_HEADERS = {
 LOCATION_PREFIX = "/v1/roadmap"
 
 router = public_router()
-
-
-def _headers(**values: str | None) -> dict[str, str]:
-    names = {"if_match": "If-Match", "if_none_match": "If-None-Match"}
-    return {names[name]: value for name, value in values.items() if value is not None}
 
 
 # Items -------------------------------------------------------------------------------------
@@ -147,7 +142,7 @@ async def update_roadmap_item(
         "PATCH",
         f"/items/{key}",
         json=patch.model_dump(mode="json", exclude_unset=True),
-        headers=_headers(if_match=if_match),
+        headers=preconditions(if_match),
     )
     return relay(roadmap, response, RoadmapItemRead)
 
@@ -163,7 +158,7 @@ async def update_roadmap_item(
 async def delete_roadmap_item(
     key: ItemKeyPath, _: Writer, roadmap: Roadmap, if_match: IfMatch = None
 ) -> Response:
-    response = await roadmap.request("DELETE", f"/items/{key}", headers=_headers(if_match=if_match))
+    response = await roadmap.request("DELETE", f"/items/{key}", headers=preconditions(if_match))
     return relay(roadmap, response, None)
 
 
@@ -181,7 +176,7 @@ async def list_vision_tags(
     _: Reader, roadmap: Roadmap, if_none_match: IfNoneMatch = None
 ) -> Response:
     response = await roadmap.request(
-        "GET", "/vision-tags", headers=_headers(if_none_match=if_none_match)
+        "GET", "/vision-tags", headers=preconditions(if_none_match=if_none_match)
     )
     return relay(roadmap, response, VisionTagList)
 
@@ -221,6 +216,6 @@ async def update_vision_tag(
         "PATCH",
         f"/vision-tags/{slug}",
         json=patch.model_dump(mode="json", exclude_unset=True),
-        headers=_headers(if_match=if_match),
+        headers=preconditions(if_match),
     )
     return relay(roadmap, response, VisionTagRead)

@@ -8,7 +8,7 @@ from fastapi import Path, Query, Request, Response
 from starlette.convertors import register_url_convertor
 
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
-from gateway.relay import relay
+from gateway.relay import preconditions, relay
 from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
@@ -53,10 +53,6 @@ router = public_router()
 def _query(request: Request) -> list[tuple[str, str]]:
     """The caller's query string as validated here, to pass on unchanged."""
     return request.query_params.multi_items()
-
-
-def _if_match(value: str | None) -> dict[str, str]:
-    return {"If-Match": value} if value is not None else {}
 
 
 # Deals -----------------------------------------------------------------------------------
@@ -183,7 +179,10 @@ async def decide(
     role = "pm" if "pm" in principal.roles else "admin"
     body = {**data.model_dump(), "decided_by": principal.sub, "role": role}
     response = await commitments.request(
-        "POST", f"/commitments/{commitment_id}/decisions", json=body, headers=_if_match(if_match)
+        "POST",
+        f"/commitments/{commitment_id}/decisions",
+        json=body,
+        headers=preconditions(if_match),
     )
     return relay(commitments, response, CommitmentRead)
 
@@ -210,7 +209,7 @@ async def link_roadmap_item(
         "PUT",
         f"/commitments/{commitment_id}/roadmap-link",
         json=data.model_dump(),
-        headers=_if_match(if_match),
+        headers=preconditions(if_match),
     )
     if linked.status_code != 200:
         return relay(commitments, linked, CommitmentRead)

@@ -4,23 +4,19 @@ an unchanged set costs a 304), and a search per unlinked feature for its best ma
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from gateway.evaluation import LINK_NEEDED, RoadmapItem, RoadmapSnapshot, SearchMatch
+from gateway.evaluation import (
+    LINK_NEEDED,
+    Commitment,
+    RoadmapItem,
+    RoadmapSnapshot,
+    SearchMatch,
+)
 from gateway.upstream import Upstream, UpstreamBroken
 from kit.contracts.roadmap import RoadmapItemBatch, SearchResults, VisionTagList
 
 MATCHES_SHOWN = 3
 SEARCH_TEXT_LIMIT = 500  # the roadmap search's own limit on `q`
-
-
-@dataclass(frozen=True)
-class Promise:
-    """What a snapshot is read for: a claimed commitment's kind, link and summary."""
-
-    kind: str
-    summary: str
-    roadmap_item_key: str | None
 
 
 class VisionTagCache:
@@ -84,7 +80,7 @@ async def best_matches(roadmap: Upstream, summary: str) -> tuple[SearchMatch, ..
 
 
 async def read_snapshots(
-    roadmap: Upstream, tags: VisionTagCache, promises: Mapping[str, Promise]
+    roadmap: Upstream, tags: VisionTagCache, promises: Mapping[str, Commitment]
 ) -> dict[str, RoadmapSnapshot]:
     """One snapshot per promise id; they share the items and the tags read once."""
     keys = sorted({p.roadmap_item_key for p in promises.values() if p.roadmap_item_key})

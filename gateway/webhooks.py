@@ -35,7 +35,17 @@ from kit.contracts.commitments import (
     ReviewStatus,
     Source,
 )
-from kit.problems import FieldError, ProblemError, field_problem, problem_responses
+from kit.problems import field_problem, problem_responses, validation_problem
+
+
+def _required_headers(*described: tuple[str, str]) -> list[dict]:
+    """OpenAPI parameters for the signature headers a route reads itself."""
+    return [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
+         "description": text}
+        for name, text in described
+    ]  # fmt: skip
+
 
 router = public_router(authenticated=False)
 SALESFORCE_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -59,14 +69,10 @@ SALESFORCE_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
   </notifications>
  </soapenv:Body>
 </soapenv:Envelope>"""
-HUBSPOT_HEADERS = [
-    {"name": name, "in": "header", "required": True, "schema": {"type": "string"},
-     "description": text}
-    for name, text in (
-        ("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URI, body and timestamp."),
-        ("X-HubSpot-Request-Timestamp", "Epoch milliseconds; refused 5 minutes away."),
-    )
-]  # fmt: skip
+HUBSPOT_HEADERS = _required_headers(
+    ("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URI, body and timestamp."),
+    ("X-HubSpot-Request-Timestamp", "Epoch milliseconds; refused 5 minutes away."),
+)
 HUBSPOT_BODY = {
     "type": "object",
     "description": "The deal's properties as the workflow sends them.",
@@ -85,20 +91,11 @@ HUBSPOT_BODY = {
 }  # fmt: skip
 logger = logging.getLogger("gateway.webhooks")
 ELSEWHERE_WAIT_SECONDS = 2.0
-SIGNATURE_HEADERS = [
-    {
-        "name": name,
-        "in": "header",
-        "required": True,
-        "schema": {"type": "string"},
-        "description": text,
-    }
-    for name, text in (
-        ("webhook-id", "The event id: a re-delivery carries the same one."),
-        ("webhook-timestamp", "Unix seconds; refused more than 5 minutes from now."),
-        ("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` signatures."),
-    )
-]
+SIGNATURE_HEADERS = _required_headers(
+    ("webhook-id", "The event id: a re-delivery carries the same one."),
+    ("webhook-timestamp", "Unix seconds; refused more than 5 minutes from now."),
+    ("webhook-signature", "Space-separated `v1,<base64 HMAC-SHA256>` signatures."),
+)
 
 
 def parse_event(data: bytes | dict, where: str = "body") -> CrmEvent:
@@ -109,23 +106,12 @@ def parse_event(data: bytes | dict, where: str = "body") -> CrmEvent:
             return CrmEvent.model_validate_json(data)
         return CrmEvent.model_validate(data)
     except ValidationError as error:
-        errors = [
-            FieldError(
-                field=".".join([where, *(str(part) for part in e["loc"])]),
-                message=e["msg"],
-                type=e["type"],
-            )
-            for e in error.errors()
-        ]
-        raise ProblemError(
-            422, f"The event has {len(errors)} invalid field(s).", kind="validation", errors=errors
-        ) from None
+        raise validation_problem(error.errors(), (where,)) from None
 
 
-def require_event_id(event_id: str, field: str) -> str:
+def require_event_id(event_id: str, field: str) -> None:
     if not re.match(EVENT_ID_PATTERN, event_id):
         raise field_problem(field, "not a usable event id (letters, digits, ._:~@=+-)")
-    return event_id
 
 
 async def take_and_evaluate(
@@ -159,6 +145,22 @@ async def take_and_evaluate(
         with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
             await _await_evaluations_elsewhere(commitments, answer, elsewhere)
     return answer
+
+
+async def take_adapted(
+    commitments: Upstream,
+    evaluator: Evaluator,
+    source: str,
+    event_id: tuple[str, str],
+    event: dict,
+) -> IntakeAnswer:
+    """What a CRM adapter made of its payload (`event_id`: the id and the field it came
+    from): checked like the generic webhook's body, then taken and evaluated."""
+    require_event_id(*event_id)
+    parse_event(event, "event")
+    return await take_and_evaluate(
+        commitments, evaluator, source, event_id[0], json.dumps(event).encode()
+    )
 
 
 async def _await_evaluations_elsewhere(
@@ -255,11 +257,10 @@ async def hubspot_webhook(
         request.headers,
         body,
     )
-    event_id, data = hubspot.canonical_event(body)
-    require_event_id(event_id, "body.hs_object_id")
-    parse_event(data, "event")
-    payload = json.dumps(data).encode()
-    return await take_and_evaluate(commitments, evaluator, "hubspot", event_id, payload)
+    event_id, event = hubspot.canonical_event(body)
+    return await take_adapted(
+        commitments, evaluator, "hubspot", (event_id, "body.hs_object_id"), event
+    )
 
 
 @router.post(
@@ -300,10 +301,9 @@ async def salesforce_webhook(
                 raise salesforce.unknown_opportunity(opportunity_id)
             event_id = salesforce.commitment_event_id(notification, deal)
             data = salesforce.commitment_event(deal, commitment)
-        require_event_id(event_id, f"body.Notification.{index}.Id")
-        parse_event(data, "event")
-        payload = json.dumps(data).encode()
-        answer = await take_and_evaluate(commitments, evaluator, "salesforce", event_id, payload)
+        answer = await take_adapted(
+            commitments, evaluator, "salesforce", (event_id, f"body.Notification.{index}.Id"), data
+        )
         if answer.status == "stale" and notification.object_type != "Opportunity":
             raise salesforce.moved_on(opportunity_id)
     return Response(salesforce.ACK, media_type="text/xml")

@@ -1,5 +1,6 @@
 """RFC 9457 problem details: the one error shape every app answers with."""
 
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -152,15 +153,25 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=headers)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        FieldError(field=_location(error["loc"]), message=error["msg"], type=error["type"])
-        for error in exc.errors()
+def validation_problem(
+    errors: Iterable[Mapping[str, Any]], where: tuple[str, ...] = ()
+) -> ProblemError:
+    """A 422 naming every field pydantic refused, under `where` (e.g. `("body",)` when the
+    model was validated from a body read by hand)."""
+    found = [
+        FieldError(
+            field=_location((*where, *error["loc"])), message=error["msg"], type=error["type"]
+        )
+        for error in errors
     ]
-    count = len(errors)
+    count = len(found)
     detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
-    return problem_response(422, detail, kind="validation", errors=errors)
+    return ProblemError(422, detail, kind="validation", errors=found)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return await _on_problem(request, validation_problem(exc.errors()))
 
 
 def too_large_response(max_bytes: int) -> JSONResponse:
