@@ -4,12 +4,12 @@ reads, pm and admin write). Writes keep the service's answers: 201 or an identic
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response, status
-from starlette.convertors import register_url_convertor
+from fastapi import Query, Request, Response, status
 
 from gateway.dependencies import Reader, Roadmap, Writer
 from gateway.relay import preconditions, relay
 from gateway.routing import public_router
+from kit.contracts.parameters import ItemKeyPath, TagSlugPath
 from kit.contracts.roadmap import (
     ItemStatus,
     RoadmapItemCreate,
@@ -22,22 +22,10 @@ from kit.contracts.roadmap import (
     VisionTagRead,
     VisionTagUpdate,
 )
-from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
+from kit.etags import CREATED_HEADERS, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
-from kit.routing import PatternConvertor
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
 
-# Only well-formed keys and slugs route to the one-resource endpoints (else 404), so
-# `/roadmap/items/search` is never read as an item key.
-register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
-register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
-
-ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
-TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
-CREATED_HEADERS = {
-    **ETAG_HEADER,
-    "Location": {"description": "Where the resource lives.", "schema": {"type": "string"}},
-}
 LOCATION_PREFIX = "/v1/roadmap"
 
 router = public_router()

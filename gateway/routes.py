@@ -4,8 +4,7 @@ the reports: each checks the caller's role, then asks the commitments service.""
 import contextlib
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
-from starlette.convertors import register_url_convertor
+from fastapi import Query, Request, Response
 
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
 from gateway.relay import preconditions, relay
@@ -13,8 +12,6 @@ from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
     EXTERNAL_ID,
-    ID_PATTERN,
-    MAX_PAGE,
     AgingReport,
     CommitmentPage,
     CommitmentRead,
@@ -30,22 +27,10 @@ from kit.contracts.commitments import (
     Source,
     Summary,
 )
+from kit.contracts.parameters import Cursor, IdPath, IdQuery, Limit, Owner
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
-from kit.routing import PatternConvertor
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
-
-# Only well-formed ids route to the one-resource endpoints; anything else is a 404.
-register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
-
-EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
-IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
-IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
-Cursor = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
-]
-Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN
 
 router = public_router()
 

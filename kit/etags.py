@@ -16,6 +16,10 @@ IfNoneMatch = Annotated[
 ETAG_HEADER = {
     "ETag": {"description": "Strong ETag of the resource.", "schema": {"type": "string"}}
 }
+CREATED_HEADERS = {
+    **ETAG_HEADER,
+    "Location": {"description": "Where the resource lives.", "schema": {"type": "string"}},
+}
 
 
 def with_etag(

@@ -10,8 +10,6 @@ from starlette.convertors import register_url_convertor
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
     EXTERNAL_ID,
-    ID_PATTERN,
-    MAX_PAGE,
     ClaimedWork,
     ClaimRequest,
     CommitmentPage,
@@ -30,30 +28,22 @@ from kit.contracts.commitments import (
     RoadmapLink,
     Source,
 )
+from kit.contracts.parameters import Cursor, IdPath, IdQuery, Limit, Owner
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, NO_NUL_PATTERN
+from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN
 from services.commitments import events, reads, reports, reviews, work
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.records import get_commitment, get_deal
 
-# Only well-formed ids route to the one-resource endpoints; anything else is a 404.
-register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
+# Only a well-formed event id routes to intake; anything else is a 404.
 register_url_convertor("event_id", PatternConvertor(EVENT_ID_PATTERN))
 
-EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
-IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
 EventIdPath = Annotated[
     str, Path(pattern=EVENT_ID_PATTERN, examples=["msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"])
 ]
-IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
-Cursor = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
-]
-Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
 
 router = service_router()
 

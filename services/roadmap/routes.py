@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import Header, Path, Query, Response, status
-from starlette.convertors import register_url_convertor
+from fastapi import Header, Query, Response, status
 
+from kit.contracts.parameters import ItemKeyPath, TagSlugPath
 from kit.contracts.roadmap import (
     ChangePage,
     ItemStatus,
@@ -22,26 +22,19 @@ from kit.contracts.roadmap import (
     VisionTagUpdate,
 )
 from kit.db import RequestConnection
-from kit.etags import ETAG_HEADER, IfMatch, if_none_match_hits, strong_etag, with_etag
+from kit.etags import (
+    CREATED_HEADERS,
+    IfMatch,
+    if_none_match_hits,
+    strong_etag,
+    with_etag,
+)
 from kit.problems import problem_responses
-from kit.routing import PatternConvertor, service_router
+from kit.routing import service_router
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
 from services.roadmap import changes, items, search, tags
 
-# Only well-formed keys and slugs route to the one-resource endpoints, so `/items/search`
-# can never be read as an item key.
-register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
-register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
-
-ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
-TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
-
 MAX_BIGINT = 2**63 - 1  # change ids are BIGINT on both databases
-
-CREATED_HEADERS = {
-    **ETAG_HEADER,
-    "Location": {"description": "Where the resource lives.", "schema": {"type": "string"}},
-}
 
 
 router = service_router()

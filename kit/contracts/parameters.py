@@ -1,0 +1,31 @@
+"""The path and query parameters of the contracts, shared by each service and the gateway
+that exposes its routes: the same patterns, limits and examples on both sides.
+
+Only well-formed ids, item keys and slugs route to one-resource endpoints (anything else is
+a 404), so `/items/search` can never be read as an item key: the URL convertors registered
+here make the paths `{…:uuid_text}`, `{…:item_key}` and `{…:tag_slug}` mean that.
+"""
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from starlette.convertors import register_url_convertor
+
+from kit.contracts.commitments import ID_PATTERN, MAX_PAGE
+from kit.routing import PatternConvertor
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN
+
+register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
+register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
+register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
+
+EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
+Cursor = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
+]
+Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
+TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
