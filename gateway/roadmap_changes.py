@@ -9,7 +9,6 @@ harmless.
 """
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
 
 from gateway.dependencies import Commitments, Roadmap
 from gateway.routing import UNAVAILABLE
@@ -28,10 +27,6 @@ router = APIRouter(
     dependencies=[Depends(require_service_token), Depends(reject_unknown_query_parameters)],
     responses={**problem_responses(401, 413, 422, 502), **UNAVAILABLE},
 )
-
-
-class ChangesTaken(BaseModel):
-    marked: int = Field(description="Commitments now owed a re-check.")
 
 
 def _chunks(values: list[str], size: int) -> list[list[str]]:
@@ -73,7 +68,7 @@ async def items_tagged(roadmap: Upstream, tag: str) -> set[str]:
 )
 async def take_roadmap_changes(
     delivery: ChangeDelivery, request: Request, commitments: Commitments, roadmap: Roadmap
-) -> ChangesTaken:
+) -> RecheckAnswer:
     keys, tags = affected(delivery.changes)
     for tag in sorted(tags):
         keys |= await items_tagged(roadmap, tag)
@@ -89,4 +84,4 @@ async def take_roadmap_changes(
         marked += commitments.parse(response, RecheckAnswer).marked
     if marked:
         request.app.state.sweeper.wake()
-    return ChangesTaken(marked=marked)
+    return RecheckAnswer(marked=marked)

@@ -5,6 +5,7 @@ import contextlib
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
 from gateway.relay import preconditions, relay
@@ -28,7 +29,7 @@ from kit.contracts.commitments import (
     Summary,
 )
 from kit.contracts.parameters import Cursor, IdPath, IdQuery, Limit, Owner
-from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, strong_etag, with_etag
 from kit.problems import problem_responses
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN
 
@@ -199,8 +200,14 @@ async def link_roadmap_item(
     if linked.status_code != 200:
         return relay(commitments, linked, CommitmentRead)
     # The link is saved and the work owed: if evaluating fails now, the sweep evaluates it.
+    recorded: dict[str, CommitmentRead] = {}
     with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
-        await evaluator.evaluate_now([commitment_id])
+        recorded = await evaluator.evaluate_now([commitment_id])
+    if commitment_id in recorded:  # the evaluation answered the commitment as it now is
+        evaluated = recorded[commitment_id]
+        return JSONResponse(
+            evaluated.model_dump(mode="json"), headers={"ETag": strong_etag(evaluated.version)}
+        )
     response = await commitments.request("GET", f"/commitments/{commitment_id}")
     return relay(commitments, response, CommitmentRead)
 
