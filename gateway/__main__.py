@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.auth import ROLES
 from gateway.settings import GatewaySettings
 from kit.logs import configure_logging
+from kit.startup import command, read_settings
 
 
 def local_token(settings: GatewaySettings, sub: str, roles: list[str], hours: float) -> str:
@@ -37,15 +38,16 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--hours", type=float, default=12.0)
     commands.add_parser("seed", help="post the demo deals to the running gateway")
     args = parser.parse_args(argv)
-    settings = GatewaySettings()
-    if args.command == "token":
-        print(local_token(settings, args.sub, args.role, args.hours))
-        return
-    if args.command == "seed":
-        demo.main(f"http://{settings.host}:{settings.port}", settings.webhook_secret)
-        return
-    configure_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    with command("gateway"):
+        settings = read_settings(GatewaySettings)
+        if args.command == "token":
+            print(local_token(settings, args.sub, args.role, args.hours))
+            return
+        if args.command == "seed":
+            demo.main(settings.local_url(), settings.webhook_secret)
+            return
+        configure_logging(settings.log_level)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 the commitments service, the roadmap in the roadmap service, each reached over one pooled
 client; the evaluation sweep runs in the background of every replica."""
 
-import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator, Mapping
@@ -14,9 +13,11 @@ from fastapi.responses import JSONResponse
 from gateway import roadmap_changes, roadmap_routes, routes, webhooks
 from gateway.auth import Forbidden, TokenVerifier, Unauthenticated
 from gateway.evaluator import Evaluator, Sweeper
+from gateway.roadmap_changes import Rechecks
 from gateway.settings import GatewaySettings
 from gateway.signatures import SignatureRejected
 from gateway.upstream import CircuitBreaker, Upstream, UpstreamBroken, UpstreamUnavailable
+from kit import background
 from kit.app import create_base_app
 from kit.auth import require_service_token
 from kit.contracts.commitments import CrmEvent
@@ -56,9 +57,10 @@ def create_app(
                 transport=transports.get(name),
                 connect_timeout=settings.upstream_connect_timeout_seconds,
                 read_timeout=settings.upstream_read_timeout_seconds,
+                retry_budget_seconds=settings.upstream_retry_budget_seconds,
                 breaker=CircuitBreaker(
                     threshold=settings.upstream_breaker_threshold,
-                    reset_seconds=settings.upstream_breaker_reset_seconds,
+                    probe_interval=settings.upstream_probe_interval_seconds,
                 ),
             )
             for name, url in (
@@ -76,20 +78,19 @@ def create_app(
             interval=settings.sweep_interval_seconds,
             batch_size=settings.sweep_batch_size,
         )
+        app.state.rechecks = Rechecks(
+            upstreams["commitments"], upstreams["roadmap"], app.state.sweeper
+        )
+        upstreams["roadmap"].on_recovered.append(app.state.sweeper.wake)
         for name, upstream in upstreams.items():
             app.state.readiness_checks[name] = _answers_ready(upstream)
-        sweeping = (
-            asyncio.create_task(app.state.sweeper.run())
-            if settings.sweep_interval_seconds > 0
-            else None
-        )
         try:
-            yield
+            if settings.sweep_interval_seconds > 0:
+                async with background.running(app.state.sweeper.run()):
+                    yield
+            else:
+                yield
         finally:
-            if sweeping is not None:
-                sweeping.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeping
             for upstream in upstreams.values():
                 await upstream.aclose()
 

@@ -86,9 +86,44 @@ async def send_demo_deals(base_url: str, webhook_secret: str) -> list[dict]:
     return answers
 
 
-def main(base_url: str, webhook_secret: str) -> None:
-    for answer in asyncio.run(send_demo_deals(base_url, webhook_secret)):
-        statuses = ", ".join(
-            f"{c['external_id']} {c['review_status']}" for c in answer["commitments"]
+# A deal may close once none of its promises waits for, or was refused, a sign-off.
+SETTLED = {"cleared", "approved", "withdrawn"}
+
+
+def summary(answers: list[dict]) -> list[str]:
+    """What `make run` shows of the demo: each deal by its CRM id and name, whether it may
+    close, and what each promise came to (statuses as they are now, on a re-run)."""
+    lines = []
+    for event, answer in zip(DEMO_EVENTS, answers, strict=True):
+        deal = event["deal"]
+        promises = answer["commitments"]
+        ready = all(promise["review_status"] in SETTLED for promise in promises)
+        statuses = ", ".join(f"{p['external_id']} {p['review_status']}" for p in promises)
+        again = " (posted before)" if answer["status"] == "duplicate" else ""
+        lines.append(
+            f"  {deal['external_id']} {deal['name']:<22} "
+            f"{'ready to close' if ready else 'not ready':<15} {statuses}{again}"
         )
-        print(f"  deal {answer['deal_id']} ({answer['status']}): {statuses}")
+    return lines
+
+
+def post_and_summarize(base_url: str, webhook_secret: str) -> list[str]:
+    """Posts the demo deals and answers the lines that summarize them; SystemExit with one
+    line when the gateway cannot take them."""
+    try:
+        answers = asyncio.run(send_demo_deals(base_url, webhook_secret))
+    except httpx.HTTPStatusError as error:
+        raise SystemExit(
+            f"gateway seed: the gateway at {base_url} answered {error.response.status_code} "
+            f"to a demo deal: {error.response.text[:200]}"
+        ) from None
+    except httpx.HTTPError as error:
+        raise SystemExit(
+            f"gateway seed: cannot reach the gateway at {base_url} ({type(error).__name__}): "
+            "is it running (make run)?"
+        ) from None
+    return ["Demo deals, posted to the gateway's webhook as a CRM would:", *summary(answers)]
+
+
+def main(base_url: str, webhook_secret: str) -> None:
+    print("\n".join(post_and_summarize(base_url, webhook_secret)))

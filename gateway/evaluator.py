@@ -3,9 +3,11 @@ replicas share the work and none evaluates a commitment another holds), read the
 once for the whole batch, run the pure rules, and record each evaluation under its claim.
 
 When the roadmap cannot be read, each claimed commitment is recorded `roadmap_unreachable`
-(a first evaluation parks as evaluation_pending) and stays due: the sweep, which claims
-whatever is due on a timer, evaluates it once the roadmap is back. A roadmap change only
-marks commitments due (`/work/rechecks`) and wakes the sweep.
+(a first evaluation parks as evaluation_pending) and pauses before it is due again. The
+sweep, which claims whatever is due on a timer, does not claim while the roadmap is known
+down (it would only record the same failure again); it watches for the roadmap's return
+every second, and once it answers (or any call finds it back) sweeps at once, ending every
+pause. A roadmap change only marks commitments due (`/work/rechecks`) and wakes the sweep.
 """
 
 import asyncio
@@ -16,7 +18,12 @@ from collections.abc import Sequence
 from gateway.evaluation import Commitment, Evaluation, Policy, evaluate
 from gateway.snapshot import VisionTagCache, read_snapshots
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
-from kit.contracts.commitments import ClaimedCommitment, ClaimedWork, CommitmentRead
+from kit.contracts.commitments import (
+    ClaimedCommitment,
+    ClaimedWork,
+    EvaluationBatchAnswer,
+    ReviewStatus,
+)
 
 logger = logging.getLogger("gateway.evaluator")
 LEASE_SECONDS = 60
@@ -27,20 +34,23 @@ class Evaluator:
     def __init__(self, commitments: Upstream, roadmap: Upstream, policy: Policy) -> None:
         self.commitments, self.roadmap, self.policy = commitments, roadmap, policy
         self.tags = VisionTagCache(roadmap)
+        # Some work was left pausing for want of the roadmap; the sweep clears it.
+        self.waiting_for_roadmap = False
 
-    async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, CommitmentRead]:
-        """Claims those of `commitment_ids` that are due and evaluates them; answers each
-        recorded commitment as it now stands."""
-        recorded: dict[str, CommitmentRead] = {}
+    async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, ReviewStatus]:
+        """Claims those of `commitment_ids` that are due and evaluates them; answers the
+        status each recorded commitment now has."""
+        recorded: dict[str, ReviewStatus] = {}
         for start in range(0, len(commitment_ids), MOST_CLAIMED):
             chunk = list(commitment_ids[start : start + MOST_CLAIMED])
             claimed = await self._claim({"commitment_ids": chunk, "limit": len(chunk)})
             recorded.update(await self._evaluate(claimed))
         return recorded
 
-    async def sweep(self, batch_size: int) -> int:
-        """Claims up to `batch_size` due commitments and evaluates them; answers how many."""
-        claimed = await self._claim({"limit": batch_size})
+    async def sweep(self, batch_size: int, *, retry_waiting: bool = False) -> int:
+        """Claims up to `batch_size` due commitments and evaluates them; answers how many.
+        `retry_waiting`: also those pausing after a failed attempt."""
+        claimed = await self._claim({"limit": batch_size, "retry_waiting": retry_waiting})
         await self._evaluate(claimed)
         return len(claimed)
 
@@ -52,7 +62,7 @@ class Evaluator:
             raise UpstreamBroken(self.commitments.name, f"claims answered {response.status_code}")
         return self.commitments.parse(response, ClaimedWork).items
 
-    async def _evaluate(self, claimed: list[ClaimedCommitment]) -> dict[str, CommitmentRead]:
+    async def _evaluate(self, claimed: list[ClaimedCommitment]) -> dict[str, ReviewStatus]:
         if not claimed:
             return {}
         promises = {c.id: _rules_view(c) for c in claimed}
@@ -60,37 +70,50 @@ class Evaluator:
             snapshots = await read_snapshots(self.roadmap, self.tags, promises)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("roadmap unreadable; evaluations wait", extra={"reason": str(error)})
+            self.waiting_for_roadmap = True
             snapshots = None
-        recorded: dict[str, CommitmentRead] = {}
-        for commitment in claimed:
-            if snapshots is None:
-                body = _unreachable(commitment)
-            else:
-                found = evaluate(promises[commitment.id], snapshots[commitment.id], self.policy)
-                body = _evaluated(commitment, found)
-            answer = await self._record(commitment.id, body)
-            if answer is not None:
-                recorded[commitment.id] = answer
-        return recorded
-
-    async def _record(self, commitment_id: str, body: dict) -> CommitmentRead | None:
-        # Not retried by the client: a lost answer leaves the claim to lapse and the work due.
-        response = await self.commitments.request(
-            "POST", f"/commitments/{commitment_id}/evaluations", json=body
-        )
-        if response.status_code == 409:
-            # It changed (or was re-claimed) since this claim; it is due again already.
-            logger.info("evaluation superseded", extra={"commitment_id": commitment_id})
-            return None
-        if response.status_code != 200:
-            # Refused for this commitment alone: the others of the batch still go on; it
-            # stays due and comes back when its claim lapses.
-            logger.error(
-                "evaluation refused",
-                extra={"commitment_id": commitment_id, "status": response.status_code},
+        records = [
+            _unreachable(commitment)
+            if snapshots is None
+            else _evaluated(
+                commitment,
+                evaluate(promises[commitment.id], snapshots[commitment.id], self.policy),
             )
-            return None
-        return self.commitments.parse(response, CommitmentRead)
+            for commitment in claimed
+        ]
+        return await self._record(records)
+
+    async def _record(self, records: list[dict]) -> dict[str, ReviewStatus]:
+        """One call for the batch. Safe to repeat: a repeat finds the claims released. A
+        lost answer leaves the claims to lapse and the work due. A batch the service
+        refuses is recorded one by one, so one evaluation it cannot take holds up only
+        itself."""
+        response = await self.commitments.request(
+            "POST", "/work/evaluations", json={"items": records}, idempotent=True
+        )
+        if response.status_code == 422 and len(records) > 1:
+            recorded: dict[str, ReviewStatus] = {}
+            for record in records:
+                recorded.update(await self._record([record]))
+            return recorded
+        if response.status_code != 200:
+            logger.error(
+                "evaluations refused",
+                extra={"commitments": [r["commitment_id"] for r in records][:10],
+                       "status": response.status_code},
+            )  # fmt: skip
+            return {}  # they stay due, and come back when their claims lapse
+        recorded = {}
+        for outcome in self.commitments.parse(response, EvaluationBatchAnswer).items:
+            if outcome.recorded and outcome.review_status is not None:
+                recorded[outcome.commitment_id] = outcome.review_status
+            else:
+                # It changed (or was claimed again) since this claim: it is due again.
+                logger.info(
+                    "evaluation superseded",
+                    extra={"commitment_id": outcome.commitment_id, "reason": outcome.reason},
+                )
+        return recorded
 
 
 def _rules_view(commitment: ClaimedCommitment) -> Commitment:
@@ -105,6 +128,7 @@ def _rules_view(commitment: ClaimedCommitment) -> Commitment:
 
 def _claim_fields(commitment: ClaimedCommitment) -> dict:
     return {
+        "commitment_id": commitment.id,
         "claim_token": commitment.claim_token,
         "evaluated_version": commitment.version,
         "work_generation": commitment.work_generation,
@@ -127,10 +151,20 @@ def _unreachable(commitment: ClaimedCommitment) -> dict:
 
 class Sweeper:
     """Evaluates whatever is due, every `interval` seconds or at once when woken (a roadmap
-    change was marked), until a sweep comes back short. Failures are logged, never fatal."""
+    change was marked, the roadmap came back), until a sweep comes back short. While work
+    waits for the roadmap it looks every `roadmap_watch_interval` instead. Failures are
+    logged, never fatal."""
 
-    def __init__(self, evaluator: Evaluator, *, interval: float, batch_size: int) -> None:
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        *,
+        interval: float,
+        batch_size: int,
+        roadmap_watch_interval: float = 1.0,
+    ) -> None:
         self.evaluator, self.interval, self.batch_size = evaluator, interval, batch_size
+        self.roadmap_watch_interval = roadmap_watch_interval
         self.woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -138,21 +172,30 @@ class Sweeper:
 
     async def run(self) -> None:
         while True:
+            pause = self.interval
+            if self.evaluator.waiting_for_roadmap:
+                pause = min(pause, self.roadmap_watch_interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.woken.wait(), self.interval)
+                await asyncio.wait_for(self.woken.wait(), pause)
             self.woken.clear()
             await self.sweep_until_done()
 
     async def sweep_until_done(self) -> int:
-        swept = 0
+        evaluator, swept = self.evaluator, 0
+        # Once the roadmap answers, what paused for it is worth evaluating now.
+        retry_waiting = evaluator.waiting_for_roadmap
         try:
+            if not await evaluator.roadmap.available():
+                return 0  # claiming now would only record the outage again
+            evaluator.waiting_for_roadmap = False
             while True:
-                count = await self.evaluator.sweep(self.batch_size)
+                count = await evaluator.sweep(self.batch_size, retry_waiting=retry_waiting)
                 swept += count
-                if count < self.batch_size:
-                    return swept
+                if count < self.batch_size or evaluator.waiting_for_roadmap:
+                    return swept  # done, or the roadmap failed again: wait for it
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("sweep stopped", extra={"reason": str(error)})
         except Exception:
             logger.exception("sweep failed")
+        evaluator.waiting_for_roadmap |= retry_waiting
         return swept

@@ -59,6 +59,8 @@ def _properties(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except ValueError:
         raise field_problem("body", "not JSON") from None
+    except RecursionError:
+        raise field_problem("body", "JSON nested too deeply to be read") from None
     if not isinstance(payload, dict):
         raise field_problem("body", "not a JSON object of deal properties")
     nested = payload.get("properties")
@@ -92,6 +94,9 @@ def _moment(value: Any, field: str) -> datetime:
 def _required(properties: Mapping[str, Any], *names: str) -> Any:
     for name in names:
         value = properties.get(name)
+        if isinstance(value, list | dict):
+            # A property holds one value; read as text, a structure would pass for one.
+            raise field_problem(f"body.{name}", "not a single value")
         if value not in (None, ""):
             return value
     raise field_problem(f"body.{names[0]}", "required")
@@ -107,6 +112,10 @@ def _commitments(properties: Mapping[str, Any]) -> list:
         parsed = json.loads(raw)
     except (TypeError, ValueError):
         raise field_problem("body.dealgate_commitments", "not a JSON array") from None
+    except RecursionError:
+        raise field_problem(
+            "body.dealgate_commitments", "JSON nested too deeply to be read"
+        ) from None
     if not isinstance(parsed, list):
         raise field_problem("body.dealgate_commitments", "not a JSON array")
     return parsed

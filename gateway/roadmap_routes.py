@@ -1,14 +1,20 @@
 """/v1/roadmap: the roadmap service's items, search and vision tags, behind roles (viewer+
 reads, pm and admin write). Writes keep the service's answers: 201 or an identical repeat's
-200, ETags, If-Match (412), and Location on the gateway's own paths."""
+200, ETags, If-Match (412), and Location on the gateway's own paths. A write that can move
+promises (any item change, a tag appearing or changing kind) marks their re-checks before
+it is answered, so the closing gate never answers from the roadmap it replaced."""
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import httpx
 from fastapi import Query, Request, Response, status
+from pydantic import BaseModel
 
 from gateway.dependencies import Reader, Roadmap, Writer
 from gateway.relay import preconditions, relay
+from gateway.roadmap_changes import TAG_FIELDS_THAT_MATTER, RechecksDep, item_changed, tag_changed
 from gateway.routing import public_router
+from gateway.upstream import Upstream
 from kit.contracts.parameters import ItemKeyPath, TagSlugPath
 from kit.contracts.roadmap import (
     ItemStatus,
@@ -27,6 +33,7 @@ from kit.problems import problem_responses
 from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN, TAG_SLUG_PATTERN, Timestamp
 
 LOCATION_PREFIX = "/v1/roadmap"
+Written = TypeVar("Written", bound=BaseModel)
 
 router = public_router()
 
@@ -74,8 +81,12 @@ async def list_roadmap_items(
         **problem_responses(409, 413, 422),
     },
 )
-async def create_roadmap_item(data: RoadmapItemCreate, _: Writer, roadmap: Roadmap) -> Response:
+async def create_roadmap_item(
+    data: RoadmapItemCreate, _: Writer, roadmap: Roadmap, rechecks: RechecksDep
+) -> Response:
     response = await roadmap.request("POST", "/items", json=data.model_dump(mode="json"))
+    if written := _written(roadmap, response, RoadmapItemRead):
+        await rechecks.mark_written([item_changed(written.key, written.version)])
     return relay(roadmap, response, RoadmapItemRead, location_prefix=LOCATION_PREFIX)
 
 
@@ -124,6 +135,7 @@ async def update_roadmap_item(
     patch: RoadmapItemUpdate,
     _: Writer,
     roadmap: Roadmap,
+    rechecks: RechecksDep,
     if_match: IfMatch = None,
 ) -> Response:
     response = await roadmap.request(
@@ -132,6 +144,8 @@ async def update_roadmap_item(
         json=patch.model_dump(mode="json", exclude_unset=True),
         headers=preconditions(if_match),
     )
+    if written := _written(roadmap, response, RoadmapItemRead):
+        await rechecks.mark_written([item_changed(written.key, written.version)])
     return relay(roadmap, response, RoadmapItemRead)
 
 
@@ -144,9 +158,15 @@ async def update_roadmap_item(
     responses=problem_responses(404, 412, 422),
 )
 async def delete_roadmap_item(
-    key: ItemKeyPath, _: Writer, roadmap: Roadmap, if_match: IfMatch = None
+    key: ItemKeyPath,
+    _: Writer,
+    roadmap: Roadmap,
+    rechecks: RechecksDep,
+    if_match: IfMatch = None,
 ) -> Response:
     response = await roadmap.request("DELETE", f"/items/{key}", headers=preconditions(if_match))
+    if response.status_code == 204:
+        await rechecks.mark_written([item_changed(key, None)])
     return relay(roadmap, response, None)
 
 
@@ -181,8 +201,12 @@ async def list_vision_tags(
         **problem_responses(409, 413, 422),
     },
 )
-async def create_vision_tag(data: VisionTagCreate, _: Writer, roadmap: Roadmap) -> Response:
+async def create_vision_tag(
+    data: VisionTagCreate, _: Writer, roadmap: Roadmap, rechecks: RechecksDep
+) -> Response:
     response = await roadmap.request("POST", "/vision-tags", json=data.model_dump(mode="json"))
+    if written := _written(roadmap, response, VisionTagRead):
+        await rechecks.mark_written([tag_changed(written.slug, written.version)])
     return relay(roadmap, response, VisionTagRead, location_prefix=LOCATION_PREFIX)
 
 
@@ -198,6 +222,7 @@ async def update_vision_tag(
     patch: VisionTagUpdate,
     _: Writer,
     roadmap: Roadmap,
+    rechecks: RechecksDep,
     if_match: IfMatch = None,
 ) -> Response:
     response = await roadmap.request(
@@ -206,4 +231,14 @@ async def update_vision_tag(
         json=patch.model_dump(mode="json", exclude_unset=True),
         headers=preconditions(if_match),
     )
+    written = _written(roadmap, response, VisionTagRead)
+    if written and TAG_FIELDS_THAT_MATTER & patch.model_fields_set:
+        await rechecks.mark_written([tag_changed(written.slug, written.version)])
     return relay(roadmap, response, VisionTagRead)
+
+
+def _written(roadmap: Upstream, response: httpx.Response, model: type[Written]) -> Written | None:
+    """What the roadmap service answered a successful write with (None: it refused)."""
+    if response.status_code not in (200, 201):
+        return None
+    return roadmap.parse(response, model)

@@ -5,14 +5,12 @@ import contextlib
 from typing import Annotated
 
 from fastapi import Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
 from gateway.relay import preconditions, relay
 from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
-    EXTERNAL_ID,
     AgingReport,
     CommitmentPage,
     CommitmentRead,
@@ -28,10 +26,18 @@ from kit.contracts.commitments import (
     Source,
     Summary,
 )
-from kit.contracts.parameters import Cursor, IdPath, IdQuery, Limit, Owner
-from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, strong_etag, with_etag
+from kit.contracts.parameters import (
+    AgingCursor,
+    Cursor,
+    ExternalIdQuery,
+    IdPath,
+    IdQuery,
+    Limit,
+    Owner,
+)
+from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
-from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN
+from kit.types import ITEM_KEY_PATTERN
 
 router = public_router()
 
@@ -58,7 +64,7 @@ async def list_deals(
     limit: Limit = 50,
     cursor: Cursor = None,
     source: Source | None = None,
-    external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    external_id: ExternalIdQuery = None,
     stage: DealStage | None = None,
     owner: Owner = None,
 ) -> Response:
@@ -200,14 +206,8 @@ async def link_roadmap_item(
     if linked.status_code != 200:
         return relay(commitments, linked, CommitmentRead)
     # The link is saved and the work owed: if evaluating fails now, the sweep evaluates it.
-    recorded: dict[str, CommitmentRead] = {}
     with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
-        recorded = await evaluator.evaluate_now([commitment_id])
-    if commitment_id in recorded:  # the evaluation answered the commitment as it now is
-        evaluated = recorded[commitment_id]
-        return JSONResponse(
-            evaluated.model_dump(mode="json"), headers={"ETag": strong_etag(evaluated.version)}
-        )
+        await evaluator.evaluate_now([commitment_id])
     response = await commitments.request("GET", f"/commitments/{commitment_id}")
     return relay(commitments, response, CommitmentRead)
 
@@ -248,14 +248,7 @@ async def report_aging(
     commitments: Commitments,
     request: Request,
     limit: Limit = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=100,
-            pattern=NO_NUL_PATTERN,
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
+    cursor: AgingCursor = None,
 ) -> Response:
     params = [*_query(request), ("sla_hours", request.app.state.settings.signoff_sla_hours)]
     response = await commitments.request("GET", "/reports/aging", params=params)

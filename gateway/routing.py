@@ -1,10 +1,11 @@
-"""The public routers' common frame: closed query strings, and the problems any /v1 route
-may answer (no or a bad token, a role that may not, a service down or answering nonsense)."""
+"""The public routers' common frame: closed query strings, bodies only in the media type
+declared, and the problems any /v1 route may answer (no or a bad token, a role that may not,
+a service down or answering nonsense)."""
 
 from fastapi import APIRouter, Depends
 
 from kit.problems import Problem, problem_responses
-from kit.routing import reject_unknown_query_parameters
+from kit.routing import reject_unknown_query_parameters, require_declared_content_type
 
 RETRY_AFTER = {
     "Retry-After": {
@@ -26,6 +27,11 @@ def public_router(*, authenticated: bool = True) -> APIRouter:
     statuses = (401, 403, 422, 502) if authenticated else (401, 422, 502)
     return APIRouter(
         prefix="/v1",
-        dependencies=[Depends(reject_unknown_query_parameters)],
+        # Ahead of each route's own checks, a webhook's signature among them: the media type
+        # a route takes is in the public document, so refusing it first reveals nothing.
+        dependencies=[
+            Depends(reject_unknown_query_parameters),
+            Depends(require_declared_content_type),
+        ],
         responses={**problem_responses(*statuses), **UNAVAILABLE},
     )

@@ -3,6 +3,7 @@ settings"), including the evaluation policy, which carries a version."""
 
 import base64
 import binascii
+import re
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
@@ -14,6 +15,9 @@ from kit.settings import DEV_SERVICE_TOKEN, AppSettings
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"dev-webhook-secret-change-me-012").decode()
 DEV_HUBSPOT_APP_SECRET = "dev-hubspot-app-secret-change-me"
+# A Salesforce organization id: the key prefix 00D, then 12 characters, then 3 more in
+# the case-insensitive 18-character form.
+SALESFORCE_ORG_ID = re.compile(r"00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
 
 
 class GatewaySettings(AppSettings):
@@ -44,6 +48,13 @@ class GatewaySettings(AppSettings):
         None,
         description="The gateway's URL as CRMs call it (behind a proxy): HubSpot signs it.",
     )
+    max_clock_skew_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=86_400,
+        description="How far ahead of this server's clock a CRM's modification time may be; "
+        "an event further ahead is refused (it would make every later event stale).",
+    )
 
     service_token: str = Field(DEV_SERVICE_TOKEN, min_length=16)
     commitments_url: HttpUrl = HttpUrl("http://127.0.0.1:8001")
@@ -54,13 +65,24 @@ class GatewaySettings(AppSettings):
     upstream_breaker_threshold: int = Field(
         5, ge=1, le=1000, description="Failures in a row that open a service's circuit."
     )
-    upstream_breaker_reset_seconds: float = Field(
-        10.0, gt=0, le=3600, description="How long an open circuit waits before a trial call."
+    upstream_retry_budget_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A failed idempotent call is retried only while it is younger than this, "
+        "so a hanging service costs one read timeout, not one per attempt.",
+    )
+    upstream_probe_interval_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="How often an open circuit probes the service's readiness; the first "
+        "probe that answers closes it.",
     )
     sweep_interval_seconds: float = Field(
         5.0, ge=0, le=3600, description="How often due evaluations are swept; 0 turns it off."
     )
-    sweep_batch_size: int = Field(20, ge=1, le=100)
+    sweep_batch_size: int = Field(100, ge=1, le=100)
 
     policy_version: str = Field("default-1", min_length=1, max_length=64)
     date_margin_days: int = Field(30, ge=0, le=365)
@@ -75,6 +97,18 @@ class GatewaySettings(AppSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("salesforce_orgs")
+    @classmethod
+    def _salesforce_org_ids(cls, value: list[str]) -> list[str]:
+        """A typo here would silently refuse every message from that organization."""
+        for position, org in enumerate(value, start=1):
+            if not SALESFORCE_ORG_ID.fullmatch(org):
+                raise ValueError(
+                    f"entry {position}, {org[:40]!r}, is not a Salesforce organization id "
+                    "(15 or 18 letters and digits starting with 00D)"
+                )
         return value
 
     @field_validator("webhook_secret")

@@ -1,6 +1,7 @@
 """Reading from the roadmap service what the conflict rules need, in as few calls as the
 rules allow: one batch read of every linked item, the vision tags (revalidated by ETag, so
-an unchanged set costs a 304), and a search per unlinked feature for its best matches."""
+an unchanged set costs a 304), and a search per distinct text of the unlinked features for
+their best matches."""
 
 import asyncio
 from collections.abc import Mapping, Sequence
@@ -84,22 +85,27 @@ async def read_snapshots(
 ) -> dict[str, RoadmapSnapshot]:
     """One snapshot per promise id; they share the items and the tags read once."""
     keys = sorted({p.roadmap_item_key for p in promises.values() if p.roadmap_item_key})
-    unlinked = [
-        (promise_id, promise)
-        for promise_id, promise in promises.items()
-        if not promise.roadmap_item_key and promise.kind in LINK_NEEDED
-    ]
+    # One search per distinct text: promises copied across deals share their matches.
+    searched = sorted(
+        {
+            promise.summary
+            for promise in promises.values()
+            if not promise.roadmap_item_key and promise.kind in LINK_NEEDED
+        }
+    )
     items, tag_kinds, *matches = await asyncio.gather(
         read_items(roadmap, keys),
         tags.current(),
-        *(best_matches(roadmap, promise.summary) for _, promise in unlinked),
+        *(best_matches(roadmap, summary) for summary in searched),
     )
-    matches_of = {
-        promise_id: found for (promise_id, _), found in zip(unlinked, matches, strict=True)
-    }
+    matches_of = dict(zip(searched, matches, strict=True))
     return {
         promise_id: RoadmapSnapshot(
-            items=items, tag_kinds=tag_kinds, matches=matches_of.get(promise_id, ())
+            items=items,
+            tag_kinds=tag_kinds,
+            matches=matches_of.get(promise.summary, ())
+            if not promise.roadmap_item_key and promise.kind in LINK_NEEDED
+            else (),
         )
-        for promise_id in promises
+        for promise_id, promise in promises.items()
     }

@@ -4,12 +4,18 @@ quick 503 with Retry-After rather than a hung request; replies are validated lik
 
 An upstream *fails* when it cannot be reached, times out, or answers 502/503/504. Other
 answers (2xx, 4xx, even a 500) are its word on the request and go back to the caller.
+
+Retries are bounded in time as well as in number: a call that timed out is not retried (a
+service that hangs costs one timeout, never several), and a quick failure (refused, 503) is
+retried only while the call is younger than its retry budget.
 """
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -17,7 +23,9 @@ from pydantic import BaseModel, ValidationError
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 FAILING_STATUSES = frozenset({502, 503, 504})
+PROBE_PATH = "/readyz"  # answers 200 only when the service and its database can work
 Model = TypeVar("Model", bound=BaseModel)
+logger = logging.getLogger("gateway.upstream")
 
 
 class UpstreamUnavailable(Exception):
@@ -38,43 +46,47 @@ class UpstreamBroken(Exception):
 
 @dataclass
 class CircuitBreaker:
-    """Closed: calls go through. After `threshold` failures in a row it opens: calls fail at
-    once for `reset_seconds`. Then one trial call is let through (half-open): success closes
-    it, failure opens it again."""
+    """Closed: calls go through. After `threshold` failed calls in a row it opens: calls
+    fail at once, without touching the service. While open, the service is probed (its
+    readiness) at most every `probe_interval` seconds, by the first call that finds a probe
+    due; a probe that answers closes the circuit and that call goes on. So the circuit closes
+    within about `probe_interval` of the service answering again, and an open circuit costs
+    the service one cheap request per interval."""
 
     threshold: int = 5
-    reset_seconds: float = 10.0
+    probe_interval: float = 0.5
     clock: Callable[[], float] = time.monotonic
     failures: int = 0
     opened_at: float | None = None
-    trial_running: bool = field(default=False)
+    next_probe_at: float = 0.0
+    probing: bool = False
 
-    def allow(self) -> bool:
-        if self.opened_at is None:
-            return True
-        if self.clock() - self.opened_at < self.reset_seconds or self.trial_running:
-            return False
-        self.trial_running = True
-        return True
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None
+
+    def probe_due(self) -> bool:
+        return self.is_open and not self.probing and self.clock() >= self.next_probe_at
 
     def retry_after(self) -> float:
-        if self.opened_at is None:
-            return 1.0
-        return max(1.0, self.reset_seconds - (self.clock() - self.opened_at))
+        """What to tell a caller refused now: about when the next probe may close it."""
+        return max(1.0, self.probe_interval)
 
-    def retry_after_failure(self) -> float:
-        """What to tell the caller of a call about to be recorded as failed: the full wait
-        if this failure opens the circuit, else a second."""
-        opens = self.trial_running or self.failures + 1 >= self.threshold
-        return max(1.0, self.reset_seconds) if opens else 1.0
-
-    def record_success(self) -> None:
-        self.failures, self.opened_at, self.trial_running = 0, None, False
+    def record_success(self) -> bool:
+        """Closes the circuit; True when it was open (the service is back)."""
+        was_open = self.is_open
+        self.failures, self.opened_at, self.probing = 0, None, False
+        return was_open
 
     def record_failure(self) -> None:
         self.failures += 1
-        if self.trial_running or self.failures >= self.threshold:
-            self.opened_at, self.trial_running = self.clock(), False
+        if not self.is_open and self.failures >= self.threshold:
+            self.opened_at = self.clock()
+            self.next_probe_at = self.opened_at + self.probe_interval
+
+    def record_failed_probe(self) -> None:
+        self.probing = False
+        self.next_probe_at = self.clock() + self.probe_interval
 
 
 class Upstream:
@@ -88,13 +100,20 @@ class Upstream:
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
         retries: int = 2,
+        retry_budget_seconds: float = 2.0,
         backoff_seconds: float = 0.1,
+        probe_timeout_seconds: float = 1.0,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.retries, self.backoff_seconds, self.sleep = retries, backoff_seconds, sleep
+        self.retry_budget_seconds, self.clock = retry_budget_seconds, clock
+        self.probe_timeout_seconds = probe_timeout_seconds
         self.breaker = breaker or CircuitBreaker()
+        # Called when a probe finds the service back (e.g. to sweep what waited for it).
+        self.on_recovered: list[Callable[[], None]] = []
         self.client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {service_token}"},
@@ -107,48 +126,80 @@ class Upstream:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    async def available(self) -> bool:
+        """The circuit is closed, or a probe due now finds the service back."""
+        return not self.breaker.is_open or await self._probe()
+
     async def request(
         self, method: str, path: str, *, idempotent: bool | None = None, **options: Any
     ) -> httpx.Response:
         """`idempotent` marks a POST that is safe to repeat (a batch read, a re-check mark)."""
-        if not self.breaker.allow():
+        if not await self.available():
             raise UpstreamUnavailable(
-                self.name, self.breaker.retry_after(), "it failed repeatedly; waiting to retry"
+                self.name, self.breaker.retry_after(), "it is failing; checked again shortly"
             )
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT
         attempts = 1 + (self.retries if idempotent else 0)
-        settled = False
         try:
             response = await self._attempt(method, path, attempts, options)
-            settled = True
-            return response
-        finally:
-            # Whatever ends the call (an answer, a failure, a cancellation by the caller's
-            # own timeout) is recorded, or a half-open trial would never end and the circuit
-            # would stay open for good.
-            if settled:
-                self.breaker.record_success()
-            else:
-                self.breaker.record_failure()
+        except UpstreamUnavailable:
+            self.breaker.record_failure()
+            raise
+        self._recovered(self.breaker.record_success())
+        return response
 
     async def _attempt(
         self, method: str, path: str, attempts: int, options: dict[str, Any]
     ) -> httpx.Response:
-        reason = ""
+        began, reason = self.clock(), ""
         for attempt in range(attempts):
             if attempt:
-                await self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                pause = self.backoff_seconds * 2 ** (attempt - 1)
+                if self.clock() - began + pause > self.retry_budget_seconds:
+                    break  # past the budget: a slow service is not asked again
+                await self.sleep(pause)
             try:
                 response = await self.client.request(method, path, **options)
-            except httpx.RequestError as error:  # unreachable, timed out, cut off, undecodable
+            except httpx.TimeoutException as error:
+                reason = type(error).__name__
+                break  # a service that hangs would hang again: one timeout is the cost
+            except httpx.RequestError as error:  # unreachable, cut off, undecodable
                 reason = type(error).__name__
                 continue
             if response.status_code in FAILING_STATUSES:
                 reason = f"HTTP {response.status_code}"
                 continue
             return response
-        raise UpstreamUnavailable(self.name, self.breaker.retry_after_failure(), reason)
+        raise UpstreamUnavailable(self.name, self.breaker.retry_after(), reason)
+
+    async def _probe(self) -> bool:
+        """One probe of an open circuit, if one is due; True when it closed the circuit."""
+        if not self.breaker.probe_due():
+            return False
+        self.breaker.probing = True
+        answered = False
+        try:
+            response = await self.client.get(PROBE_PATH, timeout=self.probe_timeout_seconds)
+            answered = response.status_code == 200
+        except httpx.RequestError:
+            pass
+        finally:
+            # Whatever ended the probe (even the caller's cancellation) ends it here, or the
+            # circuit would never probe again.
+            if answered:
+                self._recovered(self.breaker.record_success())
+            else:
+                self.breaker.record_failed_probe()
+        return answered
+
+    def _recovered(self, was_open: bool) -> None:
+        if not was_open:
+            return
+        logger.info("service answering again; circuit closed", extra={"service": self.name})
+        for callback in self.on_recovered:
+            with contextlib.suppress(Exception):
+                callback()
 
     def parse(self, response: httpx.Response, model: type[Model]) -> Model:
         """The reply as `model`, or UpstreamBroken: never a crash on a malformed reply."""

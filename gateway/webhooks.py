@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request, Response
 from pydantic import ValidationError
@@ -98,15 +99,47 @@ SIGNATURE_HEADERS = _required_headers(
 )
 
 
-def parse_event(data: bytes | dict, where: str = "body") -> CrmEvent:
+def parse_event(
+    data: bytes | dict,
+    max_clock_skew: timedelta,
+    where: str = "body",
+    modified_field: str | None = None,
+) -> CrmEvent:
     """The canonical event (raw JSON, or what an adapter made of a CRM's payload), or a 422
-    naming every bad field, under `where`."""
+    naming every bad field, under `where`. A modification time further ahead of this server's
+    clock than `max_clock_skew` is refused too, naming the field it came from: an adapter's
+    `modified_field` (the CRM's own), else the canonical one."""
     try:
         if isinstance(data, bytes):
-            return CrmEvent.model_validate_json(data)
-        return CrmEvent.model_validate(data)
+            event = CrmEvent.model_validate_json(data)
+        else:
+            event = CrmEvent.model_validate(data)
     except ValidationError as error:
         raise validation_problem(error.errors(), (where,)) from None
+    _refuse_times_ahead(
+        max_clock_skew,
+        (event.deal.updated_at, modified_field or f"{where}.deal.updated_at"),
+        (event.occurred_at, modified_field or f"{where}.occurred_at"),
+    )
+    return event
+
+
+def _refuse_times_ahead(max_clock_skew: timedelta, *times: tuple[datetime, str]) -> None:
+    """A deal's events are ordered by the CRM's modification time, and one older than what is
+    stored is stale: a time far in the future would make every later event stale, a lost deal
+    included, and so freeze the deal. Clocks drift, hence the allowed skew."""
+    latest = datetime.now(UTC) + max_clock_skew
+    for moment, field in times:
+        if moment > latest:
+            raise field_problem(
+                field,
+                f"{moment.isoformat()} is more than {max_clock_skew.total_seconds():g} seconds "
+                "ahead of this server's clock",
+            )
+
+
+def max_clock_skew(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.max_clock_skew_seconds)
 
 
 def require_event_id(event_id: str, field: str) -> None:
@@ -139,7 +172,7 @@ async def take_and_evaluate(
         return answer
     for commitment in answer.commitments:
         if commitment.id in recorded:
-            commitment.review_status = recorded[commitment.id].review_status
+            commitment.review_status = recorded[commitment.id]
     elsewhere = {c.id for c in answer.commitments if c.review_status is ReviewStatus.received}
     if elsewhere:
         with contextlib.suppress(UpstreamUnavailable, UpstreamBroken):
@@ -153,11 +186,15 @@ async def take_adapted(
     source: str,
     event_id: tuple[str, str],
     event: dict,
+    *,
+    max_clock_skew: timedelta,
+    modified_field: str,
 ) -> IntakeAnswer:
     """What a CRM adapter made of its payload (`event_id`: the id and the field it came
-    from): checked like the generic webhook's body, then taken and evaluated."""
+    from; `modified_field`: where its modification time came from): checked like the generic
+    webhook's body, then taken and evaluated."""
     require_event_id(*event_id)
-    parse_event(event, "event")
+    parse_event(event, max_clock_skew, "event", modified_field)
     return await take_and_evaluate(
         commitments, evaluator, source, event_id[0], json.dumps(event).encode()
     )
@@ -191,8 +228,10 @@ async def _await_evaluations_elsewhere(
     description="The body is the canonical event. Answers the deal and each commitment's "
     "review status once evaluated; a re-delivery of an event id already taken answers "
     "`duplicate` (never 409), an event older than the stored deal `stale`. 401 for a bad "
-    "signature or a timestamp more than 5 minutes from now; 422 for a signed but malformed "
-    "body; 413 for one too large.",
+    "signature or a timestamp more than 5 minutes from now; 415 for a body that is not "
+    "`application/json`; 422 for a signed but malformed body, or a deal `updated_at` or "
+    "`occurred_at` further ahead of the server's clock than `DEALGATE_MAX_CLOCK_SKEW_SECONDS` "
+    "(an hour); 413 for a body too large, 408 for one too slow to arrive.",
     response_model=IntakeAnswer,
     responses=problem_responses(413, 422),
     openapi_extra={
@@ -211,7 +250,7 @@ async def generic_webhook(
         request.app.state.settings.webhook_secret, request.headers, body
     )
     require_event_id(event_id, "header.webhook-id")
-    event = parse_event(body)
+    event = parse_event(body, max_clock_skew(request))
     if event.deal.source is not Source.generic:
         raise field_problem("body.deal.source", "this webhook takes generic events")
     # The very bytes signed: re-serialized, defaults added could pass the service's limit.
@@ -235,7 +274,9 @@ def _called_uri(request: Request) -> str:
     "form): `hs_object_id`, `dealname`, `dealstage`, `hs_lastmodifieddate`, optionally "
     "`amount`, `deal_currency_code`, `closedate`, `owner_email`, `account_name`, and "
     "`dealgate_commitments` (the deal's commitments as a JSON array). Answers as the generic "
-    "webhook does. 401 for a bad signature or a timestamp more than 5 minutes away.",
+    "webhook does. 401 for a bad signature or a timestamp more than 5 minutes away; 415 for "
+    "a body that is not `application/json`; 422 for one that is not a JSON object of "
+    "properties, or an `hs_lastmodifieddate` too far ahead of the server's clock.",
     response_model=IntakeAnswer,
     responses=problem_responses(413),
     openapi_extra={
@@ -259,7 +300,13 @@ async def hubspot_webhook(
     )
     event_id, event = hubspot.canonical_event(body)
     return await take_adapted(
-        commitments, evaluator, "hubspot", (event_id, "body.hs_object_id"), event
+        commitments,
+        evaluator,
+        "hubspot",
+        (event_id, "body.hs_object_id"),
+        event,
+        max_clock_skew=max_clock_skew(request),
+        modified_field="body.hs_lastmodifieddate",
     )
 
 
@@ -270,7 +317,9 @@ async def hubspot_webhook(
     description="Notifications of `Opportunity` or `Dealgate_Commitment__c` objects from an "
     "organization on the allow-list (else 403). Answers the SOAP Ack once every notification "
     "is taken; anything else makes Salesforce retry. A commitment of an opportunity not seen "
-    "yet is 409 (retried until it is). 422 for XML that is not an outbound message.",
+    "yet is 409 (retried until it is). 415 for a body that is not `text/xml` (SOAP 1.1); 422 "
+    "for XML that is not an outbound message, or a `LastModifiedDate` too far ahead of the "
+    "server's clock.",
     response_class=Response,
     responses={
         200: {
@@ -294,6 +343,7 @@ async def salesforce_webhook(
     for index, notification in enumerate(message.notifications):
         if notification.object_type == "Opportunity":
             event_id, data = notification.id, salesforce.opportunity_event(notification)
+            modified_field = "body.Opportunity.LastModifiedDate"
         else:
             opportunity_id, commitment = salesforce.commitment_of(notification)
             deal = await _stored_deal(commitments, opportunity_id)
@@ -301,8 +351,16 @@ async def salesforce_webhook(
                 raise salesforce.unknown_opportunity(opportunity_id)
             event_id = salesforce.commitment_event_id(notification, deal)
             data = salesforce.commitment_event(deal, commitment)
+            # Its time is the opportunity's, as Dealgate holds it.
+            modified_field = f"body.Notification.{index}.sObject.Opportunity__c"
         answer = await take_adapted(
-            commitments, evaluator, "salesforce", (event_id, f"body.Notification.{index}.Id"), data
+            commitments,
+            evaluator,
+            "salesforce",
+            (event_id, f"body.Notification.{index}.Id"),
+            data,
+            max_clock_skew=max_clock_skew(request),
+            modified_field=modified_field,
         )
         if answer.status == "stale" and notification.object_type != "Opportunity":
             raise salesforce.moved_on(opportunity_id)

@@ -13,8 +13,13 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 
 from kit.auth import require_service_token
-from kit.db import on_database_error
-from kit.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
+from kit.db import DatabaseUnavailable, on_database_error, on_database_unavailable
+from kit.middleware import (
+    BodyReadTimeoutMiddleware,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    RequestMetrics,
+)
 from kit.ops import ops_router
 from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
 from kit.settings import AppSettings
@@ -58,7 +63,11 @@ def create_base_app(
     app.state.readiness_checks = {}
     install_problem_handlers(app)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(DatabaseUnavailable, on_database_unavailable)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyReadTimeoutMiddleware, timeout_seconds=settings.body_read_timeout_seconds
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.include_router(ops_router(metrics_dependencies))
     app.openapi = lambda: _openapi(app, documented_models)  # type: ignore[method-assign]
@@ -84,8 +93,29 @@ def _openapi(app: FastAPI, documented_models: Sequence[type[BaseModel]]) -> dict
             found = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(found.pop("$defs", {}))
             components[model.__name__] = found
-        app.openapi_schema = _problems_as_problem_json(schema)
+        app.openapi_schema = _problems_as_problem_json(_body_problems(schema))
     return app.openapi_schema
+
+
+BODY_PROBLEMS = {
+    "408": "Request Timeout: the body did not arrive in time; the connection is closed.",
+    "415": "Unsupported Media Type: the Content-Type is not the one this operation takes.",
+}
+
+
+def _body_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that takes a body may answer these (kit.middleware bounds the time
+    to read it, kit.routing checks its media type), so each one declares them."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if "requestBody" not in operation:
+                continue
+            for status, description in BODY_PROBLEMS.items():
+                operation["responses"][status] = {
+                    "description": description,
+                    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+                }
+    return schema
 
 
 def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -74,7 +74,13 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         # No pre-ping: it costs a round trip per request. A connection the server dropped
         # fails its request once and the pool is invalidated; recycling retires old ones.
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+            # asyncpg waits 60 s for a server that does not answer: a request would hang
+            # that long before its 503.
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +111,12 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
     """
     engine: AsyncEngine = request.app.state.engine
     reading = request.method in ("GET", "HEAD")
-    async with engine.connect() as connection:
+    try:
+        connection = await engine.connect()
+    except (OSError, DBAPIError) as error:
+        # No connection could be had: refused, timed out, the file unopenable.
+        raise DatabaseUnavailable(error) from error
+    try:
         postgres = connection.dialect.name == "postgresql"
         if reading and postgres:
             await connection.execution_options(
@@ -117,6 +128,8 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
                 # opens its own, so its reads share one WAL snapshot.
                 await connection.exec_driver_sql("BEGIN")
             yield connection
+    finally:
+        await connection.close()
 
 
 # What endpoints declare: the request's connection, committed before the response.
@@ -134,19 +147,60 @@ def dialect_insert(connection: AsyncConnection, table: Table):
 # that a retry can pass.
 TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
 RETRY_AFTER_SECONDS = 1
+# The database cannot be used at all: a connection exception (class 08), the server
+# shutting down or starting up, too many connections.
+UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P", "53300")
+# SQLite's equivalents: the file cannot be opened or written at the OS level.
+UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "disk I/O error", "disk is full")
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class DatabaseUnavailable(Exception):
+    """No connection to the database could be had (it is down, unreachable, unopenable)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {str(cause)[:200]}")
+
+
+def _causes(error: DBAPIError) -> tuple[object, ...]:
+    return (error.orig, getattr(error.orig, "__cause__", None))
 
 
 def is_transient(error: DBAPIError) -> bool:
-    for cause in (error.orig, getattr(error.orig, "__cause__", None)):
-        if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
-            return True
+    if any(getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES for cause in _causes(error)):
+        return True
     return "database is locked" in str(error.orig)
 
 
+def is_unavailable(error: DBAPIError) -> bool:
+    """The database itself is gone (not this request's fault): the connection broke, the
+    server refuses work, or the SQLite file cannot be reached."""
+    if error.connection_invalidated:
+        return True
+    for cause in _causes(error):
+        sqlstate = getattr(cause, "sqlstate", None) or ""
+        if sqlstate.startswith(UNAVAILABLE_SQLSTATE_PREFIXES) or isinstance(cause, OSError):
+            return True
+    return any(message in str(error.orig) for message in UNAVAILABLE_SQLITE_MESSAGES)
+
+
+def _unavailable_response(cause: str) -> Response:
+    logger.warning("database unavailable", extra={"error": cause})
+    return problem_response(
+        503,
+        "The database is unavailable; retry shortly.",
+        kind="database-unavailable",
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def on_database_error(request: Request, error: Exception) -> Response:
-    """A transient database failure is a 503 the client may retry; anything else is a bug
-    and goes on to the catch-all 500 (kit.middleware)."""
+    """A transient database failure, or the database gone, is a 503 the client may retry;
+    anything else is a bug and goes on to the catch-all 500 (kit.middleware)."""
     assert isinstance(error, DBAPIError)
+    if is_unavailable(error):
+        return _unavailable_response(str(error.orig)[:200])
     if not is_transient(error):
         raise error
     logger.warning("transient database error", extra={"error": str(error.orig)[:200]})
@@ -156,6 +210,10 @@ async def on_database_error(request: Request, error: Exception) -> Response:
         kind="database-busy",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+async def on_database_unavailable(request: Request, error: Exception) -> Response:
+    return _unavailable_response(str(error))
 
 
 @asynccontextmanager

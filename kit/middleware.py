@@ -1,8 +1,10 @@
-"""ASGI middleware every app runs: request context (id, access log, metrics) and body limit.
+"""ASGI middleware every app runs: request context (id, access log, metrics) and the body's
+limits (size, and time to arrive).
 
 Written as plain ASGI rather than `BaseHTTPMiddleware`, which costs a task per request.
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -12,7 +14,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.logs import request_id_var
-from kit.problems import BodyTooLarge, too_large_response, unexpected_error_response
+from kit.problems import (
+    BodyReadTimeout,
+    BodyTooLarge,
+    body_read_timeout_response,
+    too_large_response,
+    unexpected_error_response,
+)
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_logger = logging.getLogger("kit.access")
@@ -134,6 +142,59 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         await too_large_response(self.max_bytes)(scope, receive, send)
+
+
+class BodyReadTimeoutMiddleware:
+    """Answers 408, and closes the connection, when a body takes longer than the limit to
+    arrive: a sender that stops half-way would otherwise hold its worker and connection for
+    as long as it likes. The clock starts when the app first asks for the body (time spent
+    before that is the app's, not the sender's); once the body is in, reads pass straight
+    through, since a response may wait on them to learn of a disconnect."""
+
+    def __init__(self, app: ASGIApp, timeout_seconds: float) -> None:
+        self.app = app
+        self.timeout_seconds = timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _carries_body(scope):
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        body_complete = False
+        started = False
+
+        async def bounded_receive() -> Message:
+            nonlocal deadline, body_complete
+            if body_complete:
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.timeout_seconds
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyReadTimeout from None
+            body_complete = message["type"] != "http.request" or not message.get("more_body")
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except BodyReadTimeout:
+            if started:
+                raise  # too late for a 408: the server drops the connection
+            await body_read_timeout_response(self.timeout_seconds)(scope, receive, send)
+
+
+def _carries_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    return (length is not None and length.strip() != "0") or bool(
+        _header(scope, b"transfer-encoding")
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.params import Depends as DependsParam
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kit.problems import problem_responses
 from kit.routing import reject_unknown_query_parameters
@@ -17,7 +17,17 @@ CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ok", "instance": "6f1c0e2a9b3d4f5e8a7b6c5d4e3f2a1b"}]
+        }
+    )
+
     status: Literal["ok"]
+    instance: str = Field(
+        description="Which process answered (DEALGATE_INSTANCE_ID): `make run` checks that "
+        "it reached the processes it started, not another stack on the same port."
+    )
 
 
 class Readiness(BaseModel):
@@ -33,8 +43,8 @@ def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
     router = APIRouter(tags=["ops"], dependencies=[Depends(reject_unknown_query_parameters)])
 
     @router.get("/healthz", summary="Liveness: the process answers")
-    async def healthz() -> Health:
-        return Health(status="ok")
+    async def healthz(request: Request) -> Health:
+        return Health(status="ok", instance=request.app.state.settings.instance_id)
 
     @router.get(
         "/readyz",

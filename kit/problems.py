@@ -57,6 +57,10 @@ class BodyTooLarge(Exception):
     """Raised while a body is read, once it passes the app's limit."""
 
 
+class BodyReadTimeout(Exception):
+    """Raised while a body is read, once it has taken longer to arrive than the app waits."""
+
+
 class ProblemError(Exception):
     """Raise anywhere below an endpoint to answer with a problem."""
 
@@ -136,21 +140,28 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    # FastAPI turns any failure while reading or parsing the body into a 400.
     if isinstance(exc.__cause__, BodyTooLarge):
-        # FastAPI turns any failure while reading the body into a 400; this one is a 413.
         return too_large_response(request.app.state.settings.max_body_bytes)
+    if isinstance(exc.__cause__, BodyReadTimeout):
+        return body_read_timeout_response(request.app.state.settings.body_read_timeout_seconds)
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError | ValueError):
-        # FastAPI's "error parsing the body": malformed bodies are 422 like invalid JSON.
-        errors = [
-            FieldError(field="body", message="The body is not UTF-8 JSON.", type="json_invalid")
-        ]
-        return problem_response(
-            422, "The request body could not be read.", kind="validation", errors=errors
-        )
+        # Malformed bodies are 422 like invalid JSON.
+        return _unreadable_body("The body is not UTF-8 JSON.")
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # JSON nested past what the parser follows is malformed input, not a fault here.
+        return _unreadable_body("The body's JSON nests too deeply to be read.")
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
     return problem_response(exc.status_code, detail, headers=headers)
+
+
+def _unreadable_body(message: str) -> JSONResponse:
+    errors = [FieldError(field="body", message=message, type="json_invalid")]
+    return problem_response(
+        422, "The request body could not be read.", kind="validation", errors=errors
+    )
 
 
 def validation_problem(
@@ -177,6 +188,16 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 def too_large_response(max_bytes: int) -> JSONResponse:
     return problem_response(
         413, f"The request body is larger than {max_bytes} bytes.", kind="too-large"
+    )
+
+
+def body_read_timeout_response(seconds: float) -> JSONResponse:
+    # The rest of the body may still be on its way: the connection cannot serve another
+    # request, so it is closed once this is sent.
+    return problem_response(
+        408,
+        f"The request body did not arrive within {seconds:g} seconds.",
+        headers={"Connection": "close"},
     )
 
 

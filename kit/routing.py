@@ -1,4 +1,5 @@
-"""Routing helpers: path segments constrained by a pattern, closed query strings."""
+"""Routing helpers: path segments constrained by a pattern, closed query strings, bodies
+only in the media type an operation declares."""
 
 import re
 from typing import Any, get_args, get_origin
@@ -15,7 +16,9 @@ class PatternConvertor(Convertor[str]):
     """A path segment that routes only when it matches `pattern` (anchors are dropped)."""
 
     def __init__(self, pattern: str) -> None:
-        self.regex = pattern.removeprefix("^").removesuffix("$")
+        # Starlette ends a path's regex with Python's `$`, which also matches before a final
+        # newline: without the lookahead, `/items/RM-12%0A` would route as RM-12.
+        self.regex = pattern.removeprefix("^").removesuffix("$") + r"(?!\n)"
         re.compile(self.regex)
 
     def convert(self, value: str) -> str:
@@ -60,11 +63,64 @@ async def reject_unknown_query_parameters(request: Request) -> None:
         )
 
 
+JSON = "application/json"
+
+
+def declared_body_media_types(route: APIRoute) -> tuple[str, ...]:
+    """The media types an operation's OpenAPI document says its body may have: a model
+    FastAPI parses is JSON; a body the route reads itself is described in `openapi_extra`."""
+    described = (route.openapi_extra or {}).get("requestBody", {}).get("content")
+    if described:
+        return tuple(described)
+    return (JSON,) if route.body_field is not None else ()
+
+
+def _media_type_taken(given: str, declared: tuple[str, ...]) -> bool:
+    if given in declared:
+        return True
+    # As FastAPI itself parses them: any `application/…+json` is JSON.
+    kind, _, subtype = given.partition("/")
+    return JSON in declared and kind == "application" and subtype.endswith("+json")
+
+
+async def require_declared_content_type(request: Request) -> None:
+    """A body in a media type the operation does not take is refused (415, naming the one it
+    takes) rather than parsed as if it were, or refused as malformed. A request without a
+    Content-Type that carries a body is refused too; one without either is left to say
+    what is missing."""
+    route = request.scope.get("route")
+    declared = declared_body_media_types(route) if isinstance(route, APIRoute) else ()
+    if not declared:
+        return
+    content_type = request.headers.get("content-type")
+    carries_body = request.headers.get("content-length", "0").strip() != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if content_type is None and not carries_body:
+        return
+    given = (content_type or "").partition(";")[0].strip().lower()
+    if _media_type_taken(given, declared):
+        return
+    expected = " or ".join(declared)
+    message = f"expected {expected}, got {given[:100] or 'none'}"
+    raise ProblemError(
+        415,
+        f"This operation takes a body of Content-Type {expected}.",
+        errors=[
+            FieldError(field="header.content-type", message=message, type="unsupported_media_type")
+        ],
+    )
+
+
 def service_router() -> APIRouter:
-    """A router whose routes check the service token first, then close the query string
-    (so an unauthenticated caller learns nothing about the parameters). Its routes use the
-    database, so they may answer 503 when it is busy (kit.db.on_database_error)."""
+    """A router whose routes check the service token first, then close the query string and
+    the body's media type (so an unauthenticated caller learns nothing about them). Its routes
+    use the database, so they may answer 503 when it is busy (kit.db.on_database_error)."""
     return APIRouter(
-        dependencies=[Depends(require_service_token), Depends(reject_unknown_query_parameters)],
+        dependencies=[
+            Depends(require_service_token),
+            Depends(reject_unknown_query_parameters),
+            Depends(require_declared_content_type),
+        ],
         responses=problem_responses(401, 503),
     )

@@ -3,14 +3,30 @@
 Every app's settings class derives from `AppSettings`. Secrets carry development
 defaults so the stack runs with nothing configured; when `DEALGATE_ENV=production`
 an app refuses to start while any secret still holds its development default.
+
+Messages name the environment variable (`env_name`), not the field: that is what the
+person reading them has to change.
 """
 
+import uuid
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEV_SERVICE_TOKEN = "dev-service-token-change-me"
+
+# The URL schemes a database setting may use, and the async driver each one runs on: a
+# standard `postgresql://` URL works as it is written anywhere else.
+ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
 
 
 class AppSettings(BaseSettings):
@@ -28,6 +44,38 @@ class AppSettings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
+    body_read_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="A request body that takes longer to arrive gets 408 and its connection "
+        "is closed, so a slow sender cannot hold a worker.",
+    )
+    instance_id: str = Field(
+        default_factory=lambda: uuid.uuid4().hex,
+        validation_alias="DEALGATE_INSTANCE_ID",
+        min_length=1,
+        max_length=64,
+        description="Named in /healthz, so a caller knows which process answered (`make run` "
+        "checks that it reached the processes it started); a fresh random id by default.",
+    )
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable `field` is read from."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = alias.choices[0]
+        if isinstance(alias, str):
+            return alias.upper()
+        return (cls.model_config.get("env_prefix") or "").upper() + field.upper()
+
+    def local_url(self) -> str:
+        """Where this app answers from this machine (a wildcard address is reached locally)."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> "AppSettings":
@@ -38,9 +86,11 @@ class AppSettings(BaseSettings):
             name for name in self.secret_fields if getattr(self, name) == defaults[name].default
         ]
         if still_default:
+            names = ", ".join(type(self).env_name(name) for name in still_default)
             raise ValueError(
-                "DEALGATE_ENV=production but these settings still hold their development "
-                f"defaults: {', '.join(still_default)}"
+                f"DEALGATE_ENV=production but {names} still "
+                f"{'holds its' if len(still_default) == 1 else 'hold their'} development "
+                "default: set a secret of your own"
             )
         return self
 
@@ -68,3 +118,27 @@ class ServiceSettings(AppSettings):
         description="Bearer token every caller of this service must present.",
     )
     database_pool_size: int = Field(5, ge=1, le=100)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """`postgresql://` and `sqlite://` run on the async drivers; the URL (it may hold a
+        password) is never repeated in the message."""
+        scheme, separator, rest = value.partition("://")
+        if not separator:
+            raise ValueError(
+                "is not a database URL: use postgresql://user@host:5432/name or "
+                "sqlite:///path/name.db"
+            )
+        driver = ASYNC_DRIVERS.get(scheme.lower())
+        if driver is None:
+            raise ValueError(
+                f"the database driver {scheme!r} is not supported: use postgresql://… "
+                "(served through asyncpg) or sqlite:///… (aiosqlite)"
+            )
+        url = f"{driver}://{rest}"
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError("is not a valid database URL") from None
+        return url

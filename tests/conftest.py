@@ -146,18 +146,19 @@ def gateway_settings(**overrides: object) -> GatewaySettings:
         "roadmap_url": "http://roadmap",
         "sweep_interval_seconds": 0.2,
         "upstream_read_timeout_seconds": 2.0,
-        "upstream_breaker_reset_seconds": 0.3,
+        "upstream_probe_interval_seconds": 0.1,
     }
     return GatewaySettings(_env_file=None, **{**values, **overrides})
 
 
 class Stack:
     """The three apps wired in-process; `<service>_network.up = False` cuts a service off
-    from the gateway."""
+    from the gateway, `feed_network.up = False` the roadmap's change feed off from it."""
 
     def __init__(self, commitments_db_url: str, roadmap_db_url: str, **gateway_overrides):
         self.roadmap_network, self.commitments_network = Switch(), Switch()
         to_gateway = httpx.ASGITransport(app=None)  # type: ignore[arg-type]  # set below
+        self.feed_network = Switch(to_gateway)
         self.roadmap_app = create_roadmap_app(
             roadmap_settings(
                 roadmap_db_url,
@@ -165,7 +166,7 @@ class Stack:
                 delivery_poll_seconds=0.05,
                 delivery_max_backoff_seconds=0.5,
             ),
-            http_transport=to_gateway,
+            http_transport=self.feed_network,
         )
         self.commitments_app = create_commitments_app(
             commitments_settings(commitments_db_url, handoff_grace_seconds=30)

@@ -15,8 +15,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ["roadmap_bench.py", "--items", "60", "--requests", "5", "--backend", "sqlite"],
         ["commitments_bench.py", "--commitments", "200", "--requests", "1", "--backend", "sqlite"],
         ["gateway_bench.py", "--deals", "4", "--requests", "4", "--backend", "sqlite"],
+        ["outage_bench.py", "--events", "16", "--outage-seconds", "1", "--backend", "sqlite"],
     ],
-    ids=["roadmap", "commitments", "gateway"],
+    ids=["roadmap", "commitments", "gateway", "outage"],
 )
 def test_a_benchmark_runs_on_a_small_load(command):
     result = subprocess.run(

@@ -210,6 +210,22 @@ async def test_closing_won_when_ready_is_no_breach(commitments, commitments_db_u
     assert await count_rows(commitments_db_url, breaches) == 0
 
 
+async def test_closing_won_while_a_promise_owes_a_recheck_is_a_breach(
+    commitments, commitments_db_url
+):
+    answer = await take(commitments, crm_event(promise("C-1", roadmap_item_key="RM-12")))
+    await evaluated(commitments, answer["commitments"][0]["id"])
+    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+
+    closing = await take(
+        commitments,
+        crm_event(promise("C-1", roadmap_item_key="RM-12"), stage="closed_won", updated=1),
+    )
+
+    assert closing["commitments"][0]["review_status"] == "cleared"
+    assert await count_rows(commitments_db_url, breaches) == 1
+
+
 async def test_a_promise_changed_in_the_closing_event_was_never_signed_off(
     commitments, commitments_db_url
 ):

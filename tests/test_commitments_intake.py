@@ -14,7 +14,7 @@ from services.commitments.intake import (
     StoredCommitment,
     plan_intake,
 )
-from services.commitments.lifecycle import ReviewStatus, apply
+from services.commitments.lifecycle import Event, ReviewStatus, apply
 
 OPEN, LOST = DealStage.open, DealStage.closed_lost
 
@@ -147,6 +147,57 @@ def test_the_crm_clearing_its_own_key_unlinks():
 
     assert after["C-1"].content.roadmap_item_key is None
     assert after["C-1"].review_status is ReviewStatus.received
+
+
+def test_what_is_stored_is_what_the_crm_sent_and_a_change_is_an_update():
+    [created] = plan_intake(
+        {}, [sso(tags=("sso", "enterprise-security", "sso"))], snapshot=True, deal_stage=OPEN
+    )
+    stored = settle(apply_plan({}, [created]), ReviewStatus.approved)
+    changed = sso(kind="integration", summary="SSO with Okta and SCIM", tags=("scim",))
+
+    [updated] = plan_intake(stored, [changed], snapshot=True, deal_stage=OPEN)
+
+    assert created == PlannedChange(
+        "C-1",
+        "create",
+        CommitmentContent(
+            kind="feature",
+            summary="SSO with Okta",
+            promised_by=date(2027, 3, 1),
+            tags=("enterprise-security", "sso"),
+            roadmap_item_key="RM-12",
+            link_source="crm",
+            crm_roadmap_item_key="RM-12",
+        ),
+        (),
+    )
+    assert updated == PlannedChange(
+        "C-1",
+        "update",
+        replace(
+            created.content, kind="integration", summary="SSO with Okta and SCIM", tags=("scim",)
+        ),
+        (Event.crm_changed,),
+    )
+
+
+def test_the_crm_sending_the_key_a_pm_linked_takes_the_link_over_without_a_re_check():
+    stored = settle(deliver({}, [sso(roadmap_item_key=None)]), ReviewStatus.approved)
+    stored["C-1"] = replace(stored["C-1"], content=pm_linked(stored["C-1"].content, "RM-9"))
+
+    plan = plan_intake(stored, [sso(roadmap_item_key="RM-9")], snapshot=True, deal_stage=OPEN)
+
+    taken_over = replace(stored["C-1"].content, link_source="crm", crm_roadmap_item_key="RM-9")
+    assert plan == [PlannedChange("C-1", "update", taken_over, ())]
+
+
+def test_a_withdrawal_is_planned_as_one():
+    stored = settle(deliver({}, [sso(), sso(external_id="C-2")]), ReviewStatus.cleared)
+
+    plan = plan_intake(stored, [sso()], snapshot=True, deal_stage=OPEN)
+
+    assert plan == [PlannedChange("C-2", "withdraw", None, (Event.withdrawn,))]
 
 
 incoming_commitments = st.builds(

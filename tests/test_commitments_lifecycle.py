@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kit.contracts.commitments import ConflictCode
+from kit.fingerprint import DATE_CODES
 from services.commitments.lifecycle import (
     Event,
     ReviewStatus,
@@ -58,6 +60,9 @@ def test_every_transition(status, event, expected):
         with pytest.raises(TransitionRefused) as refused:
             apply(ReviewStatus(status), Event(event))
         assert refused.value.reason
+        assert str(refused.value) == (
+            f"cannot {event} a commitment in {status}: {refused.value.reason}"
+        )
         return
     assert apply(ReviewStatus(status), Event(event)).status == expected
 
@@ -138,6 +143,48 @@ def test_a_date_approval_does_not_cover_another_item_or_a_non_date_conflict():
 
     assert uncovered(approved, [replace(approved[0], item_key="RM-13")])
     assert uncovered(approved, [SignoffConflict("item_declined", "blocker", "RM-12")])
+
+
+NON_DATE_CODES = sorted(code.value for code in ConflictCode if code.value not in DATE_CODES)
+
+
+@pytest.mark.parametrize("approved_code", NON_DATE_CODES)
+@pytest.mark.parametrize(
+    "found",
+    [
+        _date_conflict("unscheduled", end=None, promised=10),
+        _date_conflict("date_before_plan", end=20, promised=10),
+        _date_conflict("date_at_risk", end=0, promised=10),
+    ],
+    ids=lambda conflict: conflict.code,
+)
+def test_a_non_date_approval_does_not_cover_a_date_conflict_on_the_same_item(approved_code, found):
+    """Approved for, say, a non-goal on RM-12; the CRM then adds a date RM-12 cannot meet.
+    Nobody signed off that date: the approved commitment reopens."""
+    approved = [SignoffConflict(approved_code, "blocker", "RM-12")]
+
+    assert uncovered(approved, [found]) == [found]
+    assert evaluation_event([found], approved) is Event.evaluated_uncovered
+    assert apply(ReviewStatus.approved, Event.evaluated_uncovered).reopened
+
+
+signoff_conflicts = st.builds(
+    SignoffConflict,
+    code=st.sampled_from([code.value for code in ConflictCode]),
+    severity=st.sampled_from(["blocker", "warning"]),
+    item_key=st.sampled_from([None, "RM-12", "RM-13"]),
+    planned_end=st.none() | st.integers(-3, 3).map(_day),
+    promised_by=st.none() | st.integers(-3, 3).map(_day),
+)
+
+
+@given(approved=signoff_conflicts, found=signoff_conflicts)
+def test_an_approval_covers_only_its_own_item_and_code_or_a_date_code_for_a_date_code(
+    approved, found
+):
+    if not uncovered([approved], [found]):
+        assert approved.item_key == found.item_key
+        assert approved.code == found.code or {approved.code, found.code} <= DATE_CODES
 
 
 @pytest.mark.parametrize(

@@ -147,6 +147,34 @@ async def test_a_deal_is_ready_when_all_that_is_not_withdrawn_is_cleared_or_appr
     assert readiness == {"deal_id": answer["deal_id"], "ready": True, "blocking": []}
 
 
+async def test_a_commitment_owed_a_recheck_blocks_its_deal_until_evaluated_again(commitments):
+    answer = await take(commitments, crm_event(promise("C-1", roadmap_item_key="RM-12")))
+    commitment_id = answer["commitments"][0]["id"]
+    deal = answer["deal_id"]
+    await evaluated(commitments, commitment_id)
+    ready = (await commitments.get(f"/deals/{deal}/readiness")).json()
+
+    marked = await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    owed = (await commitments.get(f"/deals/{deal}/readiness")).json()
+    at_risk = (await commitments.get("/reports/summary")).json()["revenue_at_risk"]
+    await evaluated(commitments, commitment_id)
+    settled = (await commitments.get(f"/deals/{deal}/readiness")).json()
+
+    assert ready["ready"] is True
+    assert marked.json() == {"marked": 1}
+    assert owed["ready"] is False
+    assert owed["blocking"] == [
+        {
+            "commitment_id": commitment_id,
+            "review_status": "cleared",
+            "conflicts": [],
+            "recheck_pending": True,
+        }
+    ]
+    assert at_risk == [{"currency": "USD", "deals": 1, "amount": "250000.00"}]
+    assert settled == {"deal_id": deal, "ready": True, "blocking": []}
+
+
 async def test_readiness_of_an_unknown_deal_is_404(commitments):
     response = await commitments.get("/deals/00000000-0000-4000-8000-000000000000/readiness")
 

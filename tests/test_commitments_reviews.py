@@ -256,6 +256,21 @@ async def test_an_unreachable_outcome_carries_no_conflicts(commitments):
     assert response.status_code == 422
 
 
+async def test_evidence_nested_deeper_than_a_read_could_answer_is_422_and_writes_nothing(
+    commitments,
+):
+    commitment_id = await first_commitment(commitments)
+    found = conflict("custom_work")
+    for _ in range(400):  # within what the JSON parser follows, far past what is answered
+        found["evidence"] = {"matches": [found["evidence"]]}
+
+    response = await evaluate(commitments, commitment_id, found)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body.conflicts.0.evidence"
+    assert (await read(commitments, commitment_id))["evaluations"] == []
+
+
 async def test_a_commitment_read_carries_an_etag_and_answers_304(commitments):
     commitment_id = await first_commitment(commitments)
     response = await commitments.get(f"/commitments/{commitment_id}")

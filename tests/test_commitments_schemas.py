@@ -46,6 +46,9 @@ def test_an_empty_roadmap_key_means_no_link():
         ({"deal__stage": "Closed Won"}, ("deal", "stage")),  # adapters map stages first
         ({"deal__source": "pipedrive"}, ("deal", "source")),
         ({"deal__updated_at": "2026-11-20T09:59:00"}, ("deal", "updated_at")),  # no zone
+        # Valid as written, but before year 1 once in UTC: stored, it would be a 500.
+        ({"occurred_at": "0001-01-01T00:00:00+23:59"}, ("occurred_at",)),
+        ({"deal__updated_at": "9999-12-31T23:59:00-01:00"}, ("deal", "updated_at")),
         ({"deal__owner": "not-an-email"}, ("deal", "owner")),
         ({"commitments__0__kind": "wish"}, ("commitments", 0, "kind")),
         ({"commitments__0__roadmap_item_key": "rm-12"}, ("commitments", 0, "roadmap_item_key")),

@@ -3,18 +3,21 @@
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 from kit.db import create_engine, utcnow
 from services.commitments.app import create_app
 from services.commitments.tables import commitments as commitments_table
 from tests.commitments_helpers import (
+    conflict,
     crm_event,
     decide,
     evaluate,
     evaluated,
     first_commitment,
     promise,
+    read,
     slip,
     take,
 )
@@ -168,12 +171,14 @@ async def test_an_unreachable_roadmap_keeps_the_work_due_after_a_pause(
     commitment_id = await first_commitment(commitments)
     (claimed,) = await claim(commitments)
 
+    recorded_at = utcnow()
     await evaluate(commitments, commitment_id, claim=claimed, outcome="roadmap_unreachable")
 
-    assert await claim(commitments) == []  # pausing before the next try
     engine = create_engine(commitments_db_url)
     try:
         async with engine.begin() as connection:
+            due = await connection.scalar(select(commitments_table.c.work_due_at))
+            assert due >= recorded_at + timedelta(seconds=1)  # pausing before the next try
             await connection.execute(
                 update(commitments_table).values(work_due_at=utcnow() - timedelta(seconds=1))
             )
@@ -181,6 +186,137 @@ async def test_an_unreachable_roadmap_keeps_the_work_due_after_a_pause(
         await engine.dispose()
     (retry,) = await claim(commitments)
     assert retry["review_status"] == "evaluation_pending"
+
+
+async def pause_longer(db_url: str, commitment_id: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(commitments_table)
+                .where(commitments_table.c.id == commitment_id)
+                .values(work_due_at=utcnow() + timedelta(seconds=30))
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_the_roadmaps_return_ends_the_pauses_but_not_the_hand_off_grace(
+    commitments_db_url,
+):
+    app = create_app(commitments_settings(commitments_db_url, handoff_grace_seconds=30))
+    async with running(app, SERVICE_TOKEN) as client:
+        await take(client, crm_event(promise("C-1")))
+        paused_id = await first_commitment(client)
+        (claimed,) = await claim(client, commitment_ids=[paused_id])
+        await evaluate(client, paused_id, claim=claimed, outcome="roadmap_unreachable")
+        await pause_longer(commitments_db_url, paused_id)  # as after many failed attempts
+        await take(client, crm_event(promise("C-9"), deal="D-2002"))  # fresh, in its grace
+
+        assert await claim(client) == []  # the one pausing, the other the gateway's own
+        (retried,) = await claim(client, retry_waiting=True)
+
+        assert retried["id"] == paused_id
+        assert await claim(client, retry_waiting=True) == []
+
+
+def record_of(claimed: dict, *conflicts: dict) -> dict:
+    return {
+        "commitment_id": claimed["id"],
+        "claim_token": claimed["claim_token"],
+        "evaluated_version": claimed["version"],
+        "work_generation": claimed["work_generation"],
+        "conflicts": list(conflicts),
+    }
+
+
+async def test_a_batch_of_evaluations_is_recorded_except_those_whose_claim_lapsed(
+    commitments, commitments_db_url
+):
+    await take(commitments, crm_event(promise("C-1"), promise("C-2"), promise("C-3")))
+    c1, c2, c3 = await claim(commitments, limit=10)
+    await expire_leases(commitments_db_url)
+    (c2_again,) = await claim(commitments, commitment_ids=[c2["id"]])  # another replica
+
+    batch = [record_of(c3, conflict("custom_work")), record_of(c1), record_of(c2)]
+    response = await commitments.post("/work/evaluations", json={"items": batch})
+    repeated = await commitments.post("/work/evaluations", json={"items": batch})
+
+    assert response.status_code == 200, response.text
+    answered = response.json()["items"]
+    assert [a["commitment_id"] for a in answered] == [c3["id"], c1["id"], c2["id"]]
+    assert [a["recorded"] for a in answered] == [True, True, False]
+    assert [a["review_status"] for a in answered] == ["needs_signoff", "cleared", "received"]
+    assert "claim" in answered[2]["reason"]
+    assert (await read(commitments, c2["id"]))["review_status"] == "received"
+    assert c2_again["claim_token"] != c2["claim_token"]
+    # A repeat (the answer was lost) finds the claims released and records nothing more.
+    assert [a["recorded"] for a in repeated.json()["items"]] == [False, False, False]
+    assert len((await read(commitments, c3["id"]))["evaluations"]) == 1
+
+
+async def test_a_commitment_named_twice_in_a_batch_is_recorded_once(commitments):
+    await take(commitments, crm_event(promise("C-1")))
+    (claimed,) = await claim(commitments)
+
+    twice = {"items": [record_of(claimed, conflict("custom_work")), record_of(claimed)]}
+    response = await commitments.post("/work/evaluations", json=twice)
+
+    assert response.status_code == 200, response.text
+    assert [a["recorded"] for a in response.json()["items"]] == [True, False]
+    commitment = await read(commitments, claimed["id"])
+    assert commitment["review_status"] == "needs_signoff"
+    assert len(commitment["evaluations"]) == 1
+
+
+async def test_a_roadmap_change_is_marked_once_per_version_however_often_it_comes(
+    commitments,
+):
+    await take(
+        commitments,
+        crm_event(
+            promise("C-1", roadmap_item_key="RM-12"),
+            promise("C-2", roadmap_item_key="RM-20"),
+            promise("C-3", roadmap_item_key="RM-30", tags=["on-prem"]),
+        ),
+    )
+    for claimed in await claim(commitments, limit=10):
+        await evaluate(commitments, claimed["id"], claim=claimed)
+
+    async def mark(*changes: dict) -> int:
+        response = await commitments.post("/work/rechecks", json={"changes": list(changes)})
+        assert response.status_code == 200, response.text
+        owed = await claim(commitments, limit=10)
+        for claimed in owed:  # settle them, so the next mark shows on its own
+            await evaluate(commitments, claimed["id"], claim=claimed)
+        assert response.json()["marked"] == len(owed)
+        return len(owed)
+
+    item = {"entity": "roadmap_item", "key": "RM-12"}
+    assert await mark({**item, "version": 4}) == 1
+    assert await mark({**item, "version": 4}) == 0  # the feed bringing what was marked
+    assert await mark({**item, "version": 3}) == 0  # an older state: already overtaken
+    assert await mark({**item, "version": 5}) == 1
+    assert await mark({**item, "version": None}) == 1  # a delete: always
+    assert await mark({**item, "version": None}) == 1
+    tag = {"entity": "vision_tag", "key": "on-prem", "version": 2, "item_keys": ["RM-20"]}
+    assert await mark(tag) == 2  # its carrier C-3, and C-2 through its item
+    assert await mark(tag) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"entity": "roadmap_item", "key": "on-prem", "version": 1},
+        {"entity": "vision_tag", "key": "RM-12", "version": 1},
+        {"entity": "roadmap_item", "key": "RM-12", "version": 1, "item_keys": ["RM-1"]},
+        {"entity": "roadmap_item", "key": "RM-12", "version": 0},
+    ],
+)
+async def test_a_change_mark_that_does_not_fit_is_422(commitments, change):
+    response = await commitments.post("/work/rechecks", json={"changes": [change]})
+
+    assert response.status_code == 422, response.text
 
 
 async def test_replicas_claiming_at_once_never_share_a_commitment(commitments_app, commitments):

@@ -148,8 +148,8 @@ def test_production_refuses_every_development_secret(monkeypatch):
     with pytest.raises(ValidationError) as refused:
         GatewaySettings(_env_file=None)
 
-    for name in ("jwt_secret", "webhook_secret", "hubspot_app_secret", "service_token"):
-        assert name in str(refused.value)
+    for name in ("JWT_SECRET", "WEBHOOK_SECRET", "HUBSPOT_APP_SECRET", "SERVICE_TOKEN"):
+        assert f"DEALGATE_{name}" in str(refused.value)  # what to set, by its variable
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The conflict rules (DESIGN.md), one pure function: every rule, its boundaries, properties."""
 
+import hashlib
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -8,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.evaluation import (
+    MESSAGE_LIMIT,
     Commitment,
     Policy,
     RoadmapItem,
@@ -16,7 +18,7 @@ from gateway.evaluation import (
     evaluate,
 )
 from kit.contracts.commitments import EvaluationCreate
-from kit.fingerprint import conflict_fingerprint
+from kit.fingerprint import DATE_CODES, conflict_fingerprint
 from services.commitments.lifecycle import SignoffConflict, fingerprint
 
 PLANNED_END = date(2027, 3, 1)
@@ -199,6 +201,137 @@ def test_date_evidence_carries_the_dates_the_fingerprint_reads():
     )
 
 
+# One promise per conflict code, each finding that conflict alone: (commitment, snapshot).
+ONE_CONFLICT = {
+    "unknown_item": (promise(roadmap_item_key="RM-99", tags=("analytics",)), None),
+    "item_declined": (promise(), roadmap(item(status="declined"))),
+    "non_goal": (promise(tags=("on-prem",)), None),
+    "custom_work": (promise(kind="custom_work"), None),
+    "unscheduled": (promise(promised_by=date(2027, 6, 1)), roadmap(item(planned_end=None))),
+    "date_before_plan": (promise(promised_by=date(2027, 2, 1)), None),
+    "date_at_risk": (promise(promised_by=date(2027, 3, 5)), None),
+    "off_vision": (promise(), roadmap(item(vision_tags=()))),
+}
+
+
+@pytest.mark.parametrize(
+    ("code", "severity", "evidence"),
+    [
+        ("unknown_item", "blocker", {"item_key": "RM-99"}),
+        ("item_declined", "blocker", {"item_key": "RM-12"}),
+        ("non_goal", "blocker", {"item_key": "RM-12", "tags": ["on-prem"]}),
+        ("custom_work", "blocker", {"item_key": "RM-12"}),
+        ("unscheduled", "blocker",
+         {"item_key": "RM-12", "planned_end": None, "promised_by": "2027-06-01"}),
+        ("date_before_plan", "blocker",
+         {"item_key": "RM-12", "planned_end": "2027-03-01", "promised_by": "2027-02-01"}),
+        ("date_at_risk", "warning",
+         {"item_key": "RM-12", "planned_end": "2027-03-01", "promised_by": "2027-03-05",
+          "confidence": "high"}),
+        ("off_vision", "warning", {"item_key": "RM-12", "tags": []}),
+    ],
+)  # fmt: skip
+def test_each_conflict_names_its_item_and_dates_and_the_fingerprint_sees_them(
+    code, severity, evidence
+):
+    """DESIGN.md: evidence is the item key, its dates, the tags involved; the fingerprint is
+    code, severity and item key, plus the dates for the date codes. Evidence that loses the
+    item key leaves the conflict out of the by-item report and lets the same approval stand
+    for another item; one that loses the dates lets a slip go unnoticed."""
+    commitment, snapshot = ONE_CONFLICT[code]
+    evaluation = evaluate(commitment, snapshot or roadmap(), POLICY)
+
+    (conflict,) = evaluation.conflicts
+    assert (conflict.code, conflict.severity) == (code, severity)
+    assert conflict.as_json()["evidence"] == evidence
+    dates = (None, None)
+    if code in DATE_CODES:
+        dates = ((snapshot or roadmap()).items["RM-12"].planned_end, commitment.promised_by)
+    assert evaluation.fingerprint == conflict_fingerprint(
+        [(code, severity, evidence["item_key"], *dates)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "commitment", "snapshot", "message"),
+    [
+        ("unknown_item", promise(roadmap_item_key="RM-99"), None,
+         "No roadmap item RM-99 exists."),
+        ("unlinked", promise(roadmap_item_key=None), None,
+         "This feature is not linked to any roadmap item."),
+        ("item_declined", promise(), roadmap(item(status="declined")),
+         "RM-12 (SSO with Okta) was declined."),
+        ("non_goal", promise(tags=("on-prem", "custom-forks")), None,
+         "It touches what the product will not do: custom-forks, on-prem."),
+        ("custom_work", promise(kind="custom_work"), None,
+         "It promises work for this customer alone."),
+        ("unscheduled", promise(promised_by=date(2027, 6, 1)), roadmap(item(planned_end=None)),
+         "Promised by 2027-06-01; RM-12 has no planned end date."),
+        ("date_before_plan", promise(promised_by=date(2027, 2, 1)), None,
+         "Promised by 2027-02-01; RM-12 is planned for 2027-03-01."),
+        # Inside the margin: the margin is the reason, whatever the confidence.
+        ("date_at_risk", promise(promised_by=date(2027, 3, 5)), roadmap(item(confidence="low")),
+         "Promised by 2027-03-05, less than 30 days after RM-12's planned end 2027-03-01."),
+        # Exactly the margin after, or later: only low confidence puts it at risk.
+        ("date_at_risk", promise(promised_by=date(2027, 3, 31)), roadmap(item(confidence="low")),
+         "Promised by 2027-03-31, after, but with low confidence in, RM-12's planned end "
+         "2027-03-01."),
+        ("date_at_risk", promise(promised_by=date(2027, 9, 1)), roadmap(item(confidence="low")),
+         "Promised by 2027-09-01, after, but with low confidence in, RM-12's planned end "
+         "2027-03-01."),
+        ("off_vision", promise(), roadmap(item(vision_tags=())),
+         "Neither the promise nor its roadmap item serves any pillar of the vision."),
+    ],
+)  # fmt: skip
+def test_the_message_a_pm_reads_names_the_item_the_dates_and_the_reason(
+    code, commitment, snapshot, message
+):
+    evaluation = evaluate(commitment, snapshot or roadmap(), POLICY)
+
+    assert {c.code: c.message for c in evaluation.conflicts}[code] == message
+
+
+def _non_goal_message(length: int) -> tuple[tuple[str, ...], str]:
+    """Distinct non-goal tags, valid slugs, whose conflict message, uncut, is `length` long."""
+    prefix, suffix = "It touches what the product will not do: ", "."
+    room = length - len(prefix) - len(suffix)  # what the tags and their ", " fill
+    tags: list[str] = []
+    while room > 60:
+        tags.append(f"t{len(tags):02d}-" + "x" * 46)  # 50 characters, 52 with ", "
+        room -= 52
+    tags.append(f"t{len(tags):02d}-" + "x" * (room - 4))
+    whole = prefix + ", ".join(tags) + suffix
+    assert len(whole) == length
+    return tuple(tags), whole
+
+
+@pytest.mark.parametrize(
+    ("length", "cut"),
+    [(MESSAGE_LIMIT - 1, False), (MESSAGE_LIMIT, False), (MESSAGE_LIMIT + 1, True),
+     (2001, True)],
+)  # fmt: skip
+def test_a_message_longer_than_the_limit_is_cut_with_an_ellipsis(length, cut):
+    """Messages are bounded (evaluation._shown): the most non-goals a promise and its item
+    may carry (20 tags each) must neither make a conflict the commitments service refuses
+    (messages up to 2000 characters) nor a wall of text for the PM."""
+    tags, whole = _non_goal_message(length)
+    linked = item(vision_tags=tags[20:])
+    snapshot = RoadmapSnapshot(
+        items={"RM-12": linked}, tag_kinds={**TAGS, **dict.fromkeys(tags, "non_goal")}
+    )
+
+    evaluation = evaluate(promise(tags=tags[:20]), snapshot, POLICY)
+
+    (conflict,) = [c for c in evaluation.conflicts if c.code == "non_goal"]
+    assert conflict.message == (whole[: MESSAGE_LIMIT - 1] + "…" if cut else whole)
+    assert len(conflict.message) <= MESSAGE_LIMIT
+    EvaluationCreate.model_validate(
+        {"claim_token": "0" * 32, "evaluated_version": 1, "work_generation": 1,
+         "conflicts": [c.as_json() for c in evaluation.conflicts],
+         "roadmap_item_versions": {"RM-12": 3}, "policy_version": POLICY.version}
+    )  # fmt: skip
+
+
 def test_which_severities_need_signoff_comes_from_the_policy():
     blockers_only = Policy(version="blockers-only", signoff_severities=frozenset({"blocker"}))
     warned = promise(promised_by=PLANNED_END + timedelta(days=5))
@@ -225,6 +358,43 @@ def test_the_fingerprint_ignores_messages_order_and_repeats_but_not_the_dates():
     assert conflict_fingerprint([("non_goal", "blocker", "RM-12", PLANNED_END, None)]) == (
         conflict_fingerprint([facts[1]])
     )
+
+
+def test_the_fingerprint_tells_apart_every_fact_it_names():
+    """DESIGN.md: for each conflict its code, severity and item key, and for the date codes
+    the planned_end and promised_by it saw."""
+    seen = ("date_at_risk", "warning", "RM-12", PLANNED_END, date(2027, 3, 5))
+    changed = [
+        ("date_before_plan", *seen[1:]),
+        (seen[0], "blocker", *seen[2:]),
+        (*seen[:2], "RM-13", *seen[3:]),
+        (*seen[:2], None, *seen[3:]),
+        (*seen[:3], PLANNED_END + timedelta(days=1), seen[4]),
+        (*seen[:3], None, seen[4]),
+        (*seen[:4], date(2027, 3, 6)),
+        (*seen[:4], None),
+    ]
+
+    prints = [conflict_fingerprint([facts]) for facts in [seen, *changed]]
+    assert len(set(prints)) == len(prints)
+
+
+def test_the_fingerprint_format_changes_only_on_purpose():
+    """Every evaluation stores its fingerprint, and one equal to the current one changes
+    nothing: a new format makes every stored fingerprint stale at once."""
+    facts = [
+        ("unscheduled", "blocker", "RM-12", None, date(2027, 6, 1)),
+        ("date_at_risk", "warning", "RM-3", date(2027, 3, 1), None),
+        ("custom_work", "blocker", None, None, None),
+    ]
+    lines = [
+        "custom_work|blocker|",
+        "date_at_risk|warning|RM-3|2027-03-01|",
+        "unscheduled|blocker|RM-12||2027-06-01",
+    ]
+
+    assert conflict_fingerprint(facts) == hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    assert conflict_fingerprint([]) == hashlib.sha256(b"").hexdigest()
 
 
 # Properties -----------------------------------------------------------------------------
@@ -317,3 +487,17 @@ def test_what_the_gateway_finds_the_commitments_service_takes_and_fingerprints_a
         if c.needs_signoff
     ]  # fmt: skip
     assert fingerprint(needing) == evaluation.fingerprint
+
+
+@given(promises, items, policies)
+def test_every_conflict_on_a_linked_item_carries_its_key_and_date_codes_their_dates(
+    commitment, linked, policy
+):
+    evaluation = evaluate(commitment, roadmap(linked), policy)
+
+    for conflict in evaluation.conflicts:
+        if commitment.roadmap_item_key is not None:
+            assert conflict.evidence["item_key"] == commitment.roadmap_item_key
+        if conflict.code in DATE_CODES:
+            assert conflict.evidence["planned_end"] == linked.planned_end
+            assert conflict.evidence["promised_by"] == commitment.promised_by

@@ -165,6 +165,9 @@ async def test_a_timestamp_that_is_not_ascii_digits_is_401(gateway):
         ({"closedate": "²"}, "body.closedate"),
         ({"hs_object_id": "\uff11\uff12\uff13"}, "body.hs_object_id"),  # full-width digits
         ({"hs_object_id": "9" * 190}, "body.hs_object_id"),
+        ({"dealstage": ["closedwon"]}, "body.dealstage"),  # a structure where a value belongs
+        ({"dealgate_commitments": "[" * 100_000 + "]" * 100_000}, "body.dealgate_commitments"),
+        ({"hs_lastmodifieddate": "253402300799000"}, "body.hs_lastmodifieddate"),  # 9999-12-31
     ],
 )
 async def test_a_signed_deal_that_makes_no_valid_event_is_422(gateway, overrides, field):
@@ -174,6 +177,31 @@ async def test_a_signed_deal_that_makes_no_valid_event_is_422(gateway, overrides
     fields = [error["field"] for error in response.json()["errors"]]
     assert field in fields
     assert await deals(gateway) == []
+
+
+async def test_a_signed_body_nested_too_deeply_is_422(gateway):
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    response = await gateway.post("/v1/webhooks/hubspot", content=body, headers=signed(body))
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body"
+
+
+async def test_a_modification_time_two_hours_ahead_is_refused_and_the_deal_is_not_frozen(gateway):
+    await send(gateway, hubspot_deal())
+    now_ms = int(time.time() * 1000)
+
+    ahead = await send(gateway, hubspot_deal(hs_lastmodifieddate=str(now_ms + 2 * 3600 * 1000)))
+    lost = await send(
+        gateway, hubspot_deal(dealstage="closedlost", hs_lastmodifieddate=str(now_ms))
+    )
+
+    assert ahead.status_code == 422, ahead.text
+    assert ahead.json()["errors"][0]["field"] == "body.hs_lastmodifieddate"
+    assert lost.status_code == 200, lost.text
+    assert lost.json()["status"] == "accepted"
+    assert (await deals(gateway))[0]["stage"] == "closed_lost"
 
 
 async def test_behind_a_proxy_the_public_url_is_what_hubspot_signed(

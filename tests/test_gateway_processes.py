@@ -6,14 +6,11 @@ import httpx
 import pytest
 
 from tests.commitments_helpers import crm_event
-from tests.conftest import SERVICE_TOKEN
 from tests.gateway_helpers import (
     CRM,
-    JWT_SECRET,
     PM,
     THREE_PROMISES,
     VIEWER,
-    WEBHOOK_SECRET,
     commitment,
     eventually,
     post_webhook,
@@ -21,60 +18,13 @@ from tests.gateway_helpers import (
     roadmap_with_two_items,
     statuses,
 )
-from tests.support.processes import Served, free_port
+from tests.support.processes import three_apps
 
 
 @pytest.fixture
 def three_processes(commitments_db_url, roadmap_db_url, tmp_path):
-    ports = {name: free_port() for name in ("gateway", "commitments", "roadmap")}
-    commitments = Served(
-        "services.commitments",
-        ports["commitments"],
-        {
-            "COMMITMENTS_PORT": str(ports["commitments"]),
-            "COMMITMENTS_DATABASE_URL": commitments_db_url,
-            "COMMITMENTS_SERVICE_TOKEN": SERVICE_TOKEN,
-        },
-        tmp_path,
-    )
-    roadmap = Served(
-        "services.roadmap",
-        ports["roadmap"],
-        {
-            "ROADMAP_PORT": str(ports["roadmap"]),
-            "ROADMAP_DATABASE_URL": roadmap_db_url,
-            "ROADMAP_SERVICE_TOKEN": SERVICE_TOKEN,
-            "ROADMAP_SUBSCRIBER_URL": (
-                f"http://127.0.0.1:{ports['gateway']}/internal/roadmap-changes"
-            ),
-            "ROADMAP_DELIVERY_POLL_SECONDS": "0.1",
-            "ROADMAP_DELIVERY_MAX_BACKOFF_SECONDS": "1",
-        },
-        tmp_path,
-    )
-    gateway = Served(
-        "gateway",
-        ports["gateway"],
-        {
-            "DEALGATE_PORT": str(ports["gateway"]),
-            "DEALGATE_COMMITMENTS_URL": f"http://127.0.0.1:{ports['commitments']}",
-            "DEALGATE_ROADMAP_URL": f"http://127.0.0.1:{ports['roadmap']}",
-            "DEALGATE_SERVICE_TOKEN": SERVICE_TOKEN,
-            "DEALGATE_JWT_SECRET": JWT_SECRET,
-            "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "DEALGATE_SWEEP_INTERVAL_SECONDS": "0.3",
-            "DEALGATE_UPSTREAM_BREAKER_RESET_SECONDS": "0.5",
-        },
-        tmp_path,
-    )
-    started = []
-    try:
-        for app in (commitments, roadmap, gateway):
-            started.append(app.start())
-        yield {"gateway": gateway, "commitments": commitments, "roadmap": roadmap}
-    finally:
-        for app in reversed(started):
-            app.stop()
+    with three_apps(commitments_db_url, roadmap_db_url, tmp_path) as apps:
+        yield apps
 
 
 async def test_the_story_runs_through_three_processes(three_processes):

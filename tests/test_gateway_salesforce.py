@@ -1,6 +1,8 @@
 """The Salesforce webhook: Outbound Messages from allowed organizations, opportunities and
 their commitment records as canonical events, answered with the SOAP Ack."""
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
@@ -9,6 +11,7 @@ from tests.gateway_helpers import VIEWER, roadmap_with_two_items
 
 ORG = "00D5e000000AbCdEAK"
 OPPORTUNITY = "0065e000000AbCdAAK"
+DEEP = 50_000  # elements nested in one another: far past any recursion limit
 
 
 def envelope(*notifications: str, org: str = ORG) -> bytes:
@@ -179,6 +182,39 @@ async def test_a_lost_opportunity_withdraws_its_commitments(gateway):
     assert await commitments_of_deal(gateway) == {"a0B000000000001": "withdrawn"}
 
 
+async def test_a_modification_time_far_ahead_is_refused_and_the_deal_is_not_frozen(gateway):
+    await send(gateway, envelope(opportunity()))
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    ahead = await send(
+        gateway, envelope(opportunity("04l000000000011", LastModifiedDate="9999-12-31T23:59:59Z"))
+    )
+    lost = await send(
+        gateway,
+        envelope(
+            opportunity(
+                "04l000000000012", StageName="Closed Lost", IsClosed="true", IsWon="false",
+                LastModifiedDate=now,
+            )
+        ),
+    )  # fmt: skip
+
+    assert ahead.status_code == 422, ahead.text
+    assert ahead.json()["errors"][0]["field"] == "body.Opportunity.LastModifiedDate"
+    assert lost.status_code == 200, lost.text
+    assert (await deals(gateway))[0]["stage"] == "closed_lost"
+
+
+async def test_xml_nested_deeply_where_nothing_is_read_is_harmless(gateway):
+    nested = "<Padding>" * DEEP + "</Padding>" * DEEP
+    body = envelope(opportunity()).replace(b"<soapenv:Body>", f"<soapenv:Body>{nested}".encode())
+
+    response = await send(gateway, body)
+
+    assert response.status_code == 200, response.text
+    assert len(await deals(gateway)) == 1
+
+
 async def test_a_commitment_before_its_opportunity_is_409_so_salesforce_retries(gateway):
     early = await send(gateway, envelope(commitment("04l000000000002", "a0B000000000001")))
     await send(gateway, envelope(opportunity()))
@@ -213,10 +249,12 @@ async def test_an_organization_not_on_the_list_is_403_and_writes_nothing(gateway
                 Opportunity__c="0065e000000ZzZzAAK",
             )
         ),
+        envelope(opportunity(Name="<a>" * DEEP + "Acme" + "</a>" * DEEP)),
+        b"<a>" * DEEP,  # never closed
     ],
     ids=[
         "not-xml", "dtd", "no-notifications", "empty", "no-name", "bad-amount",
-        "other-object", "bad-kind",
+        "other-object", "bad-kind", "nested-deeply", "nested-deeply-unclosed",
     ],
 )  # fmt: skip
 async def test_what_is_not_an_outbound_message_is_422_and_writes_nothing(gateway, body):

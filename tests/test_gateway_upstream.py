@@ -38,7 +38,7 @@ def upstream(script: Scripted, **options) -> tuple[Upstream, list[float]]:
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
 
-    options.setdefault("breaker", CircuitBreaker(threshold=3, reset_seconds=10, clock=FakeClock()))
+    options.setdefault("breaker", CircuitBreaker(threshold=3, clock=FakeClock()))
     client = Upstream(
         "roadmap", "http://roadmap", "token-0123456789abcdef",
         transport=httpx.MockTransport(script), sleep=sleep, **options,
@@ -68,15 +68,50 @@ async def test_a_non_idempotent_call_is_never_retried():
     assert len(script.calls) == 1
 
 
-async def test_retries_are_bounded_and_a_timeout_is_a_quick_503():
+async def test_a_service_that_times_out_is_not_asked_again_within_the_call():
+    clock = FakeClock()
     script = Scripted(httpx.ReadTimeout("slow"))
-    client, _ = upstream(script, retries=2)
+
+    def five_seconds_then_timeout(request: httpx.Request) -> httpx.Response:
+        clock.now += 5.0
+        return script(request)
+
+    client, _ = upstream(script, retries=2, clock=clock)
+    client.client._transport = httpx.MockTransport(five_seconds_then_timeout)
 
     with pytest.raises(UpstreamUnavailable) as unavailable:
         await client.request("GET", "/items")
 
-    assert len(script.calls) == 3
+    assert len(script.calls) == 1
     assert unavailable.value.retry_after >= 1
+
+
+async def test_quick_failures_are_retried_only_within_the_budget():
+    clock = FakeClock()
+    script = Scripted(503)
+
+    def a_second_then_503(request: httpx.Request) -> httpx.Response:
+        clock.now += 1.0
+        return script(request)
+
+    client, _ = upstream(script, retries=5, clock=clock, retry_budget_seconds=2.0)
+    client.client._transport = httpx.MockTransport(a_second_then_503)
+
+    with pytest.raises(UpstreamUnavailable):
+        await client.request("GET", "/items")
+
+    assert len(script.calls) == 2  # a third would start past the 2 s budget
+
+
+async def test_quick_failures_are_retried():
+    script = Scripted(httpx.ConnectError("refused"))
+    client, pauses = upstream(script, retries=2, clock=FakeClock())
+
+    with pytest.raises(UpstreamUnavailable):
+        await client.request("GET", "/items")
+
+    assert len(script.calls) == 3
+    assert pauses == [0.1, 0.2]
 
 
 @pytest.mark.parametrize("status", [200, 404, 409, 422, 500])
@@ -90,43 +125,67 @@ async def test_the_services_own_answers_pass_through_unretried(status):
     assert len(script.calls) == 1
 
 
+def open_breaker(clock: FakeClock, threshold: int = 3) -> CircuitBreaker:
+    return CircuitBreaker(threshold=threshold, probe_interval=0.5, clock=clock)
+
+
 async def test_the_breaker_opens_after_repeated_failures_and_then_fails_fast():
     clock = FakeClock()
     script = Scripted(503)
-    client, _ = upstream(script, retries=0, breaker=CircuitBreaker(3, 10, clock))
+    client, _ = upstream(script, retries=0, breaker=open_breaker(clock))
 
     for _ in range(3):
         with pytest.raises(UpstreamUnavailable):
             await client.request("GET", "/items")
     calls = len(script.calls)
-    clock.now += 4
+    clock.now += 0.4
     with pytest.raises(UpstreamUnavailable) as fast:
         await client.request("GET", "/items")
 
-    assert len(script.calls) == calls  # not even tried
-    assert fast.value.retry_after == pytest.approx(6)
+    assert calls == 3
+    assert len(script.calls) == calls  # not even tried: no probe is due yet
+    assert fast.value.retry_after == 1
 
 
-async def test_after_the_pause_one_trial_decides_whether_it_closes_again():
+async def test_an_open_circuit_probes_readiness_once_per_interval():
     clock = FakeClock()
-    script = Scripted(503, 503, 503, 503, 200)
-    client, _ = upstream(script, retries=0, breaker=CircuitBreaker(3, 10, clock))
+    script = Scripted(503, 503, 503, 503)  # the service still failing, probes included
+    client, _ = upstream(script, retries=0, breaker=open_breaker(clock))
     for _ in range(3):
         with pytest.raises(UpstreamUnavailable):
             await client.request("GET", "/items")
 
-    clock.now += 11
-    with pytest.raises(UpstreamUnavailable):  # the trial fails: open again
+    clock.now += 0.5
+    for _ in range(5):  # a burst: one probe, the rest refused at once
+        with pytest.raises(UpstreamUnavailable):
+            await client.request("GET", "/items")
+    clock.now += 0.5
+    with pytest.raises(UpstreamUnavailable):
         await client.request("GET", "/items")
-    clock.now += 5
-    with pytest.raises(UpstreamUnavailable):  # still pausing, not tried
-        await client.request("GET", "/items")
-    clock.now += 6
-    response = await client.request("GET", "/items")  # the next trial succeeds: closed
+
+    probes = [call.url.path for call in script.calls[3:]]
+    assert probes == ["/readyz", "/readyz"]
+
+
+async def test_the_first_probe_that_answers_closes_the_circuit_and_its_call_goes_on():
+    clock = FakeClock()
+    script = Scripted(503, 503, 503, 200)
+    client, _ = upstream(script, retries=0, breaker=open_breaker(clock))
+    recovered: list[str] = []
+    client.on_recovered.append(lambda: recovered.append("roadmap"))
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await client.request("GET", "/items")
+
+    clock.now += 0.5
+    response = await client.request("GET", "/items/RM-1")
 
     assert response.status_code == 200
-    assert len(script.calls) == 5
+    assert [call.url.path for call in script.calls[3:]] == ["/readyz", "/items/RM-1"]
+    assert recovered == ["roadmap"]
+    assert not client.breaker.is_open
     assert (await client.request("GET", "/items")).status_code == 200
+    assert recovered == ["roadmap"]  # told once, when it came back
 
 
 class Item(BaseModel):
@@ -148,27 +207,27 @@ async def test_a_malformed_reply_is_caught_not_crashed_on():
     assert client.parse(httpx.Response(200, json={"key": "RM-1", "version": 3}), Item).version == 3
 
 
-async def test_a_trial_cut_short_by_its_callers_timeout_does_not_jam_the_circuit():
+async def test_a_probe_cut_short_by_its_callers_timeout_does_not_jam_the_circuit():
     clock = FakeClock()
     hang = asyncio.Event()
 
     async def slow_then_fine(request: httpx.Request) -> httpx.Response:
         if not hang.is_set():
-            await asyncio.sleep(60)  # the service is still slow at the trial
+            await asyncio.sleep(60)  # the service is still slow at the probe
         return httpx.Response(200, json={})
 
-    breaker = CircuitBreaker(1, 10, clock)
+    breaker = open_breaker(clock, threshold=1)
     client = Upstream(
         "roadmap", "http://roadmap", "t" * 16, retries=0, breaker=breaker,
         transport=httpx.MockTransport(slow_then_fine),
     )  # fmt: skip
     breaker.record_failure()  # open
-    clock.now += 11
+    clock.now += 1
 
     with pytest.raises(TimeoutError):  # e.g. /readyz's own 2 s limit on its check
-        await asyncio.wait_for(client.request("GET", "/readyz"), 0.05)
+        await asyncio.wait_for(client.request("GET", "/items"), 0.05)
     hang.set()
-    clock.now += 11
+    clock.now += 1
 
     assert (await client.request("GET", "/items")).status_code == 200
 

@@ -63,6 +63,7 @@ async def test_a_timestamp_more_than_five_minutes_old_is_refused(gateway):
         "webhook-id": "msg_old",
         "webhook-timestamp": str(int(moment.timestamp())),
         "webhook-signature": Webhook(WEBHOOK_SECRET).sign("msg_old", moment, body.decode()),
+        "content-type": "application/json",
     }
 
     response = await gateway.post("/v1/webhooks/generic", content=body, headers=headers)
@@ -102,6 +103,79 @@ async def test_an_event_from_another_source_is_refused_here(gateway):
     response = await post_webhook(gateway, event)
 
     assert problem(response, 422)["errors"][0]["field"] == "body.deal.source"
+
+
+def ahead(seconds: float) -> str:
+    """A time `seconds` ahead of this machine's clock, as a CRM would write it."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+async def test_a_deal_time_far_ahead_is_refused_and_the_deal_is_not_frozen(gateway):
+    await post_webhook(gateway, crm_event(promise("C-1")))
+    far_ahead = crm_event(promise("C-1"), promise("C-2"))
+    far_ahead["deal"]["updated_at"] = far_ahead["occurred_at"] = "9999-12-31T23:59:59Z"
+    two_hours_ahead = crm_event(promise("C-1"), promise("C-2"))
+    two_hours_ahead["occurred_at"] = ahead(2 * 3600)
+    lost = crm_event(promise("C-1"), stage="closed_lost", updated_at=ahead(0))
+    lost["occurred_at"] = lost["deal"]["updated_at"]
+
+    refused = [await post_webhook(gateway, event) for event in (far_ahead, two_hours_ahead)]
+    listed = await gateway.get("/v1/commitments", headers=VIEWER)
+    taken = await post_webhook(gateway, lost)
+
+    fields = [problem(response, 422)["errors"][0]["field"] for response in refused]
+    assert fields == ["body.deal.updated_at", "body.occurred_at"]
+    assert [c["external_id"] for c in listed.json()["items"]] == ["C-1"]  # nothing written
+    assert taken.json()["status"] == "accepted", taken.text
+    assert statuses(taken.json()) == {"C-1": "withdrawn"}
+
+
+async def test_a_deal_time_just_inside_the_allowed_clock_skew_is_taken(gateway):
+    event = crm_event(updated_at=ahead(3600 - 120))
+    event["occurred_at"] = event["deal"]["updated_at"]
+
+    response = await post_webhook(gateway, event)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "accepted"
+
+
+async def test_the_allowed_clock_skew_is_a_setting(commitments_db_url, roadmap_db_url):
+    event = crm_event(updated_at=ahead(120))
+    stack = Stack(commitments_db_url, roadmap_db_url, max_clock_skew_seconds=60)
+    async with stack.running() as gateway:
+        response = await post_webhook(gateway, event)
+
+    assert problem(response, 422)["errors"][0]["field"] == "body.deal.updated_at"
+
+
+async def test_only_a_json_body_is_taken(gateway):
+    body, headers = signed_webhook(crm_event())
+    del headers["content-type"]
+
+    refused = [
+        await gateway.post(
+            "/v1/webhooks/generic", content=body, headers={**headers, **content_type}
+        )
+        for content_type in (
+            {"content-type": "text/plain"},
+            {"content-type": "application/xml"},
+            {},
+        )
+    ]
+    unsigned = await gateway.post(
+        "/v1/webhooks/generic", content=body, headers={"content-type": "text/plain"}
+    )
+    taken = await gateway.post(
+        "/v1/webhooks/generic",
+        content=body,
+        headers={**headers, "content-type": "application/json; charset=utf-8"},
+    )
+
+    for response in (*refused, unsigned):  # the media type is checked first: it reveals nothing
+        assert "application/json" in problem(response, 415)["detail"]
+    assert taken.status_code == 200, taken.text
+    assert len(await deals(gateway)) == 1
 
 
 async def test_an_oversized_body_is_413(gateway):

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy.exc import DBAPIError
 
+from kit import background
 from kit.app import create_base_app
 from kit.db import RequestConnection
 from kit.etags import if_match_allows, if_none_match_hits
@@ -25,9 +26,11 @@ class _CommitFailingEngine:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    @asynccontextmanager
     async def connect(self):
-        yield self
+        return self
+
+    async def close(self) -> None:
+        pass
 
     @asynccontextmanager
     async def begin(self):
@@ -88,6 +91,43 @@ async def test_a_database_busy_with_another_request_answers_503_to_retry(error):
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _DatabaseError("terminating connection due to administrator command", sqlstate="57P01"),
+        _DatabaseError("connection failure", sqlstate="08006"),
+        _DatabaseError("sorry, too many clients already", sqlstate="53300"),
+        _DatabaseError("unable to open database file"),
+        _DatabaseError("disk I/O error"),
+    ],
+)
+async def test_a_database_gone_answers_503_to_retry(error):
+    async with running(_app_with(_CommitFailingEngine(DBAPIError("COMMIT", {}, error)))) as client:
+        response = await client.post("/write")
+
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["type"] == "urn:dealgate:problem:database-unavailable"
+
+
+class _UnreachableEngine:
+    """An engine whose every connection attempt is refused, as a database that is down."""
+
+    async def connect(self):
+        raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+
+
+async def test_a_database_that_cannot_be_reached_answers_503_and_reveals_nothing(caplog):
+    async with running(_app_with(_UnreachableEngine())) as client:
+        response = await client.post("/write")
+
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["type"] == "urn:dealgate:problem:database-unavailable"
+    assert "5432" not in response.text
+    assert not [r for r in caplog.records if r.name == "kit.errors"]
 
 
 async def test_any_other_database_error_is_a_500_that_reveals_nothing():
@@ -170,3 +210,20 @@ async def test_the_access_log_times_the_request_itself(caplog):
 
     [logged] = [record for record in caplog.records if record.name == "kit.access"]
     assert 50 <= logged.duration_ms < 5_000
+
+
+async def test_background_work_that_swallows_a_cancellation_is_still_stopped():
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.set()  # as an inner cancel scope mistaking it for its own would
+        await asyncio.sleep(3600)
+
+    async with asyncio.timeout(10), background.running(stubborn()) as task:
+        await asyncio.sleep(0)
+
+    assert swallowed.is_set()
+    assert task.cancelled()

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 
 import httpx
@@ -211,3 +212,45 @@ async def test_an_idle_sender_only_reads(engine, five_changes):
     async with engine.connect() as connection:
         after = (await connection.execute(select(delivery_cursors))).one()
     assert after == before
+
+
+async def _retry_now(engine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            delivery_cursors.update().values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+@pytest.mark.parametrize(
+    ("failure", "answered_before", "grace_seconds", "level"),
+    [
+        (httpx.ConnectError("refused"), False, 30, logging.INFO),
+        (httpx.ConnectError("refused"), False, 0, logging.WARNING),
+        (httpx.ConnectError("refused"), True, 30, logging.WARNING),
+        (503, False, 30, logging.WARNING),
+    ],
+    ids=["not-up-yet", "still-not-up-past-the-grace", "was-up-then-gone", "up-and-failing"],
+)
+async def test_a_subscriber_still_starting_is_no_warning(
+    engine, five_changes, caplog, failure, answered_before, grace_seconds, level
+):
+    subscriber = Subscriber()
+    worker = ChangeSender(
+        engine,
+        subscriber.client(),
+        subscriber_url=SUBSCRIBER,
+        service_token=SERVICE_TOKEN,
+        batch_size=2,
+        startup_grace_seconds=grace_seconds,
+    )
+    if answered_before:
+        assert await worker.send_once() == 2
+    subscriber.failures = [failure]
+    caplog.set_level(logging.INFO, logger="roadmap.delivery")
+
+    assert await worker.send_once() == 0
+
+    [record] = [r for r in caplog.records if r.name == "roadmap.delivery"]
+    assert record.levelno == level
+    await _retry_now(engine)
+    assert await worker.send_once() == 2  # and the batch still goes out once it is up

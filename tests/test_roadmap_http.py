@@ -59,11 +59,12 @@ async def test_the_token_is_checked_before_anything_about_the_query(anonymous):
     assert response.status_code == 401
 
 
-async def test_health_and_readiness_answer_without_a_token(anonymous):
+async def test_health_and_readiness_answer_without_a_token(anonymous, roadmap_app):
     health = await anonymous.get("/healthz")
     ready = await anonymous.get("/readyz")
 
-    assert health.json() == {"status": "ok"}
+    # The instance tells a caller which process answered (make run checks it is its own).
+    assert health.json() == {"status": "ok", "instance": roadmap_app.state.settings.instance_id}
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
 

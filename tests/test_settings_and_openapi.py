@@ -24,7 +24,7 @@ def test_settings_read_the_prefixed_environment(monkeypatch):
 def test_production_refuses_a_development_secret(monkeypatch):
     monkeypatch.setenv("DEALGATE_ENV", "production")
 
-    with pytest.raises(ValidationError, match="service_token"):
+    with pytest.raises(ValidationError, match="ROADMAP_SERVICE_TOKEN"):
         RoadmapSettings(_env_file=None)
     monkeypatch.setenv("ROADMAP_SERVICE_TOKEN", "a-real-secret-of-some-length")
     assert RoadmapSettings(_env_file=None).environment == "production"

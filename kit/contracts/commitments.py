@@ -6,7 +6,8 @@ shape (DESIGN.md "Shapes outside clients rely on"); stages are already mapped. C
 unknown fields are refused.
 """
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -17,19 +18,39 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, Timestamp, text
+from kit.types import (
+    EMAIL_PATTERN,
+    ITEM_KEY_PATTERN,
+    NOT_BLANK_PATTERN,
+    TAG_SLUG_PATTERN,
+    WHITESPACE,
+    Day,
+    Timestamp,
+    WholeNumber,
+    text,
+    whole_number,
+)
 
-EXTERNAL_ID = r"^[^\x00\s][^\x00]{0,199}$"
+# A CRM's own id: no leading White_Space. Its bound is a length, not a counted repetition,
+# since ECMA-262 read without the `u` flag would count an astral character twice.
+EXTERNAL_ID = rf"^[^\x00{WHITESPACE}][^\x00]*$"
+EXTERNAL_ID_MAX_LENGTH = 200
+# A deal amount: a decimal string, at most 16 digits before the point and 2 after it.
+AMOUNT_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
 # A CRM event id (e.g. a Standard Webhooks `webhook-id`).
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
-ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID)]
+ExternalId = Annotated[
+    str, StringConstraints(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
+]
 ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)]
 
 
@@ -70,7 +91,11 @@ class DealIn(BaseModel):
     external_id: ExternalId
     name: text(300, min_length=1, strip=True)  # type: ignore[valid-type]
     account: text(300, strip=True) = ""  # type: ignore[valid-type]
-    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)] = Decimal("0")
+    amount: Annotated[
+        Decimal,
+        Field(ge=0, max_digits=18, decimal_places=2),
+        WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["250000.00"]}),
+    ] = Decimal("0")
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
     stage: DealStage
     expected_close: Day | None = None
@@ -80,8 +105,12 @@ class DealIn(BaseModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _amount_as_text(cls, value: object) -> object:
-        # Amounts are decimal strings: a JSON float has already lost cents.
-        if isinstance(value, float):
+        # Amounts are decimal strings: a JSON float has already lost cents. Only the plain
+        # form is taken (not "1e3", "1_000" or " 12 ", which Decimal would read), so that the
+        # published pattern is the whole rule. A Decimal comes from Python, never from JSON.
+        if isinstance(value, Decimal):
+            return value
+        if not isinstance(value, str) or re.fullmatch(AMOUNT_PATTERN, value) is None:
             raise ValueError('give amounts as decimal strings, e.g. "250000.00"')
         return value
 
@@ -172,6 +201,9 @@ class Severity(StrEnum):
 TagSlug = Annotated[str, StringConstraints(pattern=TAG_SLUG_PATTERN, max_length=64)]
 
 
+MAX_EVIDENCE_NESTING = 8
+
+
 class Evidence(BaseModel):
     """What a conflict rests on. The named fields are what coverage and the reports read;
     anything else the evaluator adds (say, the best search matches) is kept as given."""
@@ -183,6 +215,31 @@ class Evidence(BaseModel):
     promised_by: Day | None = None
     tags: Annotated[list[TagSlug], Field(max_length=40)] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _kept_as_given_stays_shallow(self) -> "Evidence":
+        """What is kept as given must be answered again inside every read of the commitment:
+        nested past what the JSON encoder follows, it would be taken and then fail."""
+        if self.model_extra and _nests_deeper_than(self.model_extra, MAX_EVIDENCE_NESTING):
+            raise ValueError(f"evidence nests more than {MAX_EVIDENCE_NESTING} levels deep")
+        return self
+
+
+def _nests_deeper_than(value: object, levels: int) -> bool:
+    # Iterative, so no depth of input can exhaust the stack that checks it.
+    waiting: list[tuple[object, int]] = [(value, 1)]
+    while waiting:
+        current, depth = waiting.pop()
+        if isinstance(current, dict):
+            children: Iterable[object] = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > levels:
+            return True
+        waiting.extend((child, depth + 1) for child in children)
+    return False
+
 
 class Conflict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -190,14 +247,27 @@ class Conflict(BaseModel):
     code: ConflictCode
     severity: Severity
     message: text(2000)  # type: ignore[valid-type]
-    needs_signoff: bool = Field(description="Whether the policy asks a PM to sign it off.")
+    needs_signoff: StrictBool = Field(description="Whether the policy asks a PM to sign it off.")
     evidence: Evidence = Field(default_factory=Evidence)
+
+
+# Cross-field rules the models check, published as JSON Schema `if`/`then`, so that the
+# document does not call valid what the server refuses.
+_UNREACHABLE_HAS_NO_CONFLICTS = {
+    "if": {"required": ["outcome"], "properties": {"outcome": {"const": "roadmap_unreachable"}}},
+    "then": {"properties": {"conflicts": {"maxItems": 0}}},
+}
+_REJECTION_NEEDS_A_COMMENT = {
+    "if": {"properties": {"decision": {"const": "reject"}}},
+    "then": {"required": ["comment"], "properties": {"comment": {"pattern": NOT_BLANK_PATTERN}}},
+}
 
 
 class EvaluationCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **_UNREACHABLE_HAS_NO_CONFLICTS,
             "examples": [
                 {
                     "claim_token": "9f1c2b7e4d3a4c8e9b0a1f2e3d4c5b6a",
@@ -222,18 +292,22 @@ class EvaluationCreate(BaseModel):
         description="The claim the commitment was taken with (POST /work/claims); only its "
         "holder records (else 409)."
     )
-    evaluated_version: int = Field(
+    evaluated_version: WholeNumber = Field(
         ge=1, description="The commitment version evaluated; another is refused with 409."
     )
-    work_generation: int = Field(
+    work_generation: WholeNumber = Field(
         ge=0,
         description="The work generation claimed. Only an evaluation of the latest "
         "generation settles the work owed; after an older one the work is due again.",
     )
     outcome: Literal["evaluated", "roadmap_unreachable"] = "evaluated"
     conflicts: Annotated[list[Conflict], Field(max_length=50)] = Field(default_factory=list)
-    roadmap_item_versions: dict[ItemKey, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict, max_length=50
+    roadmap_item_versions: dict[ItemKey, whole_number(0)] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        max_length=50,
+        # pydantic publishes the key pattern as `patternProperties`, which leaves any other
+        # key valid in the document; the server refuses it.
+        json_schema_extra={"additionalProperties": False},
     )
     policy_version: text(64, min_length=1) = "default"  # type: ignore[valid-type]
 
@@ -242,6 +316,57 @@ class EvaluationCreate(BaseModel):
         if self.outcome == "roadmap_unreachable" and self.conflicts:
             raise ValueError("a roadmap_unreachable outcome carries no conflicts")
         return self
+
+
+class EvaluationRecord(EvaluationCreate):
+    """One evaluation of a batch: the commitment it is of, and the evaluation."""
+
+    commitment_id: CommitmentId
+
+
+class EvaluationBatch(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "commitment_id": "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10",
+                            "claim_token": "9f1c2b7e4d3a4c8e9b0a1f2e3d4c5b6a",
+                            "evaluated_version": 1,
+                            "work_generation": 1,
+                            "outcome": "evaluated",
+                            "conflicts": [],
+                            "roadmap_item_versions": {"RM-12": 3},
+                            "policy_version": "default-1",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: Annotated[list[EvaluationRecord], Field(min_length=1, max_length=100)] = Field(
+        description="A commitment named again after its first evaluation here is not "
+        "recorded again."
+    )
+
+
+class EvaluationRecorded(BaseModel):
+    commitment_id: str
+    recorded: bool = Field(
+        description="False when the claim no longer held (the commitment changed or was "
+        "claimed again: it is due again already) or the commitment does not exist."
+    )
+    review_status: ReviewStatus | None = Field(
+        description="Its status now (null: no such commitment)."
+    )
+    reason: str | None = Field(None, description="Why it was not recorded.")
+
+
+class EvaluationBatchAnswer(BaseModel):
+    items: list[EvaluationRecorded] = Field(description="In the order of the request.")
 
 
 class EvaluationRead(BaseModel):
@@ -262,6 +387,7 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **_REJECTION_NEEDS_A_COMMENT,
             "examples": [
                 {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
                  "conditions": "Pilot only."}
@@ -284,6 +410,7 @@ class DecisionCreate(DecisionRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **_REJECTION_NEEDS_A_COMMENT,
             "examples": [
                 {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
                  "conditions": "Pilot only.", "decided_by": "ana@example.com", "role": "pm"}
@@ -406,6 +533,11 @@ class Blocking(BaseModel):
     commitment_id: str
     review_status: ReviewStatus
     conflicts: list[Conflict]
+    recheck_pending: bool = Field(
+        False,
+        description="It owes an evaluation after a change (the roadmap's or the CRM's) and "
+        "blocks until it has one, whatever its status says now.",
+    )
 
 
 class DealReadiness(BaseModel):
@@ -429,6 +561,12 @@ class ClaimRequest(BaseModel):
     roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=500)] | None = Field(
         None, description="Only those linked to these items."
     )
+    retry_waiting: StrictBool = Field(
+        False,
+        description="Also work pausing after a failed attempt, before its pause ends (what "
+        "the roadmap's return makes worth evaluating at once). Never fresh work still in "
+        "its hand-off grace.",
+    )
 
 
 class ClaimedCommitment(CommitmentFields):
@@ -441,10 +579,58 @@ class ClaimedWork(BaseModel):
     items: list[ClaimedCommitment]
 
 
+class RoadmapChangeMark(BaseModel):
+    """One roadmap change a re-check is owed for, with the commitments it concerns."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        # What _key_fits_entity checks, published: the document calls valid only what it takes.
+        json_schema_extra={
+            "if": {"properties": {"entity": {"const": "roadmap_item"}}},
+            "then": {
+                "properties": {"key": {"pattern": ITEM_KEY_PATTERN}, "item_keys": {"maxItems": 0}}
+            },
+            "else": {"properties": {"key": {"pattern": TAG_SLUG_PATTERN}}},
+        },
+    )
+
+    entity: Literal["roadmap_item", "vision_tag"]
+    key: str = Field(
+        # One pair of anchors around both: a `$` before the `|` is Python's, which also
+        # matches before a final newline, wherever schemathesis draws from the pattern.
+        pattern=f"^({ITEM_KEY_PATTERN[1:-1]}|{TAG_SLUG_PATTERN[1:-1]})$",
+        max_length=64,
+        description="The item key, or the tag slug (its carriers are owed the re-check).",
+    )
+    version: whole_number(1) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="The version the change made. If a re-check was marked for this "
+        "version or a later one already, nothing is marked again. Null (a delete): always.",
+    )
+    item_keys: Annotated[list[ItemKey], Field(max_length=1000)] = Field(
+        default_factory=list,
+        description="For a vision tag: the items carrying it (their commitments too).",
+    )
+
+    @model_validator(mode="after")
+    def _key_fits_entity(self) -> "RoadmapChangeMark":
+        pattern = ITEM_KEY_PATTERN if self.entity == "roadmap_item" else TAG_SLUG_PATTERN
+        if not re.match(pattern, self.key):
+            raise ValueError(f"not a key of a {self.entity}")
+        if self.entity == "roadmap_item" and self.item_keys:
+            raise ValueError("item_keys belong to a vision tag's change")
+        return self
+
+
 class RecheckRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]}]},
+        json_schema_extra={
+            "examples": [
+                {"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]},
+                {"changes": [{"entity": "roadmap_item", "key": "RM-12", "version": 4}]},
+            ]
+        },
     )
 
     commitment_ids: Annotated[list[CommitmentId], Field(max_length=1000)] = Field(
@@ -455,6 +641,10 @@ class RecheckRequest(BaseModel):
     )
     tags: Annotated[list[TagSlug], Field(max_length=100)] = Field(
         default_factory=list, description="Commitments carrying any of these tags."
+    )
+    changes: Annotated[list[RoadmapChangeMark], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="Roadmap changes, each marked once per version however often it comes.",
     )
 
 
@@ -513,6 +703,12 @@ class Awaiting(BaseModel):
     awaiting_since: datetime
     age_hours: float
     past_sla: bool
+
+
+# The aging report's cursor: the last item's awaiting_since (microseconds since the Unix
+# epoch) and its id. Every value the pattern admits is a place the report can resume from, so
+# the pattern is the whole rule.
+AGING_CURSOR_PATTERN = "^[0-9]{1,17}_" + ID_PATTERN.removeprefix("^")
 
 
 class AgingReport(BaseModel):

@@ -11,7 +11,13 @@ from typing import Annotated
 from fastapi import Path, Query
 from starlette.convertors import register_url_convertor
 
-from kit.contracts.commitments import ID_PATTERN, MAX_PAGE
+from kit.contracts.commitments import (
+    AGING_CURSOR_PATTERN,
+    EXTERNAL_ID,
+    EXTERNAL_ID_MAX_LENGTH,
+    ID_PATTERN,
+    MAX_PAGE,
+)
 from kit.routing import PatternConvertor
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN
 
@@ -26,6 +32,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}
 Cursor = Annotated[
     str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
 ]
+AgingCursor = Annotated[
+    str | None,
+    Query(pattern=AGING_CURSOR_PATTERN, description="`next_cursor` of the previous page."),
+]
 Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+ExternalIdQuery = Annotated[
+    str | None, Query(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
+]
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]

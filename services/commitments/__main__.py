@@ -7,7 +7,7 @@ from services.commitments.settings import CommitmentsSettings
 if __name__ == "__main__":
     run_service_cli(
         prog="services.commitments",
-        settings_factory=CommitmentsSettings,
+        settings_class=CommitmentsSettings,
         app_factory=create_app,  # type: ignore[arg-type]
         migrations_dir=MIGRATIONS,
     )

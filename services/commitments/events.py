@@ -48,7 +48,7 @@ from services.commitments.intake import (
     plan_intake,
 )
 from services.commitments.lifecycle import Event, ReviewStatus
-from services.commitments.reads import NOT_BLOCKING
+from services.commitments.reads import blocks
 from services.commitments.records import states_of_deal
 from services.commitments.tables import breaches, commitments, deals, inbox
 
@@ -345,7 +345,7 @@ async def _record_breach_if_not_ready(
             "review_status": row.review_status,
         }
         for row in states
-        if row.review_status not in NOT_BLOCKING
+        if blocks(row.review_status, row.work_due_at)
     ]
     if blocking:
         await connection.execute(

@@ -5,7 +5,7 @@ Lists are keyset-paginated by id (the cursor is the previous page's last id).
 
 from collections.abc import Sequence
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import (
@@ -19,9 +19,27 @@ from services.commitments.lifecycle import ReviewStatus
 from services.commitments.records import as_listed, listed_query, not_found
 from services.commitments.tables import commitments, conflict_tallies, deals
 
-# A deal may close when every commitment not withdrawn is one of these.
+# A deal may close when every commitment not withdrawn is one of these and owes no
+# evaluation: one owed a re-check (work due) may be about to reopen, so it blocks until it is
+# evaluated again; the gate never answers from a state a roadmap change already overtook.
 READY_STATUSES = (ReviewStatus.cleared.value, ReviewStatus.approved.value)
 NOT_BLOCKING = (*READY_STATUSES, ReviewStatus.withdrawn.value)
+WITHDRAWN = ReviewStatus.withdrawn.value
+
+
+def blocking() -> ColumnElement[bool]:
+    """A commitment that holds its deal back from closing (see `blocks`)."""
+    return or_(
+        commitments.c.review_status.not_in(NOT_BLOCKING),
+        and_(commitments.c.work_due_at.is_not(None), commitments.c.review_status != WITHDRAWN),
+    )
+
+
+def blocks(review_status: str, work_due_at: object) -> bool:
+    """`blocking()` for a row already read."""
+    if review_status == WITHDRAWN:
+        return False
+    return review_status not in NOT_BLOCKING or work_due_at is not None
 
 
 async def list_deals(
@@ -89,22 +107,24 @@ async def readiness(connection: AsyncConnection, deal_id: str) -> DealReadiness:
     known = await connection.execute(select(deals.c.id).where(deals.c.id == deal_id))
     if known.one_or_none() is None:
         raise not_found("deal", deal_id)
-    blocking = [
-        as_listed(row)
-        for row in await connection.execute(
+    rows = (
+        await connection.execute(
             listed_query()
-            .where(commitments.c.deal_id == deal_id)
-            .where(commitments.c.review_status.not_in(NOT_BLOCKING))
+            .add_columns(commitments.c.work_due_at)
+            .where(commitments.c.deal_id == deal_id, blocking())
             .order_by(commitments.c.external_id)
         )
-    ]
+    ).all()
     return DealReadiness(
         deal_id=deal_id,
-        ready=not blocking,
+        ready=not rows,
         blocking=[
             Blocking(
-                commitment_id=item.id, review_status=item.review_status, conflicts=item.conflicts
+                commitment_id=item.id,
+                review_status=item.review_status,
+                conflicts=item.conflicts,
+                recheck_pending=row.work_due_at is not None,
             )
-            for item in blocking
+            for row, item in ((row, as_listed(row)) for row in rows)
         ],
     )

@@ -9,8 +9,7 @@
   past the caller's SLA.
 """
 
-import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select
@@ -27,7 +26,7 @@ from kit.contracts.commitments import (
     Summary,
 )
 from kit.db import utcnow
-from services.commitments.reads import NOT_BLOCKING
+from services.commitments.reads import blocking
 from services.commitments.tables import (
     breaches,
     commitments,
@@ -69,9 +68,7 @@ async def summary(connection: AsyncConnection) -> Summary:
         .group_by(per_deal.c.review_status, per_deal.c.deal_currency)
         .order_by(per_deal.c.review_status, per_deal.c.deal_currency)
     )
-    blocked = exists().where(
-        commitments.c.deal_id == deals.c.id, commitments.c.review_status.not_in(NOT_BLOCKING)
-    )
+    blocked = exists().where(commitments.c.deal_id == deals.c.id, blocking())
     at_risk = await connection.execute(
         select(deals.c.currency, func.count(), func.sum(deals.c.amount_cents))
         .where(deals.c.stage == "open", blocked)
@@ -144,22 +141,19 @@ async def conflicts(connection: AsyncConnection) -> ConflictReport:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _aging_cursor(awaiting: Awaiting) -> str:
-    """Opaque and URL-safe: the last item's (awaiting_since, id)."""
-    raw = f"{awaiting.awaiting_since.isoformat()}|{awaiting.commitment_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """The last item's (awaiting_since, id), as AGING_CURSOR_PATTERN spells it."""
+    return f"{(awaiting.awaiting_since - _EPOCH) // _MICROSECOND}_{awaiting.commitment_id}"
 
 
-def parse_aging_cursor(cursor: str) -> tuple[datetime, str] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        since, _, commitment_id = raw.partition("|")
-        moment = datetime.fromisoformat(since)
-    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        return None
-    if moment.tzinfo is None or not commitment_id:
-        return None
-    return moment, commitment_id
+def parse_aging_cursor(cursor: str) -> tuple[datetime, str]:
+    """Where to resume, from a cursor that matches AGING_CURSOR_PATTERN."""
+    microseconds, _, commitment_id = cursor.partition("_")
+    return _EPOCH + int(microseconds) * _MICROSECOND, commitment_id
 
 
 async def aging(

@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import Conflict, DecisionCreate, EvaluationCreate
+from kit.contracts.commitments import (
+    Conflict,
+    DecisionCreate,
+    EvaluationBatch,
+    EvaluationBatchAnswer,
+    EvaluationCreate,
+    EvaluationRecorded,
+)
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
@@ -34,8 +41,10 @@ EVALUATED = {
     ReviewStatus.rejected,
 }
 DECIDED = {"approve": ReviewStatus.approved, "reject": ReviewStatus.rejected}
-RETRY_BASE_SECONDS = 5
-RETRY_MAX_SECONDS = 60
+# A pause after a failed attempt keeps one commitment whose evaluation keeps failing from
+# spinning the queue; the roadmap's return ends every pause at once (work.py).
+RETRY_BASE_SECONDS = 1
+RETRY_MAX_SECONDS = 30
 
 
 def refused(error: TransitionRefused) -> ProblemError:
@@ -147,6 +156,45 @@ async def record_evaluation(
     await _update(connection, row.id, values)
     await set_conflict_tallies(connection, row.id, row.deal_owner, data.conflicts)
     return True
+
+
+async def record_evaluations(
+    connection: AsyncConnection, batch: EvaluationBatch
+) -> EvaluationBatchAnswer:
+    """Several evaluations in one transaction, taken in id order (the order every multi-row
+    write locks in); one whose claim no longer holds is skipped, not the batch."""
+    reasons: dict[int, str] = {}
+    taken: set[str] = set()
+    in_lock_order = sorted(enumerate(batch.items), key=lambda pair: pair[1].commitment_id)
+    for index, item in in_lock_order:
+        if item.commitment_id in taken:
+            reasons[index] = "It was named earlier in this batch."
+            continue
+        taken.add(item.commitment_id)
+        try:
+            await record_evaluation(connection, item.commitment_id, item)
+        except ProblemError as refusal:  # refused before it wrote anything
+            reasons[index] = refusal.detail
+    statuses = dict(
+        (
+            await connection.execute(
+                select(commitments.c.id, commitments.c.review_status).where(
+                    commitments.c.id.in_(taken)
+                )
+            )
+        ).all()
+    )
+    return EvaluationBatchAnswer(
+        items=[
+            EvaluationRecorded(
+                commitment_id=item.commitment_id,
+                recorded=index not in reasons,
+                review_status=statuses.get(item.commitment_id),
+                reason=reasons.get(index),
+            )
+            for index, item in enumerate(batch.items)
+        ]
+    )
 
 
 async def _record_unreachable(

@@ -9,7 +9,6 @@ from starlette.convertors import register_url_convertor
 
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
-    EXTERNAL_ID,
     ClaimedWork,
     ClaimRequest,
     CommitmentPage,
@@ -21,6 +20,8 @@ from kit.contracts.commitments import (
     DealReadiness,
     DealStage,
     DecisionCreate,
+    EvaluationBatch,
+    EvaluationBatchAnswer,
     EvaluationCreate,
     IntakeAnswer,
     RecheckAnswer,
@@ -28,12 +29,20 @@ from kit.contracts.commitments import (
     RoadmapLink,
     Source,
 )
-from kit.contracts.parameters import Cursor, IdPath, IdQuery, Limit, Owner
+from kit.contracts.parameters import (
+    AgingCursor,
+    Cursor,
+    ExternalIdQuery,
+    IdPath,
+    IdQuery,
+    Limit,
+    Owner,
+)
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
-from kit.types import ITEM_KEY_PATTERN, NO_NUL_PATTERN
+from kit.types import ITEM_KEY_PATTERN
 from services.commitments import events, reads, reports, reviews, work
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.records import get_commitment, get_deal
@@ -92,7 +101,7 @@ async def list_deals(
     limit: Limit = 50,
     cursor: Cursor = None,
     source: Source | None = None,
-    external_id: Annotated[str | None, Query(pattern=EXTERNAL_ID)] = None,
+    external_id: ExternalIdQuery = None,
     stage: DealStage | None = None,
     owner: Owner = None,
 ) -> DealPage:
@@ -257,6 +266,22 @@ async def link_roadmap_item(
 
 
 @router.post(
+    "/work/evaluations",
+    tags=["work queue"],
+    summary="Record the evaluations of a claimed batch in one transaction",
+    description="Each as `POST /commitments/{id}/evaluations` records it; one whose claim "
+    "no longer holds (or whose commitment is gone) is answered `recorded: false` with the "
+    "reason, and the others are recorded. Safe to repeat: a repeat finds the claims "
+    "released.",
+    responses=problem_responses(413, 422),
+)
+async def record_evaluations(
+    batch: EvaluationBatch, connection: RequestConnection
+) -> EvaluationBatchAnswer:
+    return await reviews.record_evaluations(connection, batch)
+
+
+@router.post(
     "/work/claims",
     tags=["work queue"],
     summary="Claim commitments owed an evaluation, with a lease",
@@ -272,6 +297,9 @@ async def claim_work(request: ClaimRequest, connection: RequestConnection) -> Cl
     "/work/rechecks",
     tags=["work queue"],
     summary="Owe a re-check to the commitments a roadmap change concerns",
+    description="Marked commitments block their deal's readiness until evaluated again. "
+    "A change given with its version is marked once however often it comes (the gateway "
+    "marks it as it is written, the roadmap's change feed brings it again).",
     responses=problem_responses(413, 422),
 )
 async def mark_rechecks(request: RecheckRequest, connection: RequestConnection) -> RecheckAnswer:
@@ -311,18 +339,7 @@ async def report_aging(
     connection: RequestConnection,
     sla_hours: Annotated[int, Query(ge=1, le=8760, description="The sign-off SLA in hours.")],
     limit: Limit = 50,
-    cursor: Annotated[
-        str | None,
-        Query(
-            max_length=100,
-            pattern=NO_NUL_PATTERN,
-            description="`next_cursor` of the previous page.",
-        ),
-    ] = None,
+    cursor: AgingCursor = None,
 ) -> reports.AgingReport:
-    after = None
-    if cursor is not None:
-        after = reports.parse_aging_cursor(cursor)
-        if after is None:
-            raise field_problem("query.cursor", "not a cursor this report gave")
+    after = None if cursor is None else reports.parse_aging_cursor(cursor)
     return await reports.aging(connection, sla_hours=sla_hours, limit=limit, after=after)

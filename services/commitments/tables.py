@@ -199,3 +199,16 @@ breaches = Table(
     Column("detected_at", UTCDateTime, nullable=False, index=True),
     CheckConstraint("kind IN ('closed_without_signoff')", name="kind"),
 )
+
+# The latest version of each roadmap item and vision tag whose re-check was marked: a change
+# the gateway marked as it was written is not marked again when the roadmap's change feed
+# brings it (versions never repeat for a key, so "this version or later" is exact).
+roadmap_marks = Table(
+    "roadmap_marks",
+    metadata,
+    Column("entity", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("marked_at", UTCDateTime, nullable=False),
+    CheckConstraint("entity IN ('roadmap_item', 'vision_tag')", name="entity"),
+)

@@ -16,6 +16,10 @@ the PM, and picks it up only when that gateway died before finishing (the grace 
 `handoff_grace_seconds` setting). A claim by id takes
 any work owed, due yet or not.
 
+Work whose evaluation failed for want of the roadmap pauses (reviews.py), so an outage does
+not spin the queue; once the roadmap answers again, a claim with `retry_waiting` takes that
+paused work at once instead of waiting out each pause.
+
 A re-check is marked durably first (`mark_rechecks`), then claimed like any other work: the
 gateway acknowledges a roadmap change only after the mark, so none is lost when it dies
 between the two.
@@ -24,13 +28,18 @@ between the two.
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import ClaimedCommitment, ClaimRequest, RecheckRequest
-from kit.db import utcnow
+from kit.contracts.commitments import (
+    ClaimedCommitment,
+    ClaimRequest,
+    RecheckRequest,
+    RoadmapChangeMark,
+)
+from kit.db import dialect_insert, utcnow
 from services.commitments.records import COMMITMENT_FIELDS
-from services.commitments.tables import commitment_tags, commitments
+from services.commitments.tables import commitment_tags, commitments, roadmap_marks
 
 RECHECK_BATCH = 1000
 
@@ -40,11 +49,16 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
     token = uuid.uuid4().hex
     until = now + timedelta(seconds=request.lease_seconds)
     unclaimed = or_(commitments.c.claimed_until.is_(None), commitments.c.claimed_until < now)
-    owed = (
-        commitments.c.work_due_at.is_not(None)
-        if request.commitment_ids is not None
-        else commitments.c.work_due_at <= now
-    )
+    if request.commitment_ids is not None:
+        owed = commitments.c.work_due_at.is_not(None)
+    elif request.retry_waiting:
+        # Tried before (claims count attempts) and pausing: not new work in its grace.
+        owed = or_(
+            commitments.c.work_due_at <= now,
+            and_(commitments.c.work_due_at.is_not(None), commitments.c.work_attempts > 0),
+        )
+    else:
+        owed = commitments.c.work_due_at <= now
     candidates = (
         select(commitments.c.id)
         .where(owed, unclaimed)
@@ -76,22 +90,46 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
     return sorted(found, key=lambda item: item.id)
 
 
+async def _first_mark_of(connection: AsyncConnection, change: RoadmapChangeMark) -> bool:
+    """Records that a re-check is marked for this version of the item or tag; False when
+    one was marked for it or a later version already (nothing to mark again). Atomic: of
+    two marks of one version at once, one records it."""
+    if change.version is None:
+        return True
+    now = utcnow()
+    statement = dialect_insert(connection, roadmap_marks).values(
+        entity=change.entity, key=change.key, version=change.version, marked_at=now
+    )
+    advanced = await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["entity", "key"],
+            set_={"version": change.version, "marked_at": now},
+            where=roadmap_marks.c.version < change.version,
+        ).returning(roadmap_marks.c.version)
+    )
+    return advanced.one_or_none() is not None
+
+
 async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) -> int:
     """Owes a re-check to every commitment not withdrawn that is named, linked to one of
-    the items, or carries one of the tags. Rows are locked in id order, as intake locks
-    them, so the two never deadlock."""
+    the items, or carries one of the tags, and to those a roadmap change concerns unless
+    that version of the item or tag was marked already. Rows are locked in id order, as
+    intake locks them, so the two never deadlock."""
+    item_keys, tags = set(request.roadmap_item_keys), set(request.tags)
+    for change in sorted(request.changes, key=lambda c: (c.entity, c.key, c.version or 0)):
+        if await _first_mark_of(connection, change):
+            (item_keys if change.entity == "roadmap_item" else tags).add(change.key)
+            item_keys.update(change.item_keys)
     wanted = []
     if request.commitment_ids:
         wanted.append(select(commitments.c.id).where(commitments.c.id.in_(request.commitment_ids)))
-    if request.roadmap_item_keys:
+    if item_keys:
         wanted.append(
-            select(commitments.c.id).where(
-                commitments.c.roadmap_item_key.in_(request.roadmap_item_keys)
-            )
+            select(commitments.c.id).where(commitments.c.roadmap_item_key.in_(sorted(item_keys)))
         )
-    if request.tags:
+    if tags:
         wanted.append(
-            select(commitment_tags.c.commitment_id).where(commitment_tags.c.tag.in_(request.tags))
+            select(commitment_tags.c.commitment_id).where(commitment_tags.c.tag.in_(sorted(tags)))
         )
     if not wanted:
         return 0

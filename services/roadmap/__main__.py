@@ -8,7 +8,7 @@ from services.roadmap.settings import RoadmapSettings
 if __name__ == "__main__":
     run_service_cli(
         prog="services.roadmap",
-        settings_factory=RoadmapSettings,
+        settings_class=RoadmapSettings,
         app_factory=create_app,  # type: ignore[arg-type]
         migrations_dir=MIGRATIONS,
         seed=seed_demo_roadmap,

@@ -1,13 +1,13 @@
 """The roadmap service app: `create_app(settings)`."""
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from kit import background
 from kit.app import create_service_app
 from kit.db import serving_database
 from services.roadmap.delivery import ChangeSender
@@ -51,14 +51,10 @@ def create_app(
                     max_backoff_seconds=settings.delivery_max_backoff_seconds,
                     # Past every timeout a send can take, so a live sender keeps its claim.
                     lease_seconds=settings.delivery_timeout_seconds * 4 + 10,
+                    startup_grace_seconds=settings.delivery_startup_grace_seconds,
                 )
-                sender_task = asyncio.create_task(sender.run(settings.delivery_poll_seconds))
-                try:
+                async with background.running(sender.run(settings.delivery_poll_seconds)):
                     yield
-                finally:
-                    sender_task.cancel()
-                    with suppress(asyncio.CancelledError):
-                        await sender_task
 
     return create_service_app(
         title="Dealgate roadmap service",

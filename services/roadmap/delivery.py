@@ -10,11 +10,17 @@ replaced when its lease lapses. A change is sent again only when an acknowledgem
 lost or a lease lapsed: subscribers deduplicate by change id. A failed send backs off
 exponentially, recorded on the row so every replica honours it. With nothing new to
 send, a sender only reads.
+
+A subscriber that is simply not up yet is no news: while it has never answered this
+sender and the sender started less than `startup_grace_seconds` ago, a refused connection
+is logged at info (the stack starts the roadmap before the gateway). Past that, or once
+the subscriber has answered, every failure is a warning.
 """
 
 import asyncio
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +63,7 @@ class ChangeSender:
         batch_size: int = 100,
         max_backoff_seconds: float = 60.0,
         lease_seconds: float = 60.0,
+        startup_grace_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
         self.client = client
@@ -66,6 +73,9 @@ class ChangeSender:
         self.max_backoff_seconds = max_backoff_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self._cursor_ready = False
+        self.startup_grace_seconds = startup_grace_seconds
+        self._started = time.monotonic()
+        self._subscriber_answered = False
 
     async def send_once(self) -> int:
         """Sends the next batch if this replica may; answers how many changes were acknowledged."""
@@ -83,6 +93,7 @@ class ChangeSender:
                 json=ChangeDelivery(changes=batch).model_dump(mode="json"),
                 headers=self.headers,
             )
+            self._subscriber_answered = True  # up, whatever it answered
             response.raise_for_status()
         except httpx.HTTPError as exc:
             await self._record_failure(claim, exc)
@@ -140,8 +151,16 @@ class ChangeSender:
     async def _record_failure(self, claim: Claim, exc: httpx.HTTPError) -> None:
         attempts = claim.attempts + 1
         delay = backoff_seconds(attempts, self.max_backoff_seconds)
-        logger.warning(
-            "change delivery failed",
+        starting = (
+            isinstance(exc, httpx.ConnectError)
+            and not self._subscriber_answered
+            and time.monotonic() - self._started < self.startup_grace_seconds
+        )
+        logger.log(
+            logging.INFO if starting else logging.WARNING,
+            "change delivery waits for the subscriber to start"
+            if starting
+            else "change delivery failed",
             extra={"subscriber": self.subscriber_url, "attempts": attempts, "error": repr(exc)},
         )
         await self._finish(

@@ -20,3 +20,10 @@ class RoadmapSettings(ServiceSettings):
     delivery_poll_seconds: float = Field(1.0, gt=0, le=60)
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
     delivery_max_backoff_seconds: float = Field(60.0, gt=0, le=3600)
+    delivery_startup_grace_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="For this long after start, a subscriber that has never answered and "
+        "refuses connections is still starting: logged at info, not as a warning.",
+    )

@@ -1,12 +1,18 @@
 """Apps as real processes (`python -m <module> serve`), as `make run` and containers run them."""
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+from tests.conftest import SERVICE_TOKEN
+from tests.gateway_helpers import JWT_SECRET, WEBHOOK_SECRET
 
 APP_PREFIXES = ("DEALGATE_", "ROADMAP_", "COMMITMENTS_")
 
@@ -54,8 +60,25 @@ class Served:
         self.stop()
         raise RuntimeError(f"{self.module} did not come up:\n{self.log.read_text()[-3000:]}")
 
+    def kill(self) -> None:
+        """Dies at once (SIGKILL), as a crash or an OOM kill would end it."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def pause(self) -> None:
+        """Stops answering while its socket still accepts connections (SIGSTOP)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a paused process cannot act on SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -63,3 +86,61 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+@contextlib.contextmanager
+def three_apps(
+    commitments_db_url: str, roadmap_db_url: str, workdir: Path, **gateway_environment: str
+) -> Iterator[dict[str, Served]]:
+    """The stack as `make run` starts it, on free ports and the given databases, the
+    roadmap pushing its changes to the gateway; `gateway_environment` adds DEALGATE_*."""
+    ports = {name: free_port() for name in ("gateway", "commitments", "roadmap")}
+    commitments = Served(
+        "services.commitments",
+        ports["commitments"],
+        {
+            "COMMITMENTS_PORT": str(ports["commitments"]),
+            "COMMITMENTS_DATABASE_URL": commitments_db_url,
+            "COMMITMENTS_SERVICE_TOKEN": SERVICE_TOKEN,
+        },
+        workdir,
+    )
+    roadmap = Served(
+        "services.roadmap",
+        ports["roadmap"],
+        {
+            "ROADMAP_PORT": str(ports["roadmap"]),
+            "ROADMAP_DATABASE_URL": roadmap_db_url,
+            "ROADMAP_SERVICE_TOKEN": SERVICE_TOKEN,
+            "ROADMAP_SUBSCRIBER_URL": (
+                f"http://127.0.0.1:{ports['gateway']}/internal/roadmap-changes"
+            ),
+            "ROADMAP_DELIVERY_POLL_SECONDS": "0.1",
+            "ROADMAP_DELIVERY_MAX_BACKOFF_SECONDS": "1",
+        },
+        workdir,
+    )
+    gateway = Served(
+        "gateway",
+        ports["gateway"],
+        {
+            "DEALGATE_PORT": str(ports["gateway"]),
+            "DEALGATE_COMMITMENTS_URL": f"http://127.0.0.1:{ports['commitments']}",
+            "DEALGATE_ROADMAP_URL": f"http://127.0.0.1:{ports['roadmap']}",
+            "DEALGATE_SERVICE_TOKEN": SERVICE_TOKEN,
+            "DEALGATE_JWT_SECRET": JWT_SECRET,
+            "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "DEALGATE_SWEEP_INTERVAL_SECONDS": "0.3",
+            "DEALGATE_UPSTREAM_PROBE_INTERVAL_SECONDS": "0.2",
+            **gateway_environment,
+        },
+        workdir,
+    )
+    started: list[Served] = []
+    try:
+        for app in (commitments, roadmap, gateway):
+            started.append(app.start())
+        yield {"gateway": gateway, "commitments": commitments, "roadmap": roadmap}
+    finally:
+        for app in reversed(started):
+            app.stop()
