@@ -13,6 +13,7 @@ and dropped).
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,55 +178,64 @@ async def measure(urls: dict[str, str], deals: int, requests: int) -> None:
         report("POST /v1/commitments/{id}/decision", await timed(decide, len(awaiting)))
 
 
+@contextlib.asynccontextmanager
+async def service_databases(backend: str, workdir: str, prefix: str) -> AsyncIterator[dict]:
+    """A database URL per service: SQLite files in `workdir`, or scratch PostgreSQL
+    databases named `<prefix>_<service>`, dropped afterwards."""
+    names = ("commitments", "roadmap")
+    if backend == "sqlite":
+        yield {name: f"sqlite+aiosqlite:///{Path(workdir) / name}.db" for name in names}
+        return
+
+    async def drop_all(admin: asyncpg.Connection) -> None:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{prefix}_{name}"')
+
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await drop_all(admin)
+    for name in names:
+        await admin.execute(f'CREATE DATABASE "{prefix}_{name}"')
+    await admin.close()
+    try:
+        yield {
+            name: f"postgresql+asyncpg://postgres@127.0.0.1:5432/{prefix}_{name}" for name in names
+        }
+    finally:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        await drop_all(admin)
+        await admin.close()
+
+
 async def run(backend: str, deals: int, requests: int) -> None:
     ports = {name: free_port() for name in ("gateway", "commitments", "roadmap")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with tempfile.TemporaryDirectory() as workdir:
-        if backend == "sqlite":
-            databases = {
-                name: f"sqlite+aiosqlite:///{Path(workdir) / name}.db"
-                for name in ("commitments", "roadmap")
-            }
-        else:
-            admin = await asyncpg.connect(ADMIN_DSN)
-            databases = {}
-            for name in ("commitments", "roadmap"):
-                await admin.execute(f'DROP DATABASE IF EXISTS "dealgate_bench_{name}"')
-                await admin.execute(f'CREATE DATABASE "dealgate_bench_{name}"')
-                databases[name] = (
-                    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dealgate_bench_{name}"
-                )
-            await admin.close()
-        processes = []
-        try:
-            processes.append(start("services.commitments", {
-                "COMMITMENTS_PORT": str(ports["commitments"]),
-                "COMMITMENTS_DATABASE_URL": databases["commitments"],
-                "COMMITMENTS_SERVICE_TOKEN": TOKEN,
-            }, workdir, ports["commitments"]))  # fmt: skip
-            processes.append(start("services.roadmap", {
-                "ROADMAP_PORT": str(ports["roadmap"]),
-                "ROADMAP_DATABASE_URL": databases["roadmap"],
-                "ROADMAP_SERVICE_TOKEN": TOKEN,
-                "ROADMAP_SUBSCRIBER_URL": f"{urls['gateway']}/internal/roadmap-changes",
-            }, workdir, ports["roadmap"]))  # fmt: skip
-            processes.append(start("gateway", {
-                "DEALGATE_PORT": str(ports["gateway"]),
-                "DEALGATE_COMMITMENTS_URL": urls["commitments"],
-                "DEALGATE_ROADMAP_URL": urls["roadmap"],
-                "DEALGATE_SERVICE_TOKEN": TOKEN,
-                "DEALGATE_JWT_SECRET": JWT_SECRET,
-                "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            }, workdir, ports["gateway"]))  # fmt: skip
-            print(f"{backend}: {deals} deals, {requests} requests per read")
-            await measure(urls, deals, requests)
-        finally:
-            stop(processes)
-            if backend == "postgresql":
-                admin = await asyncpg.connect(ADMIN_DSN)
-                for name in ("commitments", "roadmap"):
-                    await admin.execute(f'DROP DATABASE IF EXISTS "dealgate_bench_{name}"')
-                await admin.close()
+        async with service_databases(backend, workdir, "dealgate_bench") as databases:
+            processes = []
+            try:
+                processes.append(start("services.commitments", {
+                    "COMMITMENTS_PORT": str(ports["commitments"]),
+                    "COMMITMENTS_DATABASE_URL": databases["commitments"],
+                    "COMMITMENTS_SERVICE_TOKEN": TOKEN,
+                }, workdir, ports["commitments"]))  # fmt: skip
+                processes.append(start("services.roadmap", {
+                    "ROADMAP_PORT": str(ports["roadmap"]),
+                    "ROADMAP_DATABASE_URL": databases["roadmap"],
+                    "ROADMAP_SERVICE_TOKEN": TOKEN,
+                    "ROADMAP_SUBSCRIBER_URL": f"{urls['gateway']}/internal/roadmap-changes",
+                }, workdir, ports["roadmap"]))  # fmt: skip
+                processes.append(start("gateway", {
+                    "DEALGATE_PORT": str(ports["gateway"]),
+                    "DEALGATE_COMMITMENTS_URL": urls["commitments"],
+                    "DEALGATE_ROADMAP_URL": urls["roadmap"],
+                    "DEALGATE_SERVICE_TOKEN": TOKEN,
+                    "DEALGATE_JWT_SECRET": JWT_SECRET,
+                    "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                }, workdir, ports["gateway"]))  # fmt: skip
+                print(f"{backend}: {deals} deals, {requests} requests per read")
+                await measure(urls, deals, requests)
+            finally:
+                stop(processes)
 
 
 async def postgres_reachable() -> bool:
@@ -236,18 +247,26 @@ async def postgres_reachable() -> bool:
     return True
 
 
+async def each_backend(choice: str, run_one: Callable[[str], Awaitable[None]]) -> None:
+    """`run_one` on SQLite and PostgreSQL, or the one chosen; PostgreSQL only if reachable."""
+    for backend in ["sqlite", "postgresql"] if choice == "both" else [choice]:
+        if backend == "postgresql" and not await postgres_reachable():
+            print("postgresql: not reachable on 127.0.0.1:5432, skipped")
+            continue
+        await run_one(backend)
+
+
+def backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deals", type=int, default=200)
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    backend_argument(parser)
     args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        if backend == "postgresql" and not await postgres_reachable():
-            print("postgresql: not reachable on 127.0.0.1:5432, skipped")
-            continue
-        await run(backend, args.deals, args.requests)
+    await each_backend(args.backend, lambda backend: run(backend, args.deals, args.requests))
 
 
 if __name__ == "__main__":

@@ -23,19 +23,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gateway_bench import (
-    ADMIN_DSN,
     JWT_SECRET,
     TOKEN,
     WEBHOOK_SECRET,
+    backend_argument,
     deal_event,
+    each_backend,
     free_port,
-    postgres_reachable,
+    service_databases,
     signed,
     start,
 )
@@ -210,54 +210,32 @@ async def commitments_paused(stack: Stack, gateway: httpx.AsyncClient) -> None:
 
 async def run(backend: str, events: int, outage: float) -> None:
     with tempfile.TemporaryDirectory() as workdir:
-        names = ("commitments", "roadmap")
-        if backend == "sqlite":
-            databases = {n: f"sqlite+aiosqlite:///{Path(workdir) / n}.db" for n in names}
-        else:
-            admin = await asyncpg.connect(ADMIN_DSN)
-            databases = {}
-            for name in names:
-                await admin.execute(f'DROP DATABASE IF EXISTS "dealgate_outage_{name}"')
-                await admin.execute(f'CREATE DATABASE "dealgate_outage_{name}"')
-                databases[name] = (
-                    f"postgresql+asyncpg://postgres@127.0.0.1:5432/dealgate_outage_{name}"
-                )
-            await admin.close()
-        stack = Stack(workdir, databases)
-        claims = {"sub": "bench@example.com", "roles": ["pm"], "exp": int(time.time()) + 3600}
-        pm = {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, "HS256")}
-        try:
-            for name in ("commitments", "roadmap", "gateway"):
-                stack.start(name)
-            async with httpx.AsyncClient(
-                base_url=stack.urls["gateway"], headers=pm, timeout=60
-            ) as gateway:
-                await seed_roadmap(gateway)
-                print(f"{backend}:")
-                await roadmap_outage(stack, gateway, events, outage)
-                await commitments_killed(stack, gateway, min(outage, 2.3))
-                await commitments_paused(stack, gateway)
-        finally:
-            stack.stop_all()
-            if backend == "postgresql":
-                admin = await asyncpg.connect(ADMIN_DSN)
-                for name in names:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "dealgate_outage_{name}"')
-                await admin.close()
+        async with service_databases(backend, workdir, "dealgate_outage") as databases:
+            stack = Stack(workdir, databases)
+            claims = {"sub": "bench@example.com", "roles": ["pm"], "exp": int(time.time()) + 3600}
+            pm = {"Authorization": "Bearer " + jwt.encode(claims, JWT_SECRET, "HS256")}
+            try:
+                for name in ("commitments", "roadmap", "gateway"):
+                    stack.start(name)
+                async with httpx.AsyncClient(
+                    base_url=stack.urls["gateway"], headers=pm, timeout=60
+                ) as gateway:
+                    await seed_roadmap(gateway)
+                    print(f"{backend}:")
+                    await roadmap_outage(stack, gateway, events, outage)
+                    await commitments_killed(stack, gateway, min(outage, 2.3))
+                    await commitments_paused(stack, gateway)
+            finally:
+                stack.stop_all()
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--outage-seconds", type=float, default=10.0)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    backend_argument(parser)
     args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        if backend == "postgresql" and not await postgres_reachable():
-            print("postgresql: not reachable on 127.0.0.1:5432, skipped")
-            continue
-        await run(backend, args.events, args.outage_seconds)
+    await each_backend(args.backend, lambda backend: run(backend, args.events, args.outage_seconds))
 
 
 if __name__ == "__main__":

@@ -117,7 +117,6 @@ class BodySizeLimitMiddleware:
             await self._refuse(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -128,15 +127,11 @@ class BodySizeLimitMiddleware:
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _StartWatch(send)
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, watched)
         except BodyTooLarge:
-            if started:
+            if watched.started:
                 raise
             await self._refuse(scope, receive, send)
 
@@ -161,7 +156,6 @@ class BodyReadTimeoutMiddleware:
             return
         deadline: float | None = None
         body_complete = False
-        started = False
 
         async def bounded_receive() -> Message:
             nonlocal deadline, body_complete
@@ -177,17 +171,25 @@ class BodyReadTimeoutMiddleware:
             body_complete = message["type"] != "http.request" or not message.get("more_body")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched = _StartWatch(send)
         try:
-            await self.app(scope, bounded_receive, tracking_send)
+            await self.app(scope, bounded_receive, watched)
         except BodyReadTimeout:
-            if started:
+            if watched.started:
                 raise  # too late for a 408: the server drops the connection
             await body_read_timeout_response(self.timeout_seconds)(scope, receive, send)
+
+
+class _StartWatch:
+    """`send`, noting whether the response has started: after that no problem can be
+    answered in its place, only the connection dropped."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
 
 
 def _carries_body(scope: Scope) -> bool:
