@@ -81,7 +81,7 @@ def create_app(
         app.state.rechecks = Rechecks(
             upstreams["commitments"], upstreams["roadmap"], app.state.sweeper
         )
-        upstreams["roadmap"].on_recovered.append(app.state.sweeper.wake)
+        upstreams["roadmap"].on_recovered.append(app.state.sweeper.roadmap_recovered)
         for name, upstream in upstreams.items():
             app.state.readiness_checks[name] = _answers_ready(upstream)
         try:

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth import READ_ALL, READ_DEALS, WRITE, Principal, TokenVerifier, Unauthenticated
-from gateway.evaluator import Evaluator
+from gateway.evaluator import Evaluator, Sweeper
 from gateway.upstream import Upstream
 
 _bearer = HTTPBearer(
@@ -55,4 +55,11 @@ def _evaluator(request: Request) -> Evaluator:
 
 Commitments = Annotated[Upstream, Depends(_commitments)]
 Roadmap = Annotated[Upstream, Depends(_roadmap)]
+
+
+def _sweeper(request: Request) -> Sweeper:
+    return request.app.state.sweeper
+
+
 EvaluatorDep = Annotated[Evaluator, Depends(_evaluator)]
+SweeperDep = Annotated[Sweeper, Depends(_sweeper)]

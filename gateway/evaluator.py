@@ -4,10 +4,13 @@ once for the whole batch, run the pure rules, and record each evaluation under i
 
 When the roadmap cannot be read, each claimed commitment is recorded `roadmap_unreachable`
 (a first evaluation parks as evaluation_pending) and pauses before it is due again. The
-sweep, which claims whatever is due on a timer, does not claim while the roadmap is known
-down (it would only record the same failure again); it watches for the roadmap's return
-every second, and once it answers (or any call finds it back) sweeps at once, ending every
-pause. A roadmap change only marks commitments due (`/work/rechecks`) and wakes the sweep.
+sweep, which claims whatever is due on a timer, does not claim while the roadmap's circuit
+is open (it would only record the same failure again); while work waits for the roadmap it
+looks every second, and when the circuit closes again (the roadmap answers a probe, whoever
+made it) it sweeps at once, once ending every pause. A roadmap that answers but cannot be
+read (a 500, a reply off its contract) leaves the pauses to do their work: taking paused
+work at once then would only spin the queue. A roadmap change only marks commitments due
+(`/work/rechecks`) and wakes the sweep.
 """
 
 import asyncio
@@ -70,7 +73,7 @@ class Evaluator:
             snapshots = await read_snapshots(self.roadmap, self.tags, promises)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("roadmap unreadable; evaluations wait", extra={"reason": str(error)})
-            self.waiting_for_roadmap = True
+            self.waiting_for_roadmap = isinstance(error, UpstreamUnavailable)
             snapshots = None
         records = [
             _unreachable(commitment)
@@ -166,9 +169,15 @@ class Sweeper:
         self.evaluator, self.interval, self.batch_size = evaluator, interval, batch_size
         self.roadmap_watch_interval = roadmap_watch_interval
         self.woken = asyncio.Event()
+        # The roadmap's circuit closed again: the next sweep takes paused work too, once.
+        self.roadmap_back = False
 
     def wake(self) -> None:
         self.woken.set()
+
+    def roadmap_recovered(self) -> None:
+        self.roadmap_back = True
+        self.wake()
 
     async def run(self) -> None:
         while True:
@@ -181,12 +190,11 @@ class Sweeper:
             await self.sweep_until_done()
 
     async def sweep_until_done(self) -> int:
-        evaluator, swept = self.evaluator, 0
-        # Once the roadmap answers, what paused for it is worth evaluating now.
-        retry_waiting = evaluator.waiting_for_roadmap
+        evaluator, swept, retry_waiting = self.evaluator, 0, False
         try:
             if not await evaluator.roadmap.available():
                 return 0  # claiming now would only record the outage again
+            retry_waiting, self.roadmap_back = self.roadmap_back, False
             evaluator.waiting_for_roadmap = False
             while True:
                 count = await evaluator.sweep(self.batch_size, retry_waiting=retry_waiting)
@@ -197,5 +205,5 @@ class Sweeper:
             logger.warning("sweep stopped", extra={"reason": str(error)})
         except Exception:
             logger.exception("sweep failed")
-        evaluator.waiting_for_roadmap |= retry_waiting
+        self.roadmap_back |= retry_waiting  # not done: the next sweep tries again
         return swept

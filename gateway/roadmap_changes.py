@@ -115,7 +115,7 @@ class Rechecks:
             await self.mark(marks)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             raise UpstreamUnavailable(
-                self.commitments.name,
+                error.name,
                 1,
                 "the roadmap change is saved, but the promises it affects could not be marked "
                 "for a re-check yet; repeating the request is safe",

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response
 
-from gateway.dependencies import Commitments, DealReader, EvaluatorDep, Reader, Writer
+from gateway.dependencies import (
+    Commitments,
+    DealReader,
+    EvaluatorDep,
+    Reader,
+    SweeperDep,
+    Writer,
+)
 from gateway.relay import preconditions, relay
 from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
@@ -166,6 +173,7 @@ async def decide(
     data: DecisionRequest,
     principal: Writer,
     commitments: Commitments,
+    sweeper: SweeperDep,
     if_match: IfMatch = None,
 ) -> Response:
     role = "pm" if "pm" in principal.roles else "admin"
@@ -176,6 +184,10 @@ async def decide(
         json=body,
         headers=preconditions(if_match),
     )
+    if response.status_code == 200:
+        # An evaluation under way saw the undecided commitment: the decision made its work
+        # due, and until it is done again the deal's gate stays shut.
+        sweeper.wake()
     return relay(commitments, response, CommitmentRead)
 
 

@@ -30,10 +30,13 @@ class VisionTagCache:
         self.kinds: dict[str, str] = {}
 
     async def current(self) -> dict[str, str]:
-        headers = {"If-None-Match": self.etag} if self.etag else {}
+        # The kinds the ETag sent names: a slower concurrent read may replace the cache
+        # with older kinds meanwhile, and a 304 vouches only for what was sent.
+        etag, kinds = self.etag, self.kinds
+        headers = {"If-None-Match": etag} if etag else {}
         response = await self.roadmap.request("GET", "/vision-tags", headers=headers)
-        if response.status_code == 304 and self.etag is not None:
-            return self.kinds
+        if response.status_code == 304 and etag is not None:
+            return kinds
         if response.status_code != 200:
             raise UpstreamBroken(self.roadmap.name, f"vision tags answered {response.status_code}")
         tags = self.roadmap.parse(response, VisionTagList)

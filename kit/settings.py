@@ -138,7 +138,13 @@ class ServiceSettings(AppSettings):
             )
         url = f"{driver}://{rest}"
         try:
-            make_url(url)
+            parsed = make_url(url)
         except (ArgumentError, ValueError):
             raise ValueError("is not a valid database URL") from None
+        if "sslmode" in parsed.query:
+            # libpq's name (what managed PostgreSQL URLs carry); asyncpg takes the same
+            # modes as `ssl`.
+            mode = parsed.query["sslmode"]
+            parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+            url = parsed.render_as_string(hide_password=False)
         return url

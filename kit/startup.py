@@ -126,7 +126,7 @@ async def require_database(url: str, variable: str) -> None:
     try:
         async with engine.connect():
             pass
-    except (OSError, DBAPIError) as error:
+    except Exception as error:  # refused, unknown host, a URL option the driver refuses…
         raise StartupRefused([_unreachable(url, variable, error)]) from error
     finally:
         await engine.dispose()

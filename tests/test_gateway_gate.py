@@ -5,7 +5,7 @@ import asyncio
 import time
 
 from tests.commitments_helpers import crm_event, promise
-from tests.conftest import SERVICE_TOKEN
+from tests.conftest import SERVICE_TOKEN, Stack
 from tests.gateway_helpers import (
     CRM,
     PM,
@@ -149,3 +149,55 @@ async def test_the_change_feed_marks_nothing_the_gateway_marked_as_it_wrote(stac
     assert [c["key"] for c in log if c["entity"] == "roadmap_item"][-1] == "RM-12"
     assert redelivered.json() == {"marked": 0}
     assert newer.json() == {"marked": 1}
+
+
+async def test_an_approval_landing_on_an_evaluation_under_way_opens_the_gate_soon_after(
+    commitments_db_url, roadmap_db_url
+):
+    stack = Stack(commitments_db_url, roadmap_db_url, sweep_interval_seconds=30)
+    async with stack.running() as gateway, client_of(stack.commitments_app, SERVICE_TOKEN) as svc:
+        await roadmap_with_two_items(gateway)
+        answer = await post_webhook(
+            gateway, crm_event(promise("C-1", roadmap_item_key="RM-12", promised_by="2027-03-01"))
+        )
+        commitment_id, deal = answer.json()["commitments"][0]["id"], answer.json()["deal_id"]
+        # Another replica's evaluation of it is under way: marked and claimed, not recorded.
+        await svc.post("/work/rechecks", json={"commitment_ids": [commitment_id]})
+        claimed = await svc.post("/work/claims", json={"commitment_ids": [commitment_id]})
+        assert len(claimed.json()["items"]) == 1
+
+        approved = await gateway.post(
+            f"/v1/commitments/{commitment_id}/decision",
+            json={"decision": "approve", "comment": "fine"},
+            headers=PM,
+        )
+        held = await readiness(gateway, deal)
+
+        assert approved.status_code == 200, approved.text
+        assert held["blocking"][0]["recheck_pending"] is True
+        # Evaluated again at once (the sweep runs every 30 s here): the gate opens.
+        await eventually(lambda: readiness(gateway, deal), lambda gate: gate["ready"], seconds=5)
+
+
+async def test_repeating_a_delete_whose_marking_failed_still_holds_the_gate(stack, gateway):
+    deal = await ready_deal(gateway)
+    stack.feed_network.up = False  # the gateway's own marking must be enough
+    stack.commitments_network.up = False
+
+    first = await gateway.delete("/v1/roadmap/items/RM-12", headers=PM)
+    stack.commitments_network.up = True
+    repeated = await eventually(
+        lambda: gateway.delete("/v1/roadmap/items/RM-12", headers=PM),
+        lambda response: response.status_code != 503,
+    )
+    gate = await readiness(gateway, deal)
+
+    assert first.status_code == 503
+    assert "saved" in first.json()["detail"]
+    assert repeated.status_code == 404
+    assert gate["ready"] is False
+    settled = await eventually(
+        lambda: readiness(gateway, deal),
+        lambda gate: gate["blocking"] and not gate["blocking"][0]["recheck_pending"],
+    )
+    assert "unknown_item" in [c["code"] for c in settled["blocking"][0]["conflicts"]]

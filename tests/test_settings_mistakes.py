@@ -122,6 +122,18 @@ def test_a_database_out_of_reach_at_start_is_one_line_with_its_host_and_cause(
     assert "Ctrl-C stops everything" not in output  # (make run) the stack never came up
 
 
+def test_a_url_option_the_driver_refuses_is_one_line_too(tmp_path):
+    url = "postgresql://postgres@127.0.0.1:5432/postgres?no_such_option=1"
+
+    result = run([*COMMITMENTS, "migrate"], tmp_path, COMMITMENTS_DATABASE_URL=url)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("services.commitments: COMMITMENTS_DATABASE_URL: cannot connect")
+    assert "no_such_option" in line
+
+
 def test_the_traceback_is_there_when_asked_for(tmp_path):
     result = run(GATEWAY + TOKEN, tmp_path, DEALGATE_JWT_SECRET="short", DEALGATE_TRACEBACK="1")
 
@@ -144,6 +156,11 @@ def test_the_traceback_is_there_when_asked_for(tmp_path):
         ("postgresql+asyncpg://u@db/roadmap", "postgresql+asyncpg://u@db/roadmap"),
         ("sqlite:///data/roadmap.db", "sqlite+aiosqlite:///data/roadmap.db"),
         ("sqlite+aiosqlite:///data/roadmap.db", "sqlite+aiosqlite:///data/roadmap.db"),
+        # libpq's sslmode, as managed PostgreSQL URLs carry it, is asyncpg's ssl.
+        (
+            "postgresql://u:p@db:5432/roadmap?sslmode=require",
+            "postgresql+asyncpg://u:p@db:5432/roadmap?ssl=require",
+        ),
     ],
 )
 def test_a_standard_database_url_runs_on_the_async_driver(given, used):
