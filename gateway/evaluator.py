@@ -5,8 +5,8 @@ once for the whole batch, run the pure rules, and record each evaluation under i
 When the roadmap cannot be read, each claimed commitment is recorded `roadmap_unreachable`
 (a first evaluation parks as evaluation_pending) and pauses before it is due again. The
 sweep, which claims whatever is due on a timer, does not claim while the roadmap's circuit
-is open (it would only record the same failure again); while work waits for the roadmap it
-looks every second, and when the circuit closes again (the roadmap answers a probe, whoever
+is open (it would only record the same failure again); while it is open the sweep looks
+every second, and when the circuit closes again (the roadmap answers a probe, whoever
 made it) it sweeps at once, once ending every pause. A roadmap that answers but cannot be
 read (a 500, a reply off its contract) leaves the pauses to do their work: taking paused
 work at once then would only spin the queue. A roadmap change only marks commitments due
@@ -37,8 +37,6 @@ class Evaluator:
     def __init__(self, commitments: Upstream, roadmap: Upstream, policy: Policy) -> None:
         self.commitments, self.roadmap, self.policy = commitments, roadmap, policy
         self.tags = VisionTagCache(roadmap)
-        # Some work was left pausing for want of the roadmap; the sweep clears it.
-        self.waiting_for_roadmap = False
 
     async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, ReviewStatus]:
         """Claims those of `commitment_ids` that are due and evaluates them; answers the
@@ -73,7 +71,6 @@ class Evaluator:
             snapshots = await read_snapshots(self.roadmap, self.tags, promises)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("roadmap unreadable; evaluations wait", extra={"reason": str(error)})
-            self.waiting_for_roadmap = isinstance(error, UpstreamUnavailable)
             snapshots = None
         records = [
             _unreachable(commitment)
@@ -154,8 +151,8 @@ def _unreachable(commitment: ClaimedCommitment) -> dict:
 
 class Sweeper:
     """Evaluates whatever is due, every `interval` seconds or at once when woken (a roadmap
-    change was marked, the roadmap came back), until a sweep comes back short. While work
-    waits for the roadmap it looks every `roadmap_watch_interval` instead. Failures are
+    change was marked, the roadmap came back), until a sweep comes back short. While the
+    roadmap's circuit is open it looks every `roadmap_watch_interval` instead. Failures are
     logged, never fatal."""
 
     def __init__(
@@ -182,7 +179,7 @@ class Sweeper:
     async def run(self) -> None:
         while True:
             pause = self.interval
-            if self.evaluator.waiting_for_roadmap:
+            if self.evaluator.roadmap.breaker.is_open:
                 pause = min(pause, self.roadmap_watch_interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.woken.wait(), pause)
@@ -195,11 +192,10 @@ class Sweeper:
             if not await evaluator.roadmap.available():
                 return 0  # claiming now would only record the outage again
             retry_waiting, self.roadmap_back = self.roadmap_back, False
-            evaluator.waiting_for_roadmap = False
             while True:
                 count = await evaluator.sweep(self.batch_size, retry_waiting=retry_waiting)
                 swept += count
-                if count < self.batch_size or evaluator.waiting_for_roadmap:
+                if count < self.batch_size or evaluator.roadmap.breaker.is_open:
                     return swept  # done, or the roadmap failed again: wait for it
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("sweep stopped", extra={"reason": str(error)})

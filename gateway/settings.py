@@ -69,8 +69,8 @@ class GatewaySettings(AppSettings):
         2.0,
         ge=0,
         le=60,
-        description="A failed idempotent call is retried only while it is younger than this, "
-        "so a hanging service costs one read timeout, not one per attempt.",
+        description="An idempotent call that failed quickly (refused, 502/503/504) is retried "
+        "only while it is younger than this; one that timed out is not retried at all.",
     )
     upstream_probe_interval_seconds: float = Field(
         0.5,

@@ -9,24 +9,22 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kit.db import create_engine
 from kit.logs import configure_logging
 from kit.migrations import upgrade
 from kit.settings import ServiceSettings
-from kit.startup import command, read_settings, require_database
+from kit.startup import command, reached_database, read_settings
 
 
-async def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[object]]) -> object:
-    engine = create_engine(url)
-    try:
-        return await work(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _migrate(settings: ServiceSettings, migrations_dir: Path) -> None:
-    await require_database(settings.database_url, type(settings).env_name("database_url"))
-    await _with_engine(settings.database_url, lambda engine: upgrade(engine, migrations_dir))
+async def _prepare(
+    settings: ServiceSettings,
+    migrations_dir: Path,
+    seed: Callable[[AsyncEngine], Awaitable[int]] | None,
+) -> int | None:
+    """Migrates the database, then seeds it if asked; answers how many records were seeded."""
+    variable = type(settings).env_name("database_url")
+    async with reached_database(settings.database_url, variable) as engine:
+        await upgrade(engine, migrations_dir)
+        return await seed(engine) if seed is not None else None
 
 
 def run_service_cli(
@@ -45,10 +43,9 @@ def run_service_cli(
     with command(prog):
         settings = read_settings(settings_class)
         configure_logging(settings.log_level)
-        if args.command in ("migrate", "seed", "serve"):
-            asyncio.run(_migrate(settings, migrations_dir))
-        if args.command == "seed" and seed is not None:
-            created = asyncio.run(_with_engine(settings.database_url, seed))
+        seeding = seed if args.command == "seed" else None
+        created = asyncio.run(_prepare(settings, migrations_dir, seeding))
+        if seeding is not None:
             done = f"seeded ({created} records created)" if created else "already there"
             print(f"{prog}: demo data {done}")
         if args.command == "serve":

@@ -16,14 +16,15 @@ import re
 import socket
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kit.db import create_engine
 from kit.settings import AppSettings
@@ -116,18 +117,22 @@ def _field_of_alias(settings_class: type[AppSettings], alias: str) -> str:
     return alias
 
 
-async def require_database(url: str, variable: str) -> None:
-    """Connects once, so a database that cannot be reached is a line, not a traceback deep
-    inside the migrations."""
+@asynccontextmanager
+async def reached_database(url: str, variable: str) -> AsyncIterator[AsyncEngine]:
+    """An engine for `url` that has connected once, disposed afterwards; a database that
+    cannot be reached is StartupRefused, one line, not a traceback deep inside whatever
+    used it first (the migrations)."""
     try:
         engine = create_engine(url)
     except OSError as error:  # the folder of a SQLite file cannot be made
         raise StartupRefused([_unreachable(url, variable, error)]) from error
     try:
-        async with engine.connect():
-            pass
-    except Exception as error:  # refused, unknown host, a URL option the driver refuses…
-        raise StartupRefused([_unreachable(url, variable, error)]) from error
+        try:
+            async with engine.connect():
+                pass
+        except Exception as error:  # refused, unknown host, a URL option the driver refuses…
+            raise StartupRefused([_unreachable(url, variable, error)]) from error
+        yield engine
     finally:
         await engine.dispose()
 

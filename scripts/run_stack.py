@@ -52,9 +52,14 @@ from sqlalchemy.engine import make_url
 
 from gateway import demo
 from gateway.settings import GatewaySettings
-from kit.db import create_engine
 from kit.settings import AppSettings, ServiceSettings
-from kit.startup import MISTAKE_EXIT_CODE, StartupRefused, command, read_settings
+from kit.startup import (
+    MISTAKE_EXIT_CODE,
+    StartupRefused,
+    command,
+    reached_database,
+    read_settings,
+)
 from services.commitments.settings import CommitmentsSettings
 from services.roadmap.demo import DEMO_ITEMS, DEMO_TAGS, seed_demo_roadmap
 from services.roadmap.settings import RoadmapSettings
@@ -513,7 +518,7 @@ def demo_data(settings: dict[str, AppSettings]) -> list[str]:
     assert isinstance(roadmap, RoadmapSettings)
     assert isinstance(gateway, GatewaySettings)
     try:
-        created = asyncio.run(_seed_roadmap(roadmap.database_url))
+        created = asyncio.run(_seed_roadmap(roadmap))
     except Exception as error:
         return [f"{PROG}: the demo roadmap could not be seeded ({type(error).__name__}: {error})"]
     seeded = f"{created} records created" if created else "already there"
@@ -529,12 +534,9 @@ def demo_data(settings: dict[str, AppSettings]) -> list[str]:
     return [roadmap_line, *deals]
 
 
-async def _seed_roadmap(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        return await seed_demo_roadmap(engine)
-    finally:
-        await engine.dispose()
+async def _seed_roadmap(settings: RoadmapSettings) -> int:
+    async with reached_database(settings.database_url, settings.env_name("database_url")) as db:
+        return await seed_demo_roadmap(db)
 
 
 def banner(settings: dict[str, AppSettings]) -> list[str]:

@@ -172,3 +172,13 @@ async def needing_signoff(client: httpx.AsyncClient) -> str:
     commitment_id = await first_commitment(client)
     await evaluated(client, commitment_id, slip("2027-04-01"))
     return commitment_id
+
+
+def item_changed(key: str, version: int | None = None) -> dict:
+    """A re-check owed for a roadmap item's change (`/work/rechecks`); no version: always."""
+    return {"entity": "roadmap_item", "key": key, "version": version}
+
+
+def tag_changed(slug: str, version: int | None = None, item_keys: tuple[str, ...] = ()) -> dict:
+    """A re-check owed for a vision tag's change, with the items carrying it."""
+    return {"entity": "vision_tag", "key": slug, "version": version, "item_keys": list(item_keys)}

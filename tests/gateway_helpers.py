@@ -59,6 +59,21 @@ class Switch(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+Answer = Callable[[httpx.Request], Awaitable[httpx.Response | None]]
+
+
+class Intercepting(httpx.AsyncBaseTransport):
+    """A service's network where `answer` sees every request first: what it answers stands
+    in for the service's reply; None lets the service answer."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, answer: Answer) -> None:
+        self.inner, self.answer = inner, answer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answered = await self.answer(request)
+        return answered if answered is not None else await self.inner.handle_async_request(request)
+
+
 async def eventually(
     probe: Callable[[], Awaitable[Value]],
     accept: Callable[[Value], bool],

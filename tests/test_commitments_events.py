@@ -13,6 +13,7 @@ from tests.commitments_helpers import (
     decide,
     evaluate,
     evaluated,
+    item_changed,
     new_event_id,
     promise,
     send,
@@ -215,7 +216,7 @@ async def test_closing_won_while_a_promise_owes_a_recheck_is_a_breach(
 ):
     answer = await take(commitments, crm_event(promise("C-1", roadmap_item_key="RM-12")))
     await evaluated(commitments, answer["commitments"][0]["id"])
-    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    await commitments.post("/work/rechecks", json={"changes": [item_changed("RM-12")]})
 
     closing = await take(
         commitments,

@@ -9,6 +9,7 @@ from tests.commitments_helpers import (
     crm_event,
     decide,
     evaluated,
+    item_changed,
     promise,
     slip,
     take,
@@ -154,7 +155,7 @@ async def test_a_commitment_owed_a_recheck_blocks_its_deal_until_evaluated_again
     await evaluated(commitments, commitment_id)
     ready = (await commitments.get(f"/deals/{deal}/readiness")).json()
 
-    marked = await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    marked = await commitments.post("/work/rechecks", json={"changes": [item_changed("RM-12")]})
     owed = (await commitments.get(f"/deals/{deal}/readiness")).json()
     at_risk = (await commitments.get("/reports/summary")).json()["revenue_at_risk"]
     await evaluated(commitments, commitment_id)

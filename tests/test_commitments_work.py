@@ -16,9 +16,11 @@ from tests.commitments_helpers import (
     evaluate,
     evaluated,
     first_commitment,
+    item_changed,
     promise,
     read,
     slip,
+    tag_changed,
     take,
 )
 from tests.conftest import SERVICE_TOKEN, commitments_settings
@@ -143,7 +145,7 @@ async def test_a_roadmap_change_marks_rechecks_by_item_and_by_tag(commitments):
     )  # C-4 withdrawn: nothing to re-check
 
     marked = await commitments.post(
-        "/work/rechecks", json={"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]}
+        "/work/rechecks", json={"changes": [item_changed("RM-12"), tag_changed("on-prem")]}
     )
 
     assert marked.json() == {"marked": 2}
@@ -157,7 +159,7 @@ async def test_a_recheck_marked_during_an_evaluation_is_not_lost(commitments):
     (claimed,) = await claim(commitments)
 
     # The roadmap changes while the gateway is still evaluating with the old item.
-    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    await commitments.post("/work/rechecks", json={"changes": [item_changed("RM-12")]})
     await evaluate(commitments, commitment_id, claim=claimed)
 
     (again,) = await claim(commitments)
@@ -379,7 +381,7 @@ async def test_a_recheck_does_not_free_a_commitment_still_claimed(commitments):
 async def test_a_decision_during_an_evaluation_makes_it_evaluate_again(commitments):
     commitment_id = await first_commitment(commitments)
     await evaluated(commitments, commitment_id, slip("2027-04-01"))
-    await commitments.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+    await commitments.post("/work/rechecks", json={"changes": [item_changed("RM-12")]})
     (claimed,) = await claim(commitments)
 
     await decide(commitments, commitment_id)
@@ -410,7 +412,7 @@ async def test_rechecks_and_crm_events_on_one_deal_at_once_all_succeed(
 
     async def recheck():
         async with client_of(commitments_app, SERVICE_TOKEN) as client:
-            return await client.post("/work/rechecks", json={"roadmap_item_keys": ["RM-12"]})
+            return await client.post("/work/rechecks", json={"changes": [item_changed("RM-12")]})
 
     answers = await asyncio.gather(
         *(crm_edit(minute) if minute % 2 else recheck() for minute in range(1, 21))

@@ -16,6 +16,7 @@ from tests.gateway_helpers import (
     PM,
     THREE_PROMISES,
     VIEWER,
+    Intercepting,
     bearer,
     commitment,
     eventually,
@@ -479,37 +480,29 @@ async def test_a_service_refusing_the_gateways_token_is_a_502_not_the_callers_40
     assert response.status_code == 502
 
 
-class RefusingEvaluationsOf(httpx.AsyncBaseTransport):
-    """The commitments service, except that it refuses (422) any batch of evaluations that
-    holds one of the named promise."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, summary: str) -> None:
-        self.inner, self.summary, self.refused = inner, summary, 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/work/evaluations":
-            items = json.loads(await request.aread())["items"]
-            summaries = set()
-            for item in items:
-                read = await self.inner.handle_async_request(
-                    httpx.Request("GET", request.url.copy_with(
-                        path=f"/commitments/{item['commitment_id']}"), headers=request.headers)
-                )  # fmt: skip
-                await read.aread()
-                summaries.add(read.json()["summary"])
-            if self.summary in summaries:
-                self.refused += 1
-                return httpx.Response(422, json={"type": "x", "title": "No", "status": 422})
-        return await self.inner.handle_async_request(request)
-
-
 async def test_one_refused_evaluation_does_not_hold_up_the_rest_of_its_batch(stack, gateway):
     await roadmap_with_two_items(gateway)
-    refusing = RefusingEvaluationsOf(stack.commitments_network.inner, "A fork for Acme")
-    stack.commitments_network.inner = refusing
+    service, refused = stack.commitments_network.inner, []
+
+    async def refusing_the_fork(request: httpx.Request) -> httpx.Response | None:
+        """Any batch of evaluations holding the custom work is refused (422)."""
+        if request.url.path != "/work/evaluations":
+            return None
+        for item in json.loads(await request.aread())["items"]:
+            path = f"/commitments/{item['commitment_id']}"
+            read = await service.handle_async_request(
+                httpx.Request("GET", request.url.copy_with(path=path), headers=request.headers)
+            )
+            await read.aread()
+            if read.json()["summary"] == "A fork for Acme":
+                refused.append(request)
+                return httpx.Response(422, json={"type": "x", "title": "No", "status": 422})
+        return None
+
+    stack.commitments_network.inner = Intercepting(service, refusing_the_fork)
 
     answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
 
-    assert refusing.refused == 2  # the batch, then that one evaluation alone
+    assert len(refused) == 2  # the batch, then that one evaluation alone
     by_id = {c["external_id"]: c["review_status"] for c in answer["commitments"]}
     assert by_id == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "received"}

@@ -12,6 +12,7 @@ from tests.gateway_helpers import (
     PM,
     THREE_PROMISES,
     VIEWER,
+    Intercepting,
     bearer,
     commitment,
     eventually,
@@ -105,39 +106,27 @@ async def test_with_the_roadmap_down_the_event_is_taken_and_evaluated_once_it_is
     assert settled == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"}
 
 
-class Recording(httpx.AsyncBaseTransport):
-    """A service's network, keeping each request body sent to `path`."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, path: str) -> None:
-        self.inner, self.path, self.bodies = inner, path, []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == self.path:
-            self.bodies.append(json.loads(await request.aread()))
-        return await self.inner.handle_async_request(request)
-
-
-class FailingBatchReads(httpx.AsyncBaseTransport):
-    """The roadmap, answering 500 to every batch read: up, but unreadable."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/items/batch":
-            return httpx.Response(500, json={"type": "x", "title": "Boom", "status": 500})
-        return await self.inner.handle_async_request(request)
-
-
 async def test_a_roadmap_that_answers_but_cannot_be_read_does_not_spin_the_queue(stack, gateway):
     await roadmap_with_two_items(gateway)
-    claims = Recording(stack.commitments_network.inner, "/work/claims")
-    stack.commitments_network.inner = claims
-    stack.roadmap_network.inner = FailingBatchReads(stack.roadmap_network.inner)
+    claims: list[dict] = []
+
+    async def recording_claims(request: httpx.Request) -> None:
+        if request.url.path == "/work/claims":
+            claims.append(json.loads(await request.aread()))
+
+    async def unreadable_items(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path != "/items/batch":
+            return None
+        return httpx.Response(500, json={"type": "x", "title": "Boom", "status": 500})
+
+    network = stack.commitments_network
+    network.inner = Intercepting(network.inner, recording_claims)
+    stack.roadmap_network.inner = Intercepting(stack.roadmap_network.inner, unreadable_items)
 
     answer = (await post_webhook(gateway, crm_event(THREE_PROMISES[0]))).json()
     await asyncio.sleep(3)  # fifteen sweep intervals
 
     assert statuses(answer) == {"C-1": "evaluation_pending"}
-    assert not any(body.get("retry_waiting") for body in claims.bodies)
+    assert claims  # the sweep went on claiming, paused work aside
+    assert not any(body.get("retry_waiting") for body in claims)
     assert stack.gateway_app.state.roadmap.breaker.is_open is False

@@ -16,6 +16,7 @@ from tests.gateway_helpers import (
     THREE_PROMISES,
     VIEWER,
     WEBHOOK_SECRET,
+    Intercepting,
     post_webhook,
     roadmap_with_two_items,
     signed_webhook,
@@ -239,26 +240,22 @@ async def test_a_webhook_with_the_commitments_service_down_is_503_with_retry_aft
     assert time.monotonic() - began < 5
 
 
-class FailingFirstClaim(httpx.AsyncBaseTransport):
-    """The commitments service, but the first claim of work answers 503."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner, self.failed = inner, False
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/work/claims" and not self.failed:
-            self.failed = True
-            return httpx.Response(503)
-        return await self.inner.handle_async_request(request)
-
-
 async def test_a_redelivery_finishes_an_evaluation_the_first_left_undone(
     commitments_db_url, roadmap_db_url
 ):
     stack = Stack(commitments_db_url, roadmap_db_url, sweep_interval_seconds=0)
     async with stack.running() as gateway:
         await roadmap_with_two_items(gateway)
-        stack.commitments_network.inner = FailingFirstClaim(stack.commitments_network.inner)
+        claims_failed: list[httpx.Request] = []
+
+        async def failing_the_first_claim(request: httpx.Request) -> httpx.Response | None:
+            if request.url.path != "/work/claims" or claims_failed:
+                return None
+            claims_failed.append(request)
+            return httpx.Response(503)
+
+        network = stack.commitments_network
+        network.inner = Intercepting(network.inner, failing_the_first_claim)
         event_id = new_event_id()
 
         first = await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)

@@ -627,8 +627,8 @@ class RecheckRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"roadmap_item_keys": ["RM-12"], "tags": ["on-prem"]},
                 {"changes": [{"entity": "roadmap_item", "key": "RM-12", "version": 4}]},
+                {"changes": [{"entity": "vision_tag", "key": "on-prem", "item_keys": ["RM-7"]}]},
             ]
         },
     )
@@ -636,15 +636,11 @@ class RecheckRequest(BaseModel):
     commitment_ids: Annotated[list[CommitmentId], Field(max_length=1000)] = Field(
         default_factory=list, description="These commitments."
     )
-    roadmap_item_keys: Annotated[list[ItemKey], Field(max_length=1000)] = Field(
-        default_factory=list
-    )
-    tags: Annotated[list[TagSlug], Field(max_length=100)] = Field(
-        default_factory=list, description="Commitments carrying any of these tags."
-    )
     changes: Annotated[list[RoadmapChangeMark], Field(max_length=100)] = Field(
         default_factory=list,
-        description="Roadmap changes, each marked once per version however often it comes.",
+        description="Roadmap changes: the commitments linked to the item, or carrying the tag "
+        "or linked to an item carrying it. One with a version is marked once however often "
+        "it comes; one without (a delete, or a caller that knows none) always.",
     )
 
 

@@ -20,7 +20,6 @@ Order inside the transaction, and why:
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, select, update
@@ -48,7 +47,7 @@ from services.commitments.intake import (
     plan_intake,
 )
 from services.commitments.lifecycle import Event, ReviewStatus
-from services.commitments.reads import blocks
+from services.commitments.reads import blocking
 from services.commitments.records import states_of_deal
 from services.commitments.tables import breaches, commitments, deals, inbox
 
@@ -112,7 +111,7 @@ async def take_event(
     states = await states_of_deal(connection, deal.id)
     closing = event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won
     if outcome == "accepted" and closing:
-        await _record_breach_if_not_ready(connection, deal.id, states, source, event_id, now)
+        await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
     answer = IntakeAnswer(
         status=outcome,
         deal_id=deal.id,
@@ -331,23 +330,23 @@ async def _update(
 
 
 async def _record_breach_if_not_ready(
-    connection: AsyncConnection,
-    deal_id: str,
-    states: Sequence[Row],
-    source: str,
-    event_id: str,
-    now: datetime,
+    connection: AsyncConnection, deal_id: str, source: str, event_id: str, now: datetime
 ) -> None:
-    blocking = [
+    """The deal's readiness, as `reads.readiness` judges it, at the close."""
+    blocked = await connection.execute(
+        select(commitments.c.id, commitments.c.external_id, commitments.c.review_status)
+        .where(commitments.c.deal_id == deal_id, blocking())
+        .order_by(commitments.c.external_id)
+    )
+    blocking_now = [
         {
             "commitment_id": row.id,
             "external_id": row.external_id,
             "review_status": row.review_status,
         }
-        for row in states
-        if blocks(row.review_status, row.work_due_at)
+        for row in blocked
     ]
-    if blocking:
+    if blocking_now:
         await connection.execute(
             breaches.insert().values(
                 id=str(uuid.uuid4()),
@@ -355,7 +354,7 @@ async def _record_breach_if_not_ready(
                 kind="closed_without_signoff",
                 source=source,
                 event_id=event_id,
-                blocking=blocking,
+                blocking=blocking_now,
                 detected_at=now,
             )
         )

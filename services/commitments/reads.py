@@ -28,18 +28,11 @@ WITHDRAWN = ReviewStatus.withdrawn.value
 
 
 def blocking() -> ColumnElement[bool]:
-    """A commitment that holds its deal back from closing (see `blocks`)."""
+    """A commitment that holds its deal back from closing."""
     return or_(
         commitments.c.review_status.not_in(NOT_BLOCKING),
         and_(commitments.c.work_due_at.is_not(None), commitments.c.review_status != WITHDRAWN),
     )
-
-
-def blocks(review_status: str, work_due_at: object) -> bool:
-    """`blocking()` for a row already read."""
-    if review_status == WITHDRAWN:
-        return False
-    return review_status not in NOT_BLOCKING or work_due_at is not None
 
 
 async def list_deals(
@@ -115,16 +108,15 @@ async def readiness(connection: AsyncConnection, deal_id: str) -> DealReadiness:
             .order_by(commitments.c.external_id)
         )
     ).all()
-    return DealReadiness(
-        deal_id=deal_id,
-        ready=not rows,
-        blocking=[
+    blocking_now = []
+    for row in rows:
+        item = as_listed(row)
+        blocking_now.append(
             Blocking(
                 commitment_id=item.id,
                 review_status=item.review_status,
                 conflicts=item.conflicts,
                 recheck_pending=row.work_due_at is not None,
             )
-            for row, item in ((row, as_listed(row)) for row in rows)
-        ],
-    )
+        )
+    return DealReadiness(deal_id=deal_id, ready=not rows, blocking=blocking_now)

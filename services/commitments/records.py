@@ -113,16 +113,10 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
 
 
 async def states_of_deal(connection: AsyncConnection, deal_id: str) -> Sequence[Row]:
-    """(id, external_id, review_status, work_due_at) of every commitment of the deal, by
-    external id."""
+    """(id, external_id, review_status) of every commitment of the deal, by external id."""
     return (
         await connection.execute(
-            select(
-                commitments.c.id,
-                commitments.c.external_id,
-                commitments.c.review_status,
-                commitments.c.work_due_at,
-            )
+            select(commitments.c.id, commitments.c.external_id, commitments.c.review_status)
             .where(commitments.c.deal_id == deal_id)
             .order_by(commitments.c.external_id)
         )

@@ -111,11 +111,11 @@ async def _first_mark_of(connection: AsyncConnection, change: RoadmapChangeMark)
 
 
 async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) -> int:
-    """Owes a re-check to every commitment not withdrawn that is named, linked to one of
-    the items, or carries one of the tags, and to those a roadmap change concerns unless
-    that version of the item or tag was marked already. Rows are locked in id order, as
-    intake locks them, so the two never deadlock."""
-    item_keys, tags = set(request.roadmap_item_keys), set(request.tags)
+    """Owes a re-check to every commitment not withdrawn that is named, or that a roadmap
+    change concerns, unless that version of the item or tag was marked already. Rows are
+    locked in id order, as intake locks them, so the two never deadlock."""
+    item_keys: set[str] = set()
+    tags: set[str] = set()
     for change in sorted(request.changes, key=lambda c: (c.entity, c.key, c.version or 0)):
         if await _first_mark_of(connection, change):
             (item_keys if change.entity == "roadmap_item" else tags).add(change.key)
