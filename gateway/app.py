@@ -10,9 +10,17 @@ import httpx
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gateway import roadmap_changes, roadmap_routes, routes, webhooks
+from gateway import (
+    roadmap_changes,
+    roadmap_routes,
+    routes,
+    signoff_alerts,
+    subscription_routes,
+    webhooks,
+)
 from gateway.auth import Forbidden, TokenVerifier, Unauthenticated
 from gateway.evaluator import Evaluator, Sweeper
+from gateway.events_document import document_events
 from gateway.roadmap_changes import Rechecks
 from gateway.settings import GatewaySettings
 from gateway.signatures import SignatureRejected
@@ -85,10 +93,16 @@ def create_app(
         for name, upstream in upstreams.items():
             app.state.readiness_checks[name] = _answers_ready(upstream)
         try:
-            if settings.sweep_interval_seconds > 0:
-                async with background.running(app.state.sweeper.run()):
-                    yield
-            else:
+            async with contextlib.AsyncExitStack() as tasks:
+                if settings.sweep_interval_seconds > 0:
+                    await tasks.enter_async_context(background.running(app.state.sweeper.run()))
+                if settings.signoff_check_interval_seconds > 0:
+                    alerts = signoff_alerts.run(
+                        upstreams["commitments"],
+                        settings.policy(),
+                        settings.signoff_check_interval_seconds,
+                    )
+                    await tasks.enter_async_context(background.running(alerts))
                 yield
         finally:
             for upstream in upstreams.values():
@@ -105,8 +119,9 @@ def create_app(
     )
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
-    for module in (webhooks, routes, roadmap_routes, roadmap_changes):
+    for module in (webhooks, routes, roadmap_routes, subscription_routes, roadmap_changes):
         app.include_router(module.router)
+    document_events(app)
     return app
 
 

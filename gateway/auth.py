@@ -17,6 +17,7 @@ ROLES: frozenset[str] = frozenset({"crm", "viewer", "pm", "admin"})
 READ_ALL = frozenset({"viewer", "pm", "admin"})
 READ_DEALS = frozenset({"crm", "viewer", "pm", "admin"})
 WRITE = frozenset({"pm", "admin"})
+ADMIN = frozenset({"admin"})
 
 
 class Unauthenticated(Exception):

@@ -6,7 +6,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.auth import READ_ALL, READ_DEALS, WRITE, Principal, TokenVerifier, Unauthenticated
+from gateway.auth import (
+    ADMIN,
+    READ_ALL,
+    READ_DEALS,
+    WRITE,
+    Principal,
+    TokenVerifier,
+    Unauthenticated,
+)
 from gateway.evaluator import Evaluator, Sweeper
 from gateway.upstream import Upstream
 
@@ -39,6 +47,7 @@ def _role_in(allowed: frozenset[str]):
 Reader = Annotated[Principal, Depends(_role_in(READ_ALL))]
 DealReader = Annotated[Principal, Depends(_role_in(READ_DEALS))]
 Writer = Annotated[Principal, Depends(_role_in(WRITE))]
+Admin = Annotated[Principal, Depends(_role_in(ADMIN))]
 
 
 def _commitments(request: Request) -> Upstream:

@@ -41,6 +41,7 @@ class Policy:
     date_margin_days: int = 30
     signoff_severities: frozenset[str] = frozenset({"blocker", "warning"})
     signoff_sla_hours: int = 48
+    reminder_fractions: tuple[float, ...] = (0.5, 0.9)  # of the SLA, when reminders go out
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ goes back as it is, and a service refusing the gateway itself or failing is a 50
 from typing import Any, NoReturn
 
 import httpx
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -36,6 +36,11 @@ def relay(
         body = upstream.parse(response, model)
         return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
     refuse(upstream, response)
+
+
+def caller_query(request: Request) -> list[tuple[str, str]]:
+    """The caller's query string as validated here, to pass on unchanged."""
+    return request.query_params.multi_items()
 
 
 def preconditions(if_match: str | None = None, if_none_match: str | None = None) -> dict[str, str]:

@@ -14,7 +14,7 @@ from gateway.dependencies import (
     SweeperDep,
     Writer,
 )
-from gateway.relay import preconditions, relay
+from gateway.relay import caller_query, preconditions, relay
 from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
@@ -49,11 +49,6 @@ from kit.types import ITEM_KEY_PATTERN
 router = public_router()
 
 
-def _query(request: Request) -> list[tuple[str, str]]:
-    """The caller's query string as validated here, to pass on unchanged."""
-    return request.query_params.multi_items()
-
-
 # Deals -----------------------------------------------------------------------------------
 
 
@@ -75,7 +70,7 @@ async def list_deals(
     stage: DealStage | None = None,
     owner: Owner = None,
 ) -> Response:
-    response = await commitments.request("GET", "/deals", params=_query(request))
+    response = await commitments.request("GET", "/deals", params=caller_query(request))
     return relay(commitments, response, DealPage)
 
 
@@ -131,7 +126,7 @@ async def list_commitments(
     ] = None,
     owner: Owner = None,
 ) -> Response:
-    response = await commitments.request("GET", "/commitments", params=_query(request))
+    response = await commitments.request("GET", "/commitments", params=caller_query(request))
     return relay(commitments, response, CommitmentPage)
 
 
@@ -262,6 +257,6 @@ async def report_aging(
     limit: Limit = 50,
     cursor: AgingCursor = None,
 ) -> Response:
-    params = [*_query(request), ("sla_hours", request.app.state.settings.signoff_sla_hours)]
+    params = [*caller_query(request), ("sla_hours", request.app.state.settings.signoff_sla_hours)]
     response = await commitments.request("GET", "/reports/aging", params=params)
     return relay(commitments, response, AgingReport)

@@ -91,8 +91,25 @@ class GatewaySettings(AppSettings):
         description="Which severities need a PM's sign-off, comma-separated.",
     )
     signoff_sla_hours: int = Field(48, ge=1, le=8760)
+    signoff_reminder_fractions: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], NoDecode] = (
+        Field(
+            default_factory=lambda: [0.5, 0.9],
+            max_length=5,
+            description="When sign-off reminders go out, as fractions of the SLA, comma-separated "
+            "(overdue goes at the SLA itself).",
+        )
+    )
+    signoff_check_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="How often due sign-off reminders and overdue alerts are sent; 0 turns it "
+        "off in this replica.",
+    )
 
-    @field_validator("salesforce_orgs", "signoff_severities", mode="before")
+    @field_validator(
+        "salesforce_orgs", "signoff_severities", "signoff_reminder_fractions", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -136,4 +153,5 @@ class GatewaySettings(AppSettings):
             date_margin_days=self.date_margin_days,
             signoff_severities=frozenset(self.signoff_severities),
             signoff_sla_hours=self.signoff_sla_hours,
+            reminder_fractions=tuple(self.signoff_reminder_fractions),
         )

@@ -87,12 +87,17 @@ def _openapi(app: FastAPI, documented_models: Sequence[type[BaseModel]]) -> dict
             version=app.version,
             description=app.description,
             routes=app.routes,
+            webhooks=app.webhooks.routes,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in documented_models:
             found = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(found.pop("$defs", {}))
             components[model.__name__] = found
+        for path_item in schema.get("webhooks", {}).values():
+            for operation in path_item.values():
+                # What a receiver answers is its own affair: FastAPI's 422 is not Dealgate's.
+                operation["responses"].pop("422", None)
         app.openapi_schema = _problems_as_problem_json(_body_problems(schema))
     return app.openapi_schema
 

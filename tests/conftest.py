@@ -155,7 +155,15 @@ class Stack:
     """The three apps wired in-process; `<service>_network.up = False` cuts a service off
     from the gateway, `feed_network.up = False` the roadmap's change feed off from it."""
 
-    def __init__(self, commitments_db_url: str, roadmap_db_url: str, **gateway_overrides):
+    def __init__(
+        self,
+        commitments_db_url: str,
+        roadmap_db_url: str,
+        *,
+        outbound: httpx.AsyncBaseTransport | None = None,
+        **gateway_overrides,
+    ):
+        """`outbound`: where the commitments service's webhook deliveries go."""
         self.roadmap_network, self.commitments_network = Switch(), Switch()
         to_gateway = httpx.ASGITransport(app=None)  # type: ignore[arg-type]  # set below
         self.feed_network = Switch(to_gateway)
@@ -169,7 +177,10 @@ class Stack:
             http_transport=self.feed_network,
         )
         self.commitments_app = create_commitments_app(
-            commitments_settings(commitments_db_url, handoff_grace_seconds=30)
+            commitments_settings(
+                commitments_db_url, handoff_grace_seconds=30, dispatch_interval_seconds=0.05
+            ),
+            http_transport=outbound,
         )
         self.roadmap_network.inner = httpx.ASGITransport(app=self.roadmap_app)
         self.commitments_network.inner = httpx.ASGITransport(app=self.commitments_app)

@@ -32,7 +32,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}
 Cursor = Annotated[
     str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
 ]
-AgingCursor = Annotated[
+# Lists ordered by a time, then an id (kit.cursors).
+TimeCursor = AgingCursor = Annotated[
     str | None,
     Query(pattern=AGING_CURSOR_PATTERN, description="`next_cursor` of the previous page."),
 ]

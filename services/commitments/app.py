@@ -4,10 +4,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
+from kit import background
 from kit.app import create_service_app
-from kit.db import serving_database
+from kit.db import serving_database, utcnow
+from services.commitments.outbound.dispatcher import Dispatcher
 from services.commitments.routes import router
 from services.commitments.settings import CommitmentsSettings
 
@@ -22,13 +25,40 @@ queue the gateway replicas share. Internal: every route but the health checks ne
 """
 
 
-def create_app(settings: CommitmentsSettings) -> FastAPI:
+def create_app(
+    settings: CommitmentsSettings, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The app; `http_transport` replaces the network for webhook deliveries (tests)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serving_database(app, settings.database_url, settings.database_pool_size):
-            yield
+        async with (
+            serving_database(app, settings.database_url, settings.database_pool_size) as engine,
+            httpx.AsyncClient(
+                transport=http_transport,
+                timeout=settings.webhook_timeout_seconds,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            ) as client,
+        ):
+            app.state.dispatcher = Dispatcher(
+                engine,
+                client,
+                allowed_networks=settings.sendable_networks(),
+                batch_size=settings.dispatch_batch_size,
+                # Past every timeout a send can take, so a live dispatcher keeps its claim.
+                lease_seconds=settings.webhook_timeout_seconds * 4 + 10,
+                max_backoff_seconds=settings.webhook_max_backoff_seconds,
+                failing_after_seconds=settings.webhook_failing_after_seconds,
+            )
+            if settings.dispatch_interval_seconds > 0:
+                run = app.state.dispatcher.run(settings.dispatch_interval_seconds)
+                async with background.running(run):
+                    yield
+            else:
+                yield
 
-    return create_service_app(
+    app = create_service_app(
         title="Dealgate commitments service",
         version=VERSION,
         description=DESCRIPTION,
@@ -36,6 +66,9 @@ def create_app(settings: CommitmentsSettings) -> FastAPI:
         lifespan=lifespan,
         router=router,
     )
+    # What time it is for the sign-off SLA; tests set the clock.
+    app.state.clock = utcnow
+    return app
 
 
 def create_app_from_env() -> FastAPI:

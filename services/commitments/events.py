@@ -32,6 +32,7 @@ from kit.contracts.commitments import (
     DealStage,
     IntakeAnswer,
 )
+from kit.contracts.events import Breach
 from kit.db import dialect_insert, utcnow
 from services.commitments import lifecycle
 from services.commitments.conflict_rows import (
@@ -47,6 +48,7 @@ from services.commitments.intake import (
     plan_intake,
 )
 from services.commitments.lifecycle import Event, ReviewStatus
+from services.commitments.outbox import announce
 from services.commitments.reads import blocking
 from services.commitments.records import states_of_deal
 from services.commitments.tables import breaches, commitments, deals, inbox
@@ -107,11 +109,16 @@ async def take_event(
         outcome = "stale"
     else:
         outcome = "accepted"
-        await _apply(connection, deal, event, now, now + handoff)
+        cause = {"kind": "crm_changed", "source": source, "event_id": event_id}
+        await _apply(connection, deal, event, now, now + handoff, cause)
+        closing = (
+            event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won
+        )
+        breach = None
+        if closing:
+            breach = await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
+        await announce(connection, deal.id, now, breach=breach)
     states = await states_of_deal(connection, deal.id)
-    closing = event.deal.stage is DealStage.closed_won and previous_stage != DealStage.closed_won
-    if outcome == "accepted" and closing:
-        await _record_breach_if_not_ready(connection, deal.id, source, event_id, now)
     answer = IntakeAnswer(
         status=outcome,
         deal_id=deal.id,
@@ -188,7 +195,12 @@ def _deal_values(event: CrmEvent) -> dict[str, object]:
 
 
 async def _apply(
-    connection: AsyncConnection, deal: Row, event: CrmEvent, now: datetime, due: datetime
+    connection: AsyncConnection,
+    deal: Row,
+    event: CrmEvent,
+    now: datetime,
+    due: datetime,
+    cause: dict[str, str],
 ) -> None:
     values = _deal_values(event)
     await connection.execute(
@@ -216,9 +228,9 @@ async def _apply(
     )
     for change in plan:
         if change.action == "create":
-            await _create(connection, deal.id, values, change, now, due)
+            await _create(connection, deal.id, values, change, now, due, cause)
         else:
-            await _update(connection, rows[change.external_id], change, now, due)
+            await _update(connection, rows[change.external_id], change, now, due, cause)
 
 
 async def _copy_deal_fields(connection: AsyncConnection, deal: Row, values: dict) -> None:
@@ -274,6 +286,7 @@ async def _create(
     change: PlannedChange,
     now: datetime,
     due: datetime,
+    cause: dict[str, str],
 ) -> None:
     assert change.content is not None
     status = _status_after(ReviewStatus.received, change.events)
@@ -291,6 +304,7 @@ async def _create(
             work_due_at=due if status is ReviewStatus.received else None,
             work_generation=1,
             work_attempts=0,
+            work_cause=cause,
             created_at=now,
             updated_at=now,
         )
@@ -299,7 +313,12 @@ async def _create(
 
 
 async def _update(
-    connection: AsyncConnection, row: Row, change: PlannedChange, now: datetime, due: datetime
+    connection: AsyncConnection,
+    row: Row,
+    change: PlannedChange,
+    now: datetime,
+    due: datetime,
+    cause: dict[str, str],
 ) -> None:
     previous = ReviewStatus(row.review_status)
     status = _status_after(previous, change.events)
@@ -317,6 +336,7 @@ async def _update(
             work_due_at=due,
             work_generation=commitments.c.work_generation + 1,
             work_attempts=0,
+            work_cause=cause,
         )
     if fresh or status is ReviewStatus.withdrawn:
         values.update(claim_token=None, claimed_until=None)
@@ -331,7 +351,7 @@ async def _update(
 
 async def _record_breach_if_not_ready(
     connection: AsyncConnection, deal_id: str, source: str, event_id: str, now: datetime
-) -> None:
+) -> Breach | None:
     """The deal's readiness, as `reads.readiness` judges it, at the close."""
     blocked = await connection.execute(
         select(commitments.c.id, commitments.c.external_id, commitments.c.review_status)
@@ -346,18 +366,18 @@ async def _record_breach_if_not_ready(
         }
         for row in blocked
     ]
-    if blocking_now:
-        await connection.execute(
-            breaches.insert().values(
-                id=str(uuid.uuid4()),
-                deal_id=deal_id,
-                kind="closed_without_signoff",
-                source=source,
-                event_id=event_id,
-                blocking=blocking_now,
-                detected_at=now,
-            )
-        )
+    if not blocking_now:
+        return None
+    breach = Breach(
+        id=str(uuid.uuid4()),
+        kind="closed_without_signoff",
+        source=source,
+        event_id=event_id,
+        blocking=blocking_now,
+        detected_at=now,
+    )
+    await connection.execute(breaches.insert().values(deal_id=deal_id, **breach.model_dump()))
+    return breach
 
 
 def incoming(commitment: CommitmentIn) -> IncomingCommitment:

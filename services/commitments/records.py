@@ -30,9 +30,21 @@ def not_found(what: str, identifier: str) -> ProblemError:
 
 
 async def lock_commitment(connection: AsyncConnection, commitment_id: str) -> Row:
-    """The commitment's row, locked until commit: a write that does not change it takes the
-    row lock on PostgreSQL and the write lock on SQLite, so concurrent writers to one
-    commitment queue and each reads what the one before it committed."""
+    """The commitment's row, locked until commit, after its deal's: a write that does not
+    change them takes the row locks on PostgreSQL and the write lock on SQLite, so concurrent
+    writers to one commitment queue and each reads what the one before it committed. The
+    deal first, as intake locks them: writes to one deal announce their events in commit
+    order (outbox.py), and the two orders never deadlock."""
+    await connection.execute(
+        update(deals)
+        .where(
+            deals.c.id
+            == select(commitments.c.deal_id)
+            .where(commitments.c.id == commitment_id)
+            .scalar_subquery()
+        )
+        .values(updated_at=deals.c.updated_at)
+    )
     row = (
         await connection.execute(
             update(commitments)

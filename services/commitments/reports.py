@@ -9,7 +9,7 @@
   past the caller's SLA.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select
@@ -25,6 +25,7 @@ from kit.contracts.commitments import (
     StatusFigures,
     Summary,
 )
+from kit.cursors import parse_time_cursor, time_cursor
 from kit.db import utcnow
 from services.commitments.reads import blocking
 from services.commitments.tables import (
@@ -141,19 +142,12 @@ async def conflicts(connection: AsyncConnection) -> ConflictReport:
     )
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def _aging_cursor(awaiting: Awaiting) -> str:
     """The last item's (awaiting_since, id), as AGING_CURSOR_PATTERN spells it."""
-    return f"{(awaiting.awaiting_since - _EPOCH) // _MICROSECOND}_{awaiting.commitment_id}"
+    return time_cursor(awaiting.awaiting_since, awaiting.commitment_id)
 
 
-def parse_aging_cursor(cursor: str) -> tuple[datetime, str]:
-    """Where to resume, from a cursor that matches AGING_CURSOR_PATTERN."""
-    microseconds, _, commitment_id = cursor.partition("_")
-    return _EPOCH + int(microseconds) * _MICROSECOND, commitment_id
+parse_aging_cursor = parse_time_cursor
 
 
 async def aging(

@@ -31,6 +31,7 @@ from services.commitments.lifecycle import (
     evaluation_event,
     uncovered,
 )
+from services.commitments.outbox import announce
 from services.commitments.records import lock_commitment
 from services.commitments.tables import commitments, decisions, evaluations
 
@@ -105,14 +106,20 @@ def _require_claim(row: Row, data: EvaluationCreate) -> None:
 
 async def record_evaluation(
     connection: AsyncConnection, commitment_id: str, data: EvaluationCreate
-) -> bool:
-    """Applies an evaluation; True when it changed the commitment."""
+) -> None:
+    """Applies an evaluation and announces what it changed."""
+    deal_id = await _record(connection, commitment_id, data)
+    await announce(connection, deal_id, utcnow(), commitment_ids=[commitment_id])
+
+
+async def _record(connection: AsyncConnection, commitment_id: str, data: EvaluationCreate) -> str:
+    """Applies an evaluation; answers the commitment's deal."""
     row = await lock_commitment(connection, commitment_id)
     _require_claim(row, data)
     status, now = ReviewStatus(row.review_status), utcnow()
     if data.outcome == "roadmap_unreachable":
         await _record_unreachable(connection, row, status, now)
-        return False
+        return row.deal_id
     needing = _signoff(data.conflicts)
     found_print = lifecycle.fingerprint(needing)
     if status in EVALUATED and row.current_evaluation_id is not None:
@@ -121,7 +128,7 @@ async def record_evaluation(
         )
         if current.scalar_one() == found_print:
             await _update(connection, row.id, _work_settled(row, data.work_generation))
-            return False
+            return row.deal_id
     approved = await _approved_conflicts(connection, row.approved_evaluation_id)
     event = evaluation_event(needing, approved)
     transition = lifecycle.apply(status, event, standing_approval=approved is not None)
@@ -155,26 +162,45 @@ async def record_evaluation(
         values.update(review_status=transition.status.value, status_changed_at=now)
     await _update(connection, row.id, values)
     await set_conflict_tallies(connection, row.id, row.deal_owner, data.conflicts)
-    return True
+    return row.deal_id
 
 
 async def record_evaluations(
     connection: AsyncConnection, batch: EvaluationBatch
 ) -> EvaluationBatchAnswer:
-    """Several evaluations in one transaction, taken in id order (the order every multi-row
-    write locks in); one whose claim no longer holds is skipped, not the batch."""
+    """Several evaluations in one transaction, taken by deal, then by commitment id (the
+    order every multi-row write locks in); one whose claim no longer holds is skipped, not
+    the batch. Each deal's changes are announced once, after all of its evaluations."""
     reasons: dict[int, str] = {}
     taken: set[str] = set()
-    in_lock_order = sorted(enumerate(batch.items), key=lambda pair: pair[1].commitment_id)
+    deal_of = dict(
+        (
+            await connection.execute(
+                select(commitments.c.id, commitments.c.deal_id).where(
+                    commitments.c.id.in_({item.commitment_id for item in batch.items})
+                )
+            )
+        ).all()
+    )
+    in_lock_order = sorted(
+        enumerate(batch.items),
+        key=lambda pair: (deal_of.get(pair[1].commitment_id, ""), pair[1].commitment_id),
+    )
+    recorded: dict[str, list[str]] = {}
     for index, item in in_lock_order:
         if item.commitment_id in taken:
             reasons[index] = "It was named earlier in this batch."
             continue
         taken.add(item.commitment_id)
         try:
-            await record_evaluation(connection, item.commitment_id, item)
+            deal_id = await _record(connection, item.commitment_id, item)
         except ProblemError as refusal:  # refused before it wrote anything
             reasons[index] = refusal.detail
+        else:
+            recorded.setdefault(deal_id, []).append(item.commitment_id)
+    now = utcnow()
+    for deal_id, commitment_ids in recorded.items():
+        await announce(connection, deal_id, now, commitment_ids=commitment_ids)
     statuses = dict(
         (
             await connection.execute(
@@ -272,8 +298,11 @@ async def decide(
     if row.claim_token is not None:
         # An evaluation under way saw the commitment before this decision: it is refused
         # (409), and the work comes due again at once, not when that claim's lease ends.
-        values.update(claim_token=None, claimed_until=None, work_due_at=now)
+        values.update(
+            claim_token=None, claimed_until=None, work_due_at=now, work_cause={"kind": "decision"}
+        )
     await _update(connection, row.id, values)
+    await announce(connection, row.deal_id, now, commitment_ids=[row.id])
 
 
 async def _repeats_latest_decision(
@@ -326,6 +355,7 @@ async def relink(
         "work_due_at": now + handoff,
         "work_generation": row.work_generation + 1,
         "work_attempts": 0,
+        "work_cause": {"kind": "roadmap_link", "roadmap_item_key": roadmap_item_key},
         "claim_token": None,
         "claimed_until": None,
     }
@@ -335,3 +365,4 @@ async def relink(
         )
     await _update(connection, row.id, values)
     await clear_conflict_tallies(connection, row.id)
+    await announce(connection, row.deal_id, now, commitment_ids=[row.id])

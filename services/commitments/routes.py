@@ -29,6 +29,7 @@ from kit.contracts.commitments import (
     RoadmapLink,
     Source,
 )
+from kit.contracts.events import SignoffAlertAnswer, SignoffAlertRequest
 from kit.contracts.parameters import (
     AgingCursor,
     Cursor,
@@ -43,8 +44,9 @@ from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, str
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import ITEM_KEY_PATTERN
-from services.commitments import events, reads, reports, reviews, work
+from services.commitments import alerts, events, reads, reports, reviews, work
 from services.commitments.lifecycle import ReviewStatus
+from services.commitments.outbound import routes as outbound_routes
 from services.commitments.records import get_commitment, get_deal
 
 # Only a well-formed event id routes to intake; anything else is a 404.
@@ -55,6 +57,7 @@ EventIdPath = Annotated[
 ]
 
 router = service_router()
+router.include_router(outbound_routes.router)
 
 
 def _handoff_grace(request: Request) -> timedelta:
@@ -304,6 +307,23 @@ async def claim_work(request: ClaimRequest, connection: RequestConnection) -> Cl
 )
 async def mark_rechecks(request: RecheckRequest, connection: RequestConnection) -> RecheckAnswer:
     return RecheckAnswer(marked=await work.mark_rechecks(connection, request))
+
+
+@router.post(
+    "/work/signoff-alerts",
+    tags=["work queue"],
+    summary="Send the sign-off reminders and overdue alerts due now",
+    description="Each threshold of the SLA is told once per commitment and evaluation, as a "
+    "`signoff.reminder` or `signoff.overdue` event; one found past several at once is told "
+    "only the latest. Safe to call from every gateway replica.",
+    responses=problem_responses(413, 422),
+)
+async def send_signoff_alerts(
+    request: SignoffAlertRequest, connection: RequestConnection, http: Request
+) -> SignoffAlertAnswer:
+    return SignoffAlertAnswer(
+        sent=await alerts.send_due_alerts(connection, request, http.app.state.clock())
+    )
 
 
 # Reports ---------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ deals = Table(
     # The CRM's own last-modified time, then the event's time: what orders its events.
     Column("crm_updated_at", UTCDateTime, nullable=False),
     Column("crm_occurred_at", UTCDateTime, nullable=False),
+    # The readiness the last deal.gate_changed event told (null: none yet).
+    Column("announced_ready", Boolean, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "external_id"),
@@ -77,6 +79,9 @@ commitments = Table(
     Column("review_status", String(24), nullable=False),
     Column("reopen_reason", Text, nullable=True),
     Column("status_changed_at", UTCDateTime, nullable=False),
+    # The review status the last commitment event told (null: none yet), so an event goes
+    # out only when what a receiver knows changes (outbox.py).
+    Column("announced_status", String(24), nullable=True),
     # The evaluation it is judged by now, and the one its standing approval decided (none
     # when the latest decision is not an approval). No foreign keys: evaluations point back.
     Column("current_evaluation_id", ID, nullable=True),
@@ -88,6 +93,7 @@ commitments = Table(
     Column("work_due_at", UTCDateTime, nullable=True),
     Column("work_generation", Integer, nullable=False),
     Column("work_attempts", Integer, nullable=False),
+    Column("work_cause", JSON, nullable=True),  # what made it due (events.Cause), for reasons
     Column("claim_token", String(32), nullable=True),
     Column("claimed_until", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -211,4 +217,99 @@ roadmap_marks = Table(
     Column("version", Integer, nullable=False),
     Column("marked_at", UTCDateTime, nullable=False),
     CheckConstraint("entity IN ('roadmap_item', 'vision_tag')", name="entity"),
+)
+
+
+# Events out (outbox.py): written in the transaction of the change that caused them.
+# `sequence` orders them; one deal's events are written under its row lock, so its events'
+# order is their commit order.
+SEQUENCE = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+outbox_events = Table(
+    "outbox_events",
+    metadata,
+    Column("sequence", SEQUENCE, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("deal_id", ID, ForeignKey("deals.id"), nullable=False),
+    Column("commitment_id", ID, nullable=True),
+    Column("occurred_at", UTCDateTime, nullable=False, index=True),
+    Column("payload", JSON, nullable=False),  # the whole event, as delivered
+    Index(None, "deal_id", "sequence"),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime, nullable=True),
+    # The current streak of failed sends: when it began, how long, when to try again.
+    Column("failing_since", UTCDateTime, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("retry_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("status IN ('active', 'disabled', 'failing')", name="status"),
+)
+
+# Which subscriptions take which event type: an event is queued for them by index.
+subscription_event_types = Table(
+    "subscription_event_types",
+    metadata,
+    Column("subscription_id", ID, ForeignKey("webhook_subscriptions.id"), primary_key=True),
+    Column("event_type", String(32), primary_key=True),
+    Index(None, "event_type", "subscription_id"),
+)
+
+# Deliveries owed: one row per (subscription, event) until it is delivered, then gone (the
+# attempts log keeps the record). A deal's deliveries to one subscription go in sequence
+# order: only the earliest owed of each (subscription, deal) may be claimed.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("subscription_id", ID, ForeignKey("webhook_subscriptions.id"), primary_key=True),
+    Column("event_sequence", SEQUENCE, ForeignKey("outbox_events.sequence"), primary_key=True),
+    Column("deal_id", ID, nullable=False),
+    Column("replay", Boolean, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Index(None, "subscription_id", "deal_id", "event_sequence"),
+    Index(None, "event_sequence"),
+)
+
+# Every attempt to deliver, kept: the deliveries log an admin reads.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("subscription_id", ID, ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("replay", Boolean, nullable=False),
+    Index(None, "subscription_id", "attempted_at", "id"),
+    CheckConstraint("outcome IN ('delivered', 'failed')", name="outcome"),
+)
+
+# The sign-off SLA thresholds told (alerts.py), per commitment and evaluation, in permille of
+# the SLA (1000: overdue).
+signoff_alerts = Table(
+    "signoff_alerts",
+    metadata,
+    Column("commitment_id", ID, ForeignKey("commitments.id"), primary_key=True),
+    Column("evaluation_id", ID, primary_key=True),
+    Column("permille", Integer, primary_key=True),
+    Column("sent_at", UTCDateTime, nullable=False),
 )

@@ -116,10 +116,14 @@ async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) ->
     locked in id order, as intake locks them, so the two never deadlock."""
     item_keys: set[str] = set()
     tags: set[str] = set()
+    marked_changes = []
     for change in sorted(request.changes, key=lambda c: (c.entity, c.key, c.version or 0)):
         if await _first_mark_of(connection, change):
             (item_keys if change.entity == "roadmap_item" else tags).add(change.key)
             item_keys.update(change.item_keys)
+            marked_changes.append(change.model_dump(include={"entity", "key", "version"}))
+    # Named commitments alone (no roadmap change) keep what made them due before.
+    cause = {"kind": "roadmap_changed", "changes": marked_changes} if marked_changes else None
     wanted = []
     if request.commitment_ids:
         wanted.append(select(commitments.c.id).where(commitments.c.id.in_(request.commitment_ids)))
@@ -159,6 +163,7 @@ async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) ->
                 work_due_at=now,
                 work_generation=commitments.c.work_generation + 1,
                 work_attempts=0,
+                work_cause=commitments.c.work_cause if cause is None else cause,
             )
         )
         marked += result.rowcount

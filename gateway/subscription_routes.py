@@ -1,0 +1,148 @@
+"""/v1/webhook-subscriptions: admins subscribe URLs to Dealgate's events, read each
+subscription's deliveries and replay events. Each route checks the admin role, then asks
+the commitments service, which keeps the subscriptions and delivers the events."""
+
+from fastapi import Request, Response
+
+from gateway.dependencies import Admin, Commitments
+from gateway.relay import caller_query, relay
+from gateway.routing import public_router
+from kit.contracts.events import (
+    DeliveryPage,
+    ReplayAnswer,
+    ReplayRequest,
+    SubscriptionCreate,
+    SubscriptionPage,
+    SubscriptionRead,
+    SubscriptionUpdate,
+)
+from kit.contracts.parameters import Cursor, IdPath, Limit, TimeCursor
+from kit.problems import problem_responses
+
+router = public_router()
+TAGS = ["webhook subscriptions"]
+PATH = "/webhook-subscriptions"
+
+
+@router.post(
+    PATH,
+    tags=TAGS,
+    status_code=201,
+    summary="Subscribe a URL to event types; the answer carries its secret, once",
+    description="Deliveries follow Standard Webhooks, signed with the subscription's "
+    "`whsec_…` secret: keep it, it is never shown again. The URL must be http(s) and reach "
+    "a public address (private, loopback and link-local ones are refused unless allowed).",
+    response_model=SubscriptionRead,
+    responses={
+        201: {"headers": {"Location": {"schema": {"type": "string"}}}},
+        **problem_responses(413, 422),
+    },
+)
+async def create_webhook_subscription(
+    data: SubscriptionCreate, _: Admin, commitments: Commitments
+) -> Response:
+    response = await commitments.request("POST", PATH, json=data.model_dump(mode="json"))
+    return relay(commitments, response, SubscriptionRead, location_prefix="/v1")
+
+
+@router.get(
+    PATH,
+    tags=TAGS,
+    summary="Webhook subscriptions, by id",
+    response_model=SubscriptionPage,
+    responses=problem_responses(422),
+)
+async def list_webhook_subscriptions(
+    _: Admin, commitments: Commitments, request: Request, limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    response = await commitments.request("GET", PATH, params=caller_query(request))
+    return relay(commitments, response, SubscriptionPage)
+
+
+@router.get(
+    PATH + "/{subscription_id:uuid_text}",
+    tags=TAGS,
+    summary="One webhook subscription (its secret is never shown again)",
+    response_model=SubscriptionRead,
+    responses=problem_responses(404, 422),
+)
+async def get_webhook_subscription(
+    subscription_id: IdPath, _: Admin, commitments: Commitments
+) -> Response:
+    response = await commitments.request("GET", f"{PATH}/{subscription_id}")
+    return relay(commitments, response, SubscriptionRead)
+
+
+@router.patch(
+    PATH + "/{subscription_id:uuid_text}",
+    tags=TAGS,
+    summary="Change, enable or disable a subscription, or rotate its secret",
+    description="`enabled: true` resumes a disabled or failing subscription with what it "
+    "is owed. With `rotate_secret` the answer carries the new secret, once; the old one "
+    "signs beside it (two signatures per delivery) for the overlap the service is set to.",
+    response_model=SubscriptionRead,
+    responses=problem_responses(404, 413, 422),
+)
+async def update_webhook_subscription(
+    subscription_id: IdPath, data: SubscriptionUpdate, _: Admin, commitments: Commitments
+) -> Response:
+    body = data.model_dump(mode="json", exclude_unset=True)
+    response = await commitments.request("PATCH", f"{PATH}/{subscription_id}", json=body)
+    return relay(commitments, response, SubscriptionRead)
+
+
+@router.delete(
+    PATH + "/{subscription_id:uuid_text}",
+    tags=TAGS,
+    status_code=204,
+    summary="Delete a subscription, what it was owed and its deliveries log",
+    responses=problem_responses(404, 422),
+)
+async def delete_webhook_subscription(
+    subscription_id: IdPath, _: Admin, commitments: Commitments
+) -> Response:
+    response = await commitments.request("DELETE", f"{PATH}/{subscription_id}")
+    return relay(commitments, response, None)
+
+
+@router.get(
+    PATH + "/{subscription_id:uuid_text}/deliveries",
+    tags=TAGS,
+    summary="Every delivery attempt, newest first: event, status code, latency, error",
+    response_model=DeliveryPage,
+    responses=problem_responses(404, 422),
+)
+async def list_webhook_deliveries(
+    subscription_id: IdPath,
+    _: Admin,
+    commitments: Commitments,
+    request: Request,
+    limit: Limit = 50,
+    cursor: TimeCursor = None,
+) -> Response:
+    response = await commitments.request(
+        "GET", f"{PATH}/{subscription_id}/deliveries", params=caller_query(request)
+    )
+    return relay(commitments, response, DeliveryPage)
+
+
+@router.post(
+    PATH + "/{subscription_id:uuid_text}/replays",
+    tags=TAGS,
+    status_code=202,
+    summary="Send one event again, or every event of its types in a time range",
+    description="Queued behind what is owed, in order per deal; each keeps its event id as "
+    "`webhook-id`, so a receiver that has it already can tell. 404 for an unknown event, "
+    "422 for one of a type the subscription does not take.",
+    response_model=ReplayAnswer,
+    responses=problem_responses(404, 413, 422),
+)
+async def replay_webhook_events(
+    subscription_id: IdPath, data: ReplayRequest, _: Admin, commitments: Commitments
+) -> Response:
+    response = await commitments.request(
+        "POST",
+        f"{PATH}/{subscription_id}/replays",
+        json=data.model_dump(mode="json", exclude_none=True),
+    )
+    return relay(commitments, response, ReplayAnswer)

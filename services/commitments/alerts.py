@@ -1,0 +1,113 @@
+"""Sign-off reminders and overdue alerts: the SLA of the policy, told as events.
+
+A commitment awaiting sign-off (since it entered needs_signoff, as the aging report counts)
+gets `signoff.reminder` when the reminder fractions of the SLA have passed and
+`signoff.overdue` when all of it has; each once per commitment and per evaluation (a
+re-evaluation that changes what needs sign-off starts its reminders afresh). One that is
+found past several thresholds at once (the service was down) is told only the latest.
+
+`signoff_alerts` records each threshold told, so of two callers at once one writes it.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.contracts.events import SignoffAlertRequest
+from kit.db import dialect_insert
+from services.commitments.outbox import write_signoff_event
+from services.commitments.tables import commitments, deals, signoff_alerts
+
+PERMILLE = 1000
+OVERDUE = PERMILLE
+
+
+def thresholds(fractions: list[float]) -> list[int]:
+    """The thresholds in permille of the SLA, ascending, overdue last."""
+    reminders = {round(fraction * PERMILLE) for fraction in fractions} - {0, OVERDUE}
+    return [*sorted(reminders), OVERDUE]
+
+
+def due_threshold(waited: timedelta, sla: timedelta, steps: list[int], told: int) -> int | None:
+    """The latest threshold `waited` has passed, if it is later than the one `told`."""
+    passed = [step for step in steps if waited >= sla * step / PERMILLE]
+    if not passed or passed[-1] <= told:
+        return None
+    return passed[-1]
+
+
+async def send_due_alerts(
+    connection: AsyncConnection, request: SignoffAlertRequest, now: datetime
+) -> int:
+    sla = timedelta(hours=request.sla_hours)
+    steps = thresholds(request.reminder_fractions)
+    earliest = now - sla * steps[0] / PERMILLE
+    told = (
+        select(
+            signoff_alerts.c.commitment_id,
+            signoff_alerts.c.evaluation_id,
+            func.max(signoff_alerts.c.permille).label("permille"),
+        )
+        .group_by(signoff_alerts.c.commitment_id, signoff_alerts.c.evaluation_id)
+        .subquery()
+    )
+    candidates = (
+        await connection.execute(
+            select(
+                commitments.c.id,
+                commitments.c.deal_id,
+                commitments.c.current_evaluation_id,
+                commitments.c.status_changed_at,
+                func.coalesce(told.c.permille, 0).label("told"),
+            )
+            .outerjoin(
+                told,
+                and_(
+                    told.c.commitment_id == commitments.c.id,
+                    told.c.evaluation_id == commitments.c.current_evaluation_id,
+                ),
+            )
+            .where(
+                commitments.c.review_status == "needs_signoff",
+                commitments.c.current_evaluation_id.is_not(None),
+                commitments.c.status_changed_at <= earliest,
+                func.coalesce(told.c.permille, 0) < OVERDUE,
+            )
+            .order_by(commitments.c.deal_id, commitments.c.id)
+            .limit(request.limit)
+        )
+    ).all()
+    sent = 0
+    for row in candidates:
+        step = due_threshold(now - row.status_changed_at, sla, steps, row.told)
+        if step is None:
+            continue
+        # The deal first, as every write to its commitments: its events keep their order.
+        await connection.execute(
+            update(deals).where(deals.c.id == row.deal_id).values(updated_at=deals.c.updated_at)
+        )
+        recorded = await connection.execute(
+            dialect_insert(connection, signoff_alerts)
+            .values(
+                commitment_id=row.id,
+                evaluation_id=row.current_evaluation_id,
+                permille=step,
+                sent_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["commitment_id", "evaluation_id", "permille"])
+            .returning(signoff_alerts.c.permille)
+        )
+        if recorded.one_or_none() is None:
+            continue  # another caller told it
+        await write_signoff_event(
+            connection,
+            row.id,
+            overdue=step == OVERDUE,
+            awaiting_since=row.status_changed_at,
+            sla=sla,
+            fraction=step / PERMILLE,
+            now=now,
+        )
+        sent += 1
+    return sent

@@ -1,0 +1,350 @@
+"""Delivers the outbox to webhook subscribers: at least once, in order per deal, with
+backoff per subscriber, never on a request's path.
+
+A round claims deliveries in a short transaction, sends them outside any transaction, then
+records each outcome in another:
+- Only the earliest delivery owed to a subscriber for a deal may be claimed (the head of
+  its lane), so a deal's events reach a subscriber in order; the next comes due when the
+  head is delivered. PostgreSQL skips heads another replica is claiming (`FOR UPDATE SKIP
+  LOCKED`), SQLite has one writer at a time; the claim's lease covers every timeout a send
+  can take, so a live dispatcher keeps it and a dead one's work comes back when it lapses.
+  Only a lost acknowledgement, or a lease run out, sends an event twice; receivers
+  deduplicate on `webhook-id`, the event id.
+- A subscriber's deliveries go one at a time in sequence order; subscribers in parallel. A
+  failure (no answer, or not 2xx) pauses that subscriber: 1 s, doubling per failure in a
+  row, capped; its other deliveries of the round go back unsent. After failing for the
+  whole failing window with no success, the subscription is marked failing and stops.
+- Each attempt is logged (`delivery_attempts`): the deliveries log an admin reads.
+
+Every send goes to an address checked after DNS resolution (destinations.py); a refused
+address fails like a subscriber that does not answer, with the reason in the log.
+"""
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from standardwebhooks import Webhook
+
+from kit.db import utcnow
+from services.commitments.outbound.destinations import DestinationRefused, Network, resolve
+from services.commitments.tables import (
+    delivery_attempts,
+    outbox_events,
+    webhook_deliveries,
+    webhook_subscriptions,
+)
+
+logger = logging.getLogger("commitments.dispatcher")
+owed = webhook_deliveries.c
+subs = webhook_subscriptions.c
+ERROR_LIMIT = 500
+
+
+def backoff_seconds(failures: int, maximum: float) -> float:
+    """1 s doubling per failure in a row, capped, with ±20 % jitter so replicas spread out."""
+    return min(maximum, 2.0 ** max(0, failures - 1)) * random.uniform(0.8, 1.2)
+
+
+def signature_header(secrets: Sequence[str], event_id: str, at: datetime, body: str) -> str:
+    """Standard Webhooks `webhook-signature`: one `v1,…` per secret, space-separated."""
+    return " ".join(Webhook(secret).sign(event_id, at, body) for secret in secrets)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    subscription_id: str
+    sequence: int
+    event_id: str
+    event_type: str
+    body: str
+    replay: bool
+    url: str
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        client: httpx.AsyncClient,
+        *,
+        allowed_networks: Sequence[Network],
+        batch_size: int = 50,
+        lease_seconds: float = 60.0,
+        max_backoff_seconds: float = 3600.0,
+        failing_after_seconds: float = 3 * 86_400,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.allowed_networks = list(allowed_networks)
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_backoff = max_backoff_seconds
+        self.failing_after = timedelta(seconds=failing_after_seconds)
+
+    async def run(self, interval: float) -> None:
+        """Dispatches until cancelled: straight on while rounds come full, else every interval."""
+        while True:
+            try:
+                claimed = await self.dispatch_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("dispatch round failed")
+                claimed = 0
+            if claimed < self.batch_size:
+                await asyncio.sleep(interval)
+
+    async def dispatch_once(self) -> int:
+        """One round; answers how many deliveries it claimed."""
+        token, batch = await self._claim()
+        if not batch:
+            return 0
+        by_subscriber: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in batch:
+            by_subscriber[delivery.subscription_id].append(delivery)
+        await asyncio.gather(
+            *(self._send_in_order(token, deliveries) for deliveries in by_subscriber.values())
+        )
+        return len(batch)
+
+    async def _claim(self) -> tuple[str, list[Delivery]]:
+        now, token = utcnow(), uuid.uuid4().hex
+        earlier = webhook_deliveries.alias("earlier")
+        unclaimed = or_(owed.claimed_until.is_(None), owed.claimed_until < now)
+        heads = (
+            select(owed.subscription_id, owed.event_sequence)
+            .where(
+                unclaimed,
+                ~exists().where(
+                    earlier.c.subscription_id == owed.subscription_id,
+                    earlier.c.deal_id == owed.deal_id,
+                    earlier.c.event_sequence < owed.event_sequence,
+                ),
+                exists().where(
+                    subs.id == owed.subscription_id,
+                    subs.status == "active",
+                    or_(subs.retry_at.is_(None), subs.retry_at <= now),
+                ),
+            )
+            .order_by(owed.event_sequence)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as connection:
+            found = (await connection.execute(heads)).all()
+            if not found:
+                return token, []
+            for subscription_id, sequences in _grouped(found).items():
+                await connection.execute(
+                    update(webhook_deliveries)
+                    .where(
+                        owed.subscription_id == subscription_id,
+                        owed.event_sequence.in_(sequences),
+                        unclaimed,
+                    )
+                    .values(claim_token=token, claimed_until=now + self.lease)
+                )
+            rows = await connection.execute(
+                select(
+                    owed.subscription_id,
+                    owed.event_sequence,
+                    owed.replay,
+                    outbox_events.c.id,
+                    outbox_events.c.type,
+                    outbox_events.c.payload,
+                    subs.url,
+                    subs.secret,
+                    subs.previous_secret,
+                    subs.previous_secret_expires_at,
+                )
+                .join(outbox_events, outbox_events.c.sequence == owed.event_sequence)
+                .join(webhook_subscriptions, subs.id == owed.subscription_id)
+                .where(owed.claim_token == token)
+                .order_by(owed.event_sequence)
+            )
+            batch = [_delivery(row, now) for row in rows]
+        return token, batch
+
+    async def _send_in_order(self, token: str, deliveries: list[Delivery]) -> None:
+        for position, delivery in enumerate(deliveries):
+            outcome = await self._send(delivery)
+            await self._record(token, delivery, outcome)
+            if not outcome.delivered:
+                await self._release(token, deliveries[position + 1 :])
+                return
+
+    async def _send(self, delivery: Delivery) -> Outcome:
+        started = time.monotonic()
+
+        def elapsed() -> int:
+            return round((time.monotonic() - started) * 1000)
+
+        try:
+            destination = await resolve(delivery.url, self.allowed_networks)
+        except DestinationRefused as refused:
+            return Outcome(False, None, elapsed(), f"refused: {refused}")
+        url, headers, extensions = destination.pinned()
+        sent_at = utcnow()
+        headers.update(
+            {
+                "content-type": "application/json",
+                "webhook-id": delivery.event_id,
+                "webhook-timestamp": str(int(sent_at.timestamp())),
+                "webhook-signature": signature_header(
+                    delivery.secrets, delivery.event_id, sent_at, delivery.body
+                ),
+                "user-agent": "Dealgate-Webhooks/1",
+            }
+        )
+        try:
+            response = await self.client.post(
+                url, content=delivery.body, headers=headers, extensions=extensions
+            )
+        except httpx.HTTPError as error:
+            return Outcome(False, None, elapsed(), f"{type(error).__name__}: {error}"[:ERROR_LIMIT])
+        if response.is_success:
+            return Outcome(True, response.status_code, elapsed(), None)
+        detail = response.text[:200] if response.text else response.reason_phrase
+        return Outcome(
+            False, response.status_code, elapsed(), f"HTTP {response.status_code}: {detail}"
+        )
+
+    async def _record(self, token: str, delivery: Delivery, outcome: Outcome) -> None:
+        now = utcnow()
+        mine = and_(
+            owed.subscription_id == delivery.subscription_id,
+            owed.event_sequence == delivery.sequence,
+            owed.claim_token == token,
+        )
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                delivery_attempts.insert().values(
+                    id=str(uuid.uuid4()),
+                    subscription_id=delivery.subscription_id,
+                    event_id=delivery.event_id,
+                    event_type=delivery.event_type,
+                    attempted_at=now,
+                    outcome="delivered" if outcome.delivered else "failed",
+                    status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
+                    replay=delivery.replay,
+                )
+            )
+            if outcome.delivered:
+                await connection.execute(delete(webhook_deliveries).where(mine))
+                await connection.execute(
+                    update(webhook_subscriptions)
+                    .where(subs.id == delivery.subscription_id, subs.failures > 0)
+                    .values(failures=0, failing_since=None, retry_at=None)
+                )
+                return
+            await connection.execute(
+                update(webhook_deliveries)
+                .where(mine)
+                .values(attempts=owed.attempts + 1, claim_token=None, claimed_until=None)
+            )
+            await self._pause(connection, delivery.subscription_id, outcome, now)
+        logger.warning(
+            "webhook delivery failed",
+            extra={
+                "subscription_id": delivery.subscription_id,
+                "event_id": delivery.event_id,
+                "error": outcome.error,
+            },
+        )
+
+    async def _pause(
+        self, connection: AsyncConnection, subscription_id: str, outcome: Outcome, now: datetime
+    ) -> None:
+        row = (
+            await connection.execute(
+                select(subs.failures, subs.failing_since, subs.status).where(
+                    subs.id == subscription_id
+                )
+            )
+        ).one_or_none()
+        if row is None or row.status != "active":
+            return  # deleted or disabled meanwhile
+        failures = row.failures + 1
+        since = row.failing_since or now
+        values: dict[str, object] = {
+            "failures": failures,
+            "failing_since": since,
+            "retry_at": now + timedelta(seconds=backoff_seconds(failures, self.max_backoff)),
+        }
+        if now - since >= self.failing_after:
+            values.update(
+                status="failing",
+                retry_at=None,
+                status_reason=f"Every delivery since {since.isoformat()} failed "
+                f"({failures} attempts); the last: {outcome.error}. Stopped; enable it again "
+                "to resume what is owed.",
+            )
+            logger.error(
+                "webhook subscription marked failing", extra={"subscription_id": subscription_id}
+            )
+        await connection.execute(
+            update(webhook_subscriptions).where(subs.id == subscription_id).values(values)
+        )
+
+    async def _release(self, token: str, deliveries: list[Delivery]) -> None:
+        if not deliveries:
+            return
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(webhook_deliveries)
+                .where(
+                    owed.subscription_id == deliveries[0].subscription_id,
+                    owed.event_sequence.in_([delivery.sequence for delivery in deliveries]),
+                    owed.claim_token == token,
+                )
+                .values(claim_token=None, claimed_until=None)
+            )
+
+
+def _grouped(found: Sequence) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = defaultdict(list)
+    for subscription_id, sequence in found:
+        grouped[subscription_id].append(sequence)
+    return grouped
+
+
+def _delivery(row, now: datetime) -> Delivery:
+    secrets = [row.secret]
+    if (
+        row.previous_secret
+        and row.previous_secret_expires_at
+        and row.previous_secret_expires_at > now
+    ):
+        secrets.append(row.previous_secret)
+    return Delivery(
+        subscription_id=row.subscription_id,
+        sequence=row.event_sequence,
+        event_id=row.id,
+        event_type=row.type,
+        body=json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False),
+        replay=row.replay,
+        url=row.url,
+        secrets=tuple(secrets),
+    )

@@ -1,0 +1,514 @@
+"""Events out, in the commitments service: which changes write which events (the outbox),
+and their delivery to webhook subscribers, verified as a receiver verifies them."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from kit.contracts.commitments import ReviewStatus
+from kit.contracts.events import EventType
+from kit.db import create_engine, utcnow
+from services.commitments.alerts import due_threshold, thresholds
+from services.commitments.app import create_app
+from services.commitments.outbox import commitment_event
+from services.commitments.tables import webhook_subscriptions
+from tests.commitments_helpers import (
+    claim_one,
+    conflict,
+    crm_event,
+    decide,
+    evaluate,
+    evaluated,
+    item_changed,
+    promise,
+    slip,
+    take,
+)
+from tests.conftest import SERVICE_TOKEN, commitments_settings
+from tests.outbound_helpers import RECEIVER_URL, Receiver, drain, subscribe
+from tests.support.clients import running
+
+S, E = ReviewStatus, EventType
+
+
+@pytest.fixture
+async def outbound(commitments_db_url):
+    """The service with its dispatcher stopped (the tests dispatch), and a receiver."""
+    receiver = Receiver()
+    app = create_app(
+        commitments_settings(commitments_db_url, dispatch_interval_seconds=0),
+        http_transport=receiver.transport,
+    )
+    async with running(app, SERVICE_TOKEN) as client:
+        yield app, client, receiver
+
+
+# Which status change calls for which event (pure) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "announced", "reopened", "expected"),
+    [
+        (S.received, None, False, None),
+        (S.evaluation_pending, S.approved, False, None),
+        (S.needs_signoff, None, False, E.commitment_flagged),
+        (S.needs_signoff, S.rejected, False, E.commitment_flagged),
+        (S.needs_signoff, S.approved, True, E.commitment_reopened),
+        (S.needs_signoff, S.cleared, True, E.commitment_reopened),
+        (S.needs_signoff, S.needs_signoff, True, None),
+        (S.cleared, None, False, E.commitment_cleared),
+        (S.cleared, S.needs_signoff, False, E.commitment_cleared),
+        (S.cleared, S.cleared, False, None),
+        (S.approved, S.needs_signoff, False, E.commitment_approved),
+        (S.approved, S.approved, False, None),
+        (S.rejected, S.needs_signoff, False, E.commitment_rejected),
+        (S.withdrawn, S.cleared, False, E.commitment_withdrawn),
+        (S.withdrawn, S.withdrawn, False, None),
+    ],
+)
+def test_an_event_goes_out_only_when_what_was_told_changes(status, announced, reopened, expected):
+    assert commitment_event(status, announced, reopened=reopened) is expected
+
+
+# What the changes write ----------------------------------------------------------------
+
+
+async def test_a_deal_through_its_review_tells_each_step_in_order(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    answer = await take(client, crm_event(promise("C-1"), promise("C-2")))
+    first, second = (c["id"] for c in answer["commitments"])
+    await evaluated(client, first)
+    await evaluated(client, second, slip("2027-04-01"))
+    response = await decide(client, second, comment="Pilot only")
+    assert response.status_code == 200
+    await drain(app)
+
+    assert receiver.types() == [
+        "deal.gate_changed",  # first known: not ready
+        "commitment.cleared",
+        "commitment.flagged",
+        "commitment.approved",
+        "deal.gate_changed",  # ready
+    ]
+    known, cleared, flagged, approved, ready = receiver.events
+    assert known["data"]["readiness"]["ready"] is False
+    assert known["data"]["previous_ready"] is None
+    assert {b["commitment_id"] for b in known["data"]["readiness"]["blocking"]} == {first, second}
+    assert cleared["data"]["commitment"]["id"] == first
+    assert flagged["data"]["commitment"]["conflicts"][0]["code"] == "date_before_plan"
+    assert flagged["data"]["commitment"]["conflicts"][0]["evidence"]["planned_end"] == "2027-04-01"
+    assert flagged["data"]["deal"]["amount"] == "250000.00"
+    assert flagged["data"]["gate"] == {"ready": False, "blocking_count": 1}
+    assert approved["data"]["decision"]["comment"] == "Pilot only"
+    assert approved["data"]["decision"]["decided_by"] == "ana@example.com"
+    assert approved["data"]["gate"] == {"ready": True, "blocking_count": 0}
+    assert ready["data"] == {
+        **ready["data"],
+        "previous_ready": False,
+        "readiness": {"deal_id": answer["deal_id"], "ready": True, "blocking": []},
+    }
+    assert all(event["id"].startswith("evt_") for event in receiver.events)
+    assert len({event["id"] for event in receiver.events}) == 5
+
+
+async def test_a_slip_reopens_the_approval_with_the_roadmap_change_as_its_reason(outbound):
+    app, client, receiver = outbound
+    answer = await take(client, crm_event())
+    commitment_id = answer["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    assert (await decide(client, commitment_id)).status_code == 200
+    await subscribe(client, receiver, "commitment.reopened", "deal.gate_changed")
+
+    await client.post("/work/rechecks", json={"changes": [item_changed("RM-12", 7)]})
+    claim = (await client.post("/work/claims", json={"commitment_ids": [commitment_id]})).json()
+    response = await evaluate(client, commitment_id, slip("2027-05-01"), claim=claim["items"][0])
+    assert response.status_code == 200
+    await drain(app)
+
+    assert receiver.types() == ["commitment.reopened", "deal.gate_changed"]
+    reason = receiver.events[0]["data"]["reason"]
+    assert "date_before_plan on RM-12" in reason["summary"]
+    assert "2027-05-01" in reason["summary"]
+    assert reason["cause"]["kind"] == "roadmap_changed"
+    assert reason["cause"]["changes"] == [{"entity": "roadmap_item", "key": "RM-12", "version": 7}]
+    assert receiver.events[1]["data"]["readiness"]["ready"] is False
+
+
+async def test_a_crm_change_that_reopens_names_the_crm_event(outbound):
+    app, client, receiver = outbound
+    commitment_id = (await take(client, crm_event()))["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    await decide(client, commitment_id)
+    await subscribe(client, receiver, "commitment.reopened")
+    # The rep promises it a month earlier: the approval does not cover that.
+    await take(client, crm_event(promise(promised_by="2027-02-01"), updated=1), "crm-evt-2")
+    await evaluated(client, commitment_id, slip("2027-04-01", promised_by="2027-02-01"))
+    await drain(app)
+
+    (reopened,) = receiver.events
+    assert reopened["data"]["reason"]["cause"] == {
+        "kind": "crm_changed",
+        "source": "generic",
+        "event_id": "crm-evt-2",
+        "changes": [],
+        "roadmap_item_key": None,
+    }
+
+
+async def test_nothing_is_told_twice(outbound):
+    """A duplicate CRM event, a re-evaluation finding the same, a repeated decision and a
+    CRM re-send of what was approved write no event."""
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    event = crm_event()
+    commitment_id = (await take(client, event, "once"))["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    await decide(client, commitment_id)
+    await drain(app)
+    told = receiver.types()
+    assert told == ["deal.gate_changed", "commitment.flagged", "commitment.approved",
+                    "deal.gate_changed"]  # fmt: skip
+
+    await take(client, event, "once")
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    await decide(client, commitment_id)
+    # Sent again by the CRM with a new event id: received, then approved again as covered.
+    await take(client, crm_event(updated=2), "again")
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    await drain(app)
+    assert receiver.types() == told
+
+
+async def test_withdrawn_and_rejected_and_a_breach_are_told(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    answer = await take(client, crm_event(promise("C-1"), promise("C-2")))
+    first, second = (c["id"] for c in answer["commitments"])
+    await evaluated(client, first, conflict("custom_work", item=None))
+    assert (await decide(client, first, "reject", comment="We do not fork.")).status_code == 200
+    await take(client, crm_event(promise("C-1"), updated=1))  # C-2 is no longer promised
+    await take(client, crm_event(promise("C-1"), updated=2, stage="closed_won"))
+    await drain(app)
+
+    assert receiver.types() == [
+        "deal.gate_changed",
+        "commitment.flagged",
+        "commitment.rejected",
+        "commitment.withdrawn",
+        "deal.breach_recorded",
+    ]
+    rejected, withdrawn, breach = receiver.events[2:]
+    assert rejected["data"]["decision"]["comment"] == "We do not fork."
+    assert withdrawn["data"]["commitment"]["id"] == second
+    assert breach["data"]["breach"]["kind"] == "closed_without_signoff"
+    assert [b["commitment_id"] for b in breach["data"]["breach"]["blocking"]] == [first]
+
+
+# Delivery --------------------------------------------------------------------------------
+
+
+async def test_a_subscriber_down_and_back_gets_every_event_once_in_order(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    receiver.up = False
+    deals = []
+    for number in range(3):
+        answer = await take(client, crm_event(deal=f"D-{number}"))
+        deals.append(answer["deal_id"])
+        await evaluated(client, answer["commitments"][0]["id"], slip("2027-04-01"))
+    await drain(app)
+    assert receiver.events == []
+    engine = create_engine(app.state.settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            paused = (await connection.execute(select(webhook_subscriptions))).one()
+            assert paused.failures == 1
+            assert paused.retry_at > utcnow()
+            # The pause is over.
+            await connection.execute(update(webhook_subscriptions).values(retry_at=utcnow()))
+    finally:
+        await engine.dispose()
+
+    receiver.up = True
+    await drain(app)
+    by_deal = {deal: [] for deal in deals}
+    for event in receiver.events:
+        by_deal[event["data"]["deal"]["id"]].append(event["type"])
+    assert all(told == ["deal.gate_changed", "commitment.flagged"] for told in by_deal.values())
+    assert len(receiver.events) == 6
+    log = (await client.get(f"/webhook-subscriptions/{paused.id}/deliveries")).json()["items"]
+    assert [item["outcome"] for item in log].count("failed") == 1
+    assert [item["outcome"] for item in log].count("delivered") == 6
+    failed = next(item for item in log if item["outcome"] == "failed")
+    assert failed["status_code"] is None
+    assert "ConnectError" in failed["error"]
+
+
+async def test_a_subscriber_failing_for_the_whole_window_is_stopped_and_says_why(
+    commitments_db_url,
+):
+    receiver = Receiver(answer=500)
+    app = create_app(
+        commitments_settings(
+            commitments_db_url,
+            dispatch_interval_seconds=0,
+            webhook_failing_after_seconds=0.001,
+            webhook_max_backoff_seconds=0.001,
+        ),
+        http_transport=receiver.transport,
+    )
+    async with running(app, SERVICE_TOKEN) as client:
+        subscription = await subscribe(client, receiver)
+        await take(client, crm_event())
+        await app.state.dispatcher.dispatch_once()
+        await app.state.dispatcher.dispatch_once()
+        read = (await client.get(f"/webhook-subscriptions/{subscription['id']}")).json()
+        assert read["status"] == "failing"
+        assert "HTTP 500" in read["status_reason"]
+        assert read["secret"] is None
+        assert await app.state.dispatcher.dispatch_once() == 0  # stopped
+
+        receiver.answer = 200
+        enabled = await client.patch(
+            f"/webhook-subscriptions/{subscription['id']}", json={"enabled": True}
+        )
+        assert enabled.json()["status"] == "active"
+        await drain(app)
+        assert receiver.types() == ["deal.gate_changed"]
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_through_the_overlap(outbound):
+    app, client, receiver = outbound
+    subscription = await subscribe(client, receiver, "deal.gate_changed")
+    rotated = await client.patch(
+        f"/webhook-subscriptions/{subscription['id']}", json={"rotate_secret": True}
+    )
+    assert rotated.status_code == 200
+    new_secret = rotated.json()["secret"]
+    assert new_secret.startswith("whsec_")
+    assert new_secret != subscription["secret"]
+    assert rotated.json()["previous_secret_expires_at"] is not None
+    await take(client, crm_event())
+    await drain(app)
+    (delivery,) = receiver.deliveries
+    assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+    for secret in (subscription["secret"], new_secret):
+        only = Receiver(secrets=[secret])
+        only.handle(delivery)  # each secret alone verifies it
+
+
+async def test_replay_sends_an_event_again_with_its_id(outbound):
+    app, client, receiver = outbound
+    subscription = await subscribe(client, receiver, "deal.gate_changed")
+    await take(client, crm_event())
+    await drain(app)
+    (event,) = receiver.events
+    url = f"/webhook-subscriptions/{subscription['id']}/replays"
+
+    one = await client.post(url, json={"event_id": event["id"]})
+    assert one.status_code == 202
+    assert one.json() == {"queued": 1}
+    since = (utcnow() - timedelta(hours=1)).isoformat()
+    ranged = await client.post(url, json={"since": since})
+    assert ranged.json() == {"queued": 0}  # the same event, owed once
+    await drain(app)
+    assert [d.headers["webhook-id"] for d in receiver.deliveries] == [event["id"]] * 2
+    log = (await client.get(f"/webhook-subscriptions/{subscription['id']}/deliveries")).json()
+    assert [item["replay"] for item in log["items"]] == [True, False]
+
+    assert (await client.post(url, json={"event_id": "evt_nope"})).status_code == 404
+    assert (await client.post(url, json={})).status_code == 422
+    other = await subscribe(client, receiver, "commitment.flagged")
+    wrong_type = await client.post(
+        f"/webhook-subscriptions/{other['id']}/replays", json={"event_id": event["id"]}
+    )
+    assert wrong_type.status_code == 422
+
+
+# Subscriptions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://hooks.example.com/x", "URL scheme"),
+        ("http://10.1.2.3/hook", "private"),
+        ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ("http://[::ffff:10.0.0.1]/hook", "private"),
+        ("http://0.0.0.0/hook", "unspecified"),
+        ("http://224.0.0.1/hook", "not a public"),
+        ("http://user:pw@203.0.113.9/hook", "user name"),
+    ],
+)
+async def test_a_url_dealgate_may_not_send_to_is_refused_and_nothing_is_written(outbound, url, why):
+    _, client, _ = outbound
+    response = await client.post(
+        "/webhook-subscriptions", json={"url": url, "event_types": ["deal.gate_changed"]}
+    )
+    assert response.status_code == 422, response.text
+    assert why in response.text
+    assert (await client.get("/webhook-subscriptions")).json()["items"] == []
+
+
+async def test_loopback_is_for_development_only(commitments_db_url):
+    settings = commitments_settings(
+        commitments_db_url, environment="production", service_token=SERVICE_TOKEN + "-prod"
+    )
+    app = create_app(settings)
+    async with running(app, SERVICE_TOKEN + "-prod") as client:
+        body = {"url": RECEIVER_URL, "event_types": ["deal.gate_changed"]}
+        refused = await client.post("/webhook-subscriptions", json=body)
+        assert refused.status_code == 422
+        assert "loopback" in refused.text
+
+
+async def test_an_address_refused_at_send_time_fails_the_delivery_with_the_reason(
+    outbound,
+):
+    app, client, receiver = outbound
+    subscription = await subscribe(client, receiver, "deal.gate_changed")
+    await take(client, crm_event())
+    app.state.dispatcher.allowed_networks = []  # as if the name now resolved to loopback
+    await app.state.dispatcher.dispatch_once()
+    assert receiver.deliveries == []
+    log = (await client.get(f"/webhook-subscriptions/{subscription['id']}/deliveries")).json()
+    assert "loopback" in log["items"][0]["error"]
+
+
+async def test_subscriptions_are_read_changed_and_deleted(outbound):
+    app, client, receiver = outbound
+    created = await subscribe(client, receiver, "deal.gate_changed", description="Desk")
+    path = f"/webhook-subscriptions/{created['id']}"
+    assert created["status"] == "active"
+    assert created["description"] == "Desk"
+    read = (await client.get(path)).json()
+    assert read == {**created, "secret": None}
+
+    changed = await client.patch(path, json={"event_types": ["commitment.flagged"]})
+    assert changed.json()["event_types"] == ["commitment.flagged"]
+    assert changed.json()["secret"] is None
+    assert (await client.patch(path, json={"enabled": False})).json()["status"] == "disabled"
+    await take(client, crm_event())
+    assert await app.state.dispatcher.dispatch_once() == 0  # nothing queued while disabled
+
+    duplicate_types = await client.patch(
+        path, json={"event_types": ["commitment.flagged", "commitment.flagged"]}
+    )
+    assert duplicate_types.status_code == 422
+    assert (await client.delete(path)).status_code == 204
+    assert (await client.get(path)).status_code == 404
+    assert (await client.delete(path)).status_code == 404
+
+
+async def test_claims_follow_deal_order_and_skip_a_claimed_head(outbound):
+    """Of one deal's deliveries only the earliest owed is claimed; the next waits for it."""
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    answer = await take(client, crm_event())
+    await evaluated(client, answer["commitments"][0]["id"], slip("2027-04-01"))
+    dispatcher = app.state.dispatcher
+    token, claimed = await dispatcher._claim()
+    assert [d.event_type for d in claimed] == ["deal.gate_changed"]
+    _, second = await dispatcher._claim()
+    assert second == []  # the head is claimed; its follower waits for it
+    await dispatcher._send_in_order(token, claimed)
+    await drain(app)
+    assert receiver.types() == ["deal.gate_changed", "commitment.flagged"]
+
+
+async def test_a_claim_lost_with_its_dispatcher_is_delivered_after_the_lease(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    await take(client, crm_event())
+    dispatcher = app.state.dispatcher
+    _, claimed = await dispatcher._claim()  # then it dies: nothing sent, nothing recorded
+    assert len(claimed) == 1
+    assert await dispatcher.dispatch_once() == 0
+    dispatcher.lease = timedelta(0)
+    engine = create_engine(app.state.settings.database_url)
+    try:
+        from services.commitments.tables import webhook_deliveries
+
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(webhook_deliveries).values(claimed_until=utcnow() - timedelta(seconds=1))
+            )
+    finally:
+        await engine.dispose()
+    await drain(app)
+    assert receiver.types() == ["deal.gate_changed"]
+
+
+async def test_a_pending_evaluation_tells_nothing(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, *[t for t in EventType if t.startswith("commitment.")])
+    commitment_id = (await take(client, crm_event()))["commitments"][0]["id"]
+    claim = await claim_one(client, commitment_id)
+    unreachable = await evaluate(client, commitment_id, claim=claim, outcome="roadmap_unreachable")
+    assert unreachable.status_code == 200
+    await drain(app)
+    assert receiver.events == []
+
+
+# Sign-off reminders and overdue ----------------------------------------------------------
+
+
+def test_thresholds_are_the_reminders_then_overdue():
+    assert thresholds([0.9, 0.5, 0.5]) == [500, 900, 1000]
+    assert thresholds([]) == [1000]
+    sla, steps = timedelta(hours=48), [500, 900, 1000]
+    assert due_threshold(timedelta(hours=23), sla, steps, told=0) is None
+    assert due_threshold(timedelta(hours=24), sla, steps, told=0) == 500
+    assert due_threshold(timedelta(hours=24), sla, steps, told=500) is None
+    assert due_threshold(timedelta(hours=47), sla, steps, told=500) == 900
+    assert due_threshold(timedelta(hours=50), sla, steps, told=0) == 1000  # only the latest
+    assert due_threshold(timedelta(hours=50), sla, steps, told=1000) is None
+
+
+async def _alerts(app, client, hours_from_now: float) -> int:
+    app.state.clock = lambda: utcnow() + timedelta(hours=hours_from_now)
+    response = await client.post(
+        "/work/signoff-alerts", json={"sla_hours": 48, "reminder_fractions": [0.5, 0.9]}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["sent"]
+
+
+async def test_reminders_and_overdue_fire_once_each_at_their_time(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "signoff.reminder", "signoff.overdue")
+    commitment_id = (await take(client, crm_event()))["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+
+    assert await _alerts(app, client, 23) == 0
+    assert await _alerts(app, client, 24.1) == 1
+    assert await _alerts(app, client, 30) == 0
+    assert await _alerts(app, client, 43.5) == 1
+    assert await _alerts(app, client, 48.1) == 1
+    assert await _alerts(app, client, 100) == 0
+    await drain(app)
+    assert receiver.types() == ["signoff.reminder", "signoff.reminder", "signoff.overdue"]
+    first, second, overdue = (event["data"] for event in receiver.events)
+    assert (first["fraction"], second["fraction"], overdue["fraction"]) == (0.5, 0.9, 1.0)
+    assert overdue["sla_hours"] == 48
+    assert overdue["commitment"]["id"] == commitment_id
+    assert overdue["due_at"] > overdue["awaiting_since"]
+
+
+async def test_a_new_evaluation_starts_the_reminders_afresh_and_a_decision_stops_them(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "signoff.reminder", "signoff.overdue")
+    first = (await take(client, crm_event(deal="D-1")))["commitments"][0]["id"]
+    second = (await take(client, crm_event(deal="D-2")))["commitments"][0]["id"]
+    await evaluated(client, first, slip("2027-04-01"))
+    await evaluated(client, second, slip("2027-04-01"))
+    assert await _alerts(app, client, 60) == 2  # both overdue, told once
+    await evaluated(client, first, slip("2027-05-01"))  # still awaiting, other conflicts
+    assert (await decide(client, second)).status_code == 200
+    assert await _alerts(app, client, 61) == 1
+    await drain(app)
+    told = [(e["type"], e["data"]["commitment"]["id"]) for e in receiver.events]
+    assert sorted(told[:2]) == sorted([("signoff.overdue", first), ("signoff.overdue", second)])
+    assert told[2:] == [("signoff.overdue", first)]

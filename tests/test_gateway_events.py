@@ -1,0 +1,160 @@
+"""Events out through the gateway: admins manage webhook subscriptions at /v1, a CRM's
+webhook and a PM's decision reach a subscriber signed and in order, and the gateway's
+document carries every event's shape."""
+
+from datetime import timedelta
+
+import pytest
+
+from kit.db import utcnow
+from tests.commitments_helpers import crm_event
+from tests.conftest import Stack
+from tests.gateway_helpers import (
+    PM,
+    THREE_PROMISES,
+    VIEWER,
+    bearer,
+    eventually,
+    post_webhook,
+    roadmap_with_two_items,
+)
+from tests.outbound_helpers import ALL_TYPES, RECEIVER_URL, Receiver
+
+ADMIN = bearer("admin", sub="root@example.com")
+
+
+@pytest.fixture
+def receiver() -> Receiver:
+    return Receiver()
+
+
+@pytest.fixture
+def stack(commitments_db_url: str, roadmap_db_url: str, receiver: Receiver) -> Stack:
+    return Stack(commitments_db_url, roadmap_db_url, outbound=receiver.transport)
+
+
+async def test_only_an_admin_manages_subscriptions(stack):
+    async with stack.running() as gateway:
+        body = {"url": RECEIVER_URL, "event_types": ["deal.gate_changed"]}
+        for headers in (PM, VIEWER):
+            refused = await gateway.post("/v1/webhook-subscriptions", json=body, headers=headers)
+            assert refused.status_code == 403
+        assert (await gateway.post("/v1/webhook-subscriptions", json=body)).status_code == 401
+        created = await gateway.post("/v1/webhook-subscriptions", json=body, headers=ADMIN)
+        assert created.status_code == 201, created.text
+        subscription = created.json()
+        assert created.headers["Location"] == f"/v1/webhook-subscriptions/{subscription['id']}"
+        assert subscription["secret"].startswith("whsec_")
+        listed = (await gateway.get("/v1/webhook-subscriptions", headers=ADMIN)).json()
+        assert [item["id"] for item in listed["items"]] == [subscription["id"]]
+        assert listed["items"][0]["secret"] is None
+        assert (await gateway.get("/v1/webhook-subscriptions", headers=PM)).status_code == 403
+        path = f"/v1/webhook-subscriptions/{subscription['id']}"
+        patched = await gateway.patch(path, json={"enabled": False}, headers=ADMIN)
+        assert patched.json()["status"] == "disabled"
+        bad = await gateway.post(
+            "/v1/webhook-subscriptions",
+            json={"url": "http://192.168.1.10/x", "event_types": ["deal.gate_changed"]},
+            headers=ADMIN,
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "body.url"
+        assert (await gateway.delete(path, headers=ADMIN)).status_code == 204
+        assert (await gateway.get(path, headers=ADMIN)).status_code == 404
+
+
+async def test_a_deal_and_its_decision_reach_the_subscriber_signed_and_in_order(stack, receiver):
+    async with stack.running() as gateway:
+        await roadmap_with_two_items(gateway)
+        created = await gateway.post(
+            "/v1/webhook-subscriptions",
+            json={"url": RECEIVER_URL, "event_types": ALL_TYPES},
+            headers=ADMIN,
+        )
+        receiver.secrets.append(created.json()["secret"])
+        answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
+        deal_id = answer["deal_id"]
+
+        def settled(events: list[dict]) -> bool:
+            return sum(e["type"].startswith("commitment.") for e in events) == 3
+
+        await eventually(lambda: _events(receiver), settled)
+        flagged = [e for e in receiver.events if e["type"] == "commitment.flagged"]
+        assert {e["data"]["commitment"]["external_id"] for e in flagged} == {"C-1", "C-3"}
+        for event in flagged:
+            commitment = event["data"]["commitment"]
+            decided = await gateway.post(
+                f"/v1/commitments/{commitment['id']}/decision",
+                json={"decision": "approve", "comment": "ok"},
+                headers=PM,
+            )
+            assert decided.status_code == 200, decided.text
+        await eventually(
+            lambda: _events(receiver),
+            lambda events: (
+                events[-1]["type"] == "deal.gate_changed"
+                and events[-1]["data"]["readiness"]["ready"]
+            ),
+        )
+        types = receiver.types()
+        assert types[0] == "deal.gate_changed"  # first known, before any evaluation
+        assert types.count("commitment.approved") == 2
+        assert all(e["data"]["deal"]["id"] == deal_id for e in receiver.events)
+        occurred = [e["occurred_at"] for e in receiver.events]
+        assert occurred == sorted(occurred)
+        log = await gateway.get(
+            f"/v1/webhook-subscriptions/{created.json()['id']}/deliveries", headers=ADMIN
+        )
+        assert len(log.json()["items"]) == len(receiver.deliveries)
+        assert {item["outcome"] for item in log.json()["items"]} == {"delivered"}
+
+
+async def _events(receiver: Receiver) -> list[dict]:
+    return list(receiver.events)
+
+
+async def test_the_document_carries_every_event_shape_with_an_example(stack):
+    async with stack.running() as gateway:
+        document = (await gateway.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    assert sorted(document["webhooks"]) == sorted(ALL_TYPES)
+    schemas = document["components"]["schemas"]
+    for kind, path_item in document["webhooks"].items():
+        body = path_item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        shape = schemas[body["$ref"].rsplit("/", 1)[1]]
+        assert shape["properties"]["type"]["const"] == kind
+        assert shape["examples"][0]["type"] == kind
+        assert set(shape["required"]) >= {"id", "type", "occurred_at", "data"}
+
+
+async def test_the_gateway_asks_for_overdue_sign_offs_under_its_policy(
+    commitments_db_url, roadmap_db_url, receiver
+):
+    stack = Stack(
+        commitments_db_url,
+        roadmap_db_url,
+        outbound=receiver.transport,
+        signoff_check_interval_seconds=0.05,
+        signoff_sla_hours=4,
+        signoff_reminder_fractions="0.25",
+    )
+    async with stack.running() as gateway:
+        await roadmap_with_two_items(gateway)
+        created = await gateway.post(
+            "/v1/webhook-subscriptions",
+            json={"url": RECEIVER_URL, "event_types": ["signoff.reminder", "signoff.overdue"]},
+            headers=ADMIN,
+        )
+        receiver.secrets.append(created.json()["secret"])
+        await post_webhook(gateway, crm_event(*THREE_PROMISES[:1]))
+        await eventually(
+            lambda: gateway.get("/v1/commitments?review_status=needs_signoff", headers=PM),
+            lambda response: len(response.json()["items"]) == 1,
+        )
+        stack.commitments_app.state.clock = lambda: utcnow() + timedelta(hours=1.5)
+        await eventually(lambda: _events(receiver), lambda events: len(events) == 1)
+        stack.commitments_app.state.clock = lambda: utcnow() + timedelta(hours=5)
+        await eventually(lambda: _events(receiver), lambda events: len(events) == 2)
+        assert receiver.types() == ["signoff.reminder", "signoff.overdue"]
+        assert receiver.events[0]["data"]["fraction"] == 0.25
+        assert receiver.events[1]["data"]["sla_hours"] == 4
