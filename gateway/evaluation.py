@@ -62,6 +62,9 @@ class RoadmapItem:
     planned_end: date | None = None
     confidence: str = "medium"
     vision_tags: tuple[str, ...] = ()
+    # Not read by the rules: who is told about a promise on this item (notifications).
+    owner: str | None = None
+    area: str | None = None
 
 
 @dataclass(frozen=True)

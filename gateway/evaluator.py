@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from gateway.evaluation import Commitment, Evaluation, Policy, evaluate
+from gateway.evaluation import Commitment, Evaluation, Policy, RoadmapItem, evaluate
 from gateway.snapshot import VisionTagCache, read_snapshots
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
@@ -78,6 +78,7 @@ class Evaluator:
             else _evaluated(
                 commitment,
                 evaluate(promises[commitment.id], snapshots[commitment.id], self.policy),
+                snapshots[commitment.id].items.get(commitment.roadmap_item_key or ""),
             )
             for commitment in claimed
         ]
@@ -135,9 +136,11 @@ def _claim_fields(commitment: ClaimedCommitment) -> dict:
     }
 
 
-def _evaluated(commitment: ClaimedCommitment, found: Evaluation) -> dict:
+def _evaluated(commitment: ClaimedCommitment, found: Evaluation, item: RoadmapItem | None) -> dict:
     return {
         **_claim_fields(commitment),
+        "roadmap_item_owner": item.owner if item else None,
+        "roadmap_item_area": item.area if item else None,
         "outcome": "evaluated",
         "conflicts": [conflict.as_json() for conflict in found.conflicts],
         "roadmap_item_versions": dict(found.roadmap_item_versions),

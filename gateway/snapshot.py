@@ -63,6 +63,8 @@ async def read_items(roadmap: Upstream, keys: Sequence[str]) -> dict[str, Roadma
             planned_end=item.planned_end,
             confidence=item.confidence.value,
             vision_tags=tuple(item.vision_tags),
+            owner=item.owner,
+            area=item.area,
         )
         for item in batch.items
     }

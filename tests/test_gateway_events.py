@@ -2,10 +2,14 @@
 webhook and a PM's decision reach a subscriber signed and in order, and the gateway's
 document carries every event's shape."""
 
+import asyncio
+import io
 from datetime import timedelta
 
 import pytest
 
+from gateway.listen import listen, one_line
+from kit.contracts.events import EXAMPLE_DATA, EventType
 from kit.db import utcnow
 from tests.commitments_helpers import crm_event
 from tests.conftest import Stack
@@ -19,6 +23,7 @@ from tests.gateway_helpers import (
     roadmap_with_two_items,
 )
 from tests.outbound_helpers import ALL_TYPES, RECEIVER_URL, Receiver
+from tests.support.processes import free_port
 
 ADMIN = bearer("admin", sub="root@example.com")
 
@@ -158,3 +163,50 @@ async def test_the_gateway_asks_for_overdue_sign_offs_under_its_policy(
         assert receiver.types() == ["signoff.reminder", "signoff.overdue"]
         assert receiver.events[0]["data"]["fraction"] == 0.25
         assert receiver.events[1]["data"]["sla_hours"] == 4
+
+
+def test_one_line_per_event_says_who_what_and_why():
+    def line(kind):
+        return one_line(
+            {"id": "evt_1", "type": kind, "occurred_at": "2026-11-21T09:30:00Z",
+             "data": EXAMPLE_DATA[EventType(kind)]}
+        )  # fmt: skip
+
+    assert line("commitment.flagged") == (
+        "2026-11-21T09:30:00Z  commitment.flagged     "
+        "Acme expansion · C-1 SSO with Okta · date_before_plan"
+    )
+    assert "Not covered by the approval" in line("commitment.reopened")
+    assert line("commitment.approved").endswith("by ana@example.com")
+    assert line("deal.gate_changed").endswith("Acme expansion: ready → not ready (1 blocking)")
+    assert "1 promises not signed off" in line("deal.breach_recorded")
+    assert "due 2026-11-22T10:00:02Z" in line("signoff.overdue")
+
+
+async def test_listen_prints_each_event_once_in_one_line_and_unsubscribes(
+    commitments_db_url, roadmap_db_url
+):
+    stack = Stack(commitments_db_url, roadmap_db_url)  # deliveries over real loopback
+    out = io.StringIO()
+    token = ADMIN["Authorization"].removeprefix("Bearer ")
+    async with stack.running() as gateway:
+        await roadmap_with_two_items(gateway)
+        listening = asyncio.create_task(listen(gateway, token, port=free_port(), out=out))
+        await eventually(_text_of(out), lambda text: "listening on" in text)
+        await post_webhook(gateway, crm_event(*THREE_PROMISES))
+        await eventually(_text_of(out), lambda text: text.count("Z  commitment.flagged") == 2)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        lines = out.getvalue().splitlines()
+        assert "unsubscribed" in lines
+        assert any("deal.gate_changed" in line and "unknown → not ready" in line for line in lines)
+        assert any("C-3 A fork for Acme" in line and "custom_work" in line for line in lines)
+        listed = await gateway.get("/v1/webhook-subscriptions", headers=ADMIN)
+        assert listed.json()["items"] == []
+
+
+def _text_of(out: io.StringIO):
+    async def text() -> str:
+        return out.getvalue()
+
+    return text

@@ -9,9 +9,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from kit.backoff import backoff_seconds
 from kit.db import create_engine, utcnow
 from services.roadmap.app import create_app
-from services.roadmap.delivery import ChangeSender, backoff_seconds
+from services.roadmap.delivery import ChangeSender
 from services.roadmap.tables import delivery_cursors
 from tests.conftest import SERVICE_TOKEN, roadmap_settings
 from tests.roadmap_helpers import create_item, create_tags
@@ -137,9 +138,10 @@ async def test_the_loop_keeps_sending_what_is_written_later(engine, roadmap, fiv
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
-    assert 0.4 <= backoff_seconds(1, 60) <= 0.6
-    assert 3.2 <= backoff_seconds(4, 60) <= 4.8
-    assert 48 <= backoff_seconds(30, 60) <= 72
+    assert 0.4 <= backoff_seconds(1, 60, first=0.5) <= 0.6
+    assert 3.2 <= backoff_seconds(4, 60, first=0.5) <= 4.8
+    assert 48 <= backoff_seconds(30, 60, first=0.5) <= 72
+    assert 0.8 <= backoff_seconds(1, 60) <= 1.2
 
 
 async def test_the_app_pushes_its_writes_to_the_configured_subscriber(roadmap_db_url):

@@ -51,6 +51,7 @@ EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 ExternalId = Annotated[
     str, StringConstraints(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
 ]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)]
 ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)]
 
 
@@ -310,6 +311,12 @@ class EvaluationCreate(BaseModel):
         json_schema_extra={"additionalProperties": False},
     )
     policy_version: text(64, min_length=1) = "default"  # type: ignore[valid-type]
+    roadmap_item_owner: Email | None = Field(
+        None, description="The linked roadmap item's PM, as the roadmap read (who is told)."
+    )
+    roadmap_item_area: text(64, min_length=1) | None = Field(  # type: ignore[valid-type]
+        None, description="The linked roadmap item's area, as the roadmap read."
+    )
 
     @model_validator(mode="after")
     def _unreachable_has_no_conflicts(self) -> "EvaluationCreate":

@@ -95,12 +95,22 @@ class Reason(BaseModel):
     cause: Cause | None = Field(description="What changed; null when it is not known.")
 
 
+ROUTING = {
+    "item_owner": Field(
+        None, description="The linked roadmap item's PM, as the current evaluation read it."
+    ),
+    "item_area": Field(None, description="The linked roadmap item's area, likewise."),
+}
+
+
 class CommitmentEventData(BaseModel):
     deal: DealRead
     commitment: CommitmentListed = Field(
         description="As /v1 lists it: its conflicts with their evidence, its review status."
     )
     gate: Gate
+    item_owner: str | None = ROUTING["item_owner"]
+    item_area: str | None = ROUTING["item_area"]
     reason: Reason | None = Field(None, description="commitment.reopened: why.")
     decision: DecisionRead | None = Field(
         None, description="commitment.approved and commitment.rejected: the decision."
@@ -133,6 +143,8 @@ class SignoffEventData(BaseModel):
     deal: DealRead
     commitment: CommitmentListed
     gate: Gate
+    item_owner: str | None = ROUTING["item_owner"]
+    item_area: str | None = ROUTING["item_area"]
     awaiting_since: datetime
     due_at: datetime = Field(description="When the SLA runs out.")
     sla_hours: int

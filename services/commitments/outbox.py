@@ -46,6 +46,7 @@ from services.commitments.tables import (
     commitments,
     deals,
     decisions,
+    evaluations,
     outbox_events,
     subscription_event_types,
     webhook_deliveries,
@@ -149,7 +150,12 @@ async def announce(
     gate = Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking))
     query = (
         listed_query()
-        .add_columns(commitments.c.announced_status, commitments.c.work_cause)
+        .add_columns(
+            commitments.c.announced_status,
+            commitments.c.work_cause,
+            evaluations.c.item_owner,
+            evaluations.c.item_area,
+        )
         .where(commitments.c.deal_id == deal_id)
         .order_by(commitments.c.external_id)
     )
@@ -163,7 +169,13 @@ async def announce(
         )
         if kind is None:
             continue
-        data = CommitmentEventData(deal=deal, commitment=listed, gate=gate)
+        data = CommitmentEventData(
+            deal=deal,
+            commitment=listed,
+            gate=gate,
+            item_owner=row.item_owner,
+            item_area=row.item_area,
+        )
         if kind is EventType.commitment_reopened:
             cause = Cause.model_validate(row.work_cause) if row.work_cause else None
             data.reason = Reason(summary=listed.reopen_reason or "", cause=cause)
@@ -224,13 +236,21 @@ async def write_signoff_event(
     now: datetime,
 ) -> None:
     """A sign-off reminder or overdue alert (alerts.py); the deal's row must be locked."""
-    row = (await connection.execute(listed_query().where(commitments.c.id == commitment_id))).one()
+    row = (
+        await connection.execute(
+            listed_query()
+            .add_columns(evaluations.c.item_owner, evaluations.c.item_area)
+            .where(commitments.c.id == commitment_id)
+        )
+    ).one()
     listed = as_listed(row)
     gate_now = await readiness(connection, listed.deal_id)
     data = SignoffEventData(
         deal=await get_deal(connection, listed.deal_id),
         commitment=listed,
         gate=Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking)),
+        item_owner=row.item_owner,
+        item_area=row.item_area,
         awaiting_since=awaiting_since,
         due_at=awaiting_since + sla,
         sla_hours=round(sla / timedelta(hours=1)),

@@ -144,6 +144,8 @@ async def _record(connection: AsyncConnection, commitment_id: str, data: Evaluat
             fingerprint=found_print,
             review_status=transition.status.value,
             reopened=transition.reopened,
+            item_owner=data.roadmap_item_owner,
+            item_area=data.roadmap_item_area,
             evaluated_at=now,
         )
     )

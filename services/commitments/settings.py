@@ -1,13 +1,15 @@
 """Commitments service settings: environment variables prefixed `COMMITMENTS_`."""
 
 from ipaddress import IPv4Network, IPv6Network
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, HttpUrl, IPvAnyNetwork, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from kit.contracts.commitments import Email
 from kit.settings import ServiceSettings
 from services.commitments.outbound.destinations import LOOPBACK
+from services.commitments.outbound.notices import Rules, SlackRoute
 
 
 class CommitmentsSettings(ServiceSettings):
@@ -74,3 +76,50 @@ class CommitmentsSettings(ServiceSettings):
         if self.environment == "development":
             allowed.extend(LOOPBACK)
         return allowed
+
+    # Notifications to people ---------------------------------------------------------------
+    gateway_url: HttpUrl = Field(
+        HttpUrl("http://127.0.0.1:8000"),
+        description="The gateway as people reach it: the links in notifications.",
+    )
+    notify_interval_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="How often notifications owed are looked for when none were found; 0 "
+        "turns them off in this process.",
+    )
+    notify_digest_minutes: float = Field(
+        0,
+        ge=0,
+        le=1440,
+        description="At most one message per person (or Slack route) per this many minutes; "
+        "what comes meanwhile goes in the next one. 0: each at once.",
+    )
+    slack_routes: list[SlackRoute] = Field(
+        default_factory=list,
+        description='Slack incoming webhooks, as JSON: [{"name": "deal-desk", "url": '
+        '"https://hooks.slack.com/services/…", "event_types": [...], "areas": [...]}] '
+        "(event_types default: every notification; areas default: all).",
+    )
+    smtp_host: str | None = Field(None, description="The SMTP server; unset: no email.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    email_from: str = Field("Dealgate <dealgate@localhost>", min_length=3, max_length=254)
+    area_pms: dict[str, list[Email]] = Field(
+        default_factory=dict,
+        description="Who reviews promises by roadmap area when their item names no PM, as "
+        'JSON: {"identity": ["pm@example.com"], "*": ["triage@example.com"]} ("*": promises '
+        "with no item or area).",
+    )
+    escalation_email: Email | None = Field(None, description="Told of every overdue sign-off.")
+
+    def notification_rules(self) -> Rules:
+        return Rules(
+            email=self.smtp_host is not None,
+            area_pms=self.area_pms,
+            escalation_email=self.escalation_email,
+            slack_routes=self.slack_routes,
+        )

@@ -133,6 +133,9 @@ evaluations = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("review_status", String(24), nullable=False),  # what it moved the commitment to
     Column("reopened", Boolean, nullable=False),
+    # The linked item's PM and area as the roadmap read them: who is told (notifications).
+    Column("item_owner", String(254), nullable=True),
+    Column("item_area", String(64), nullable=True),
     Column("evaluated_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "evaluated_at"),
 )
@@ -234,7 +237,15 @@ outbox_events = Table(
     Column("commitment_id", ID, nullable=True),
     Column("occurred_at", UTCDateTime, nullable=False, index=True),
     Column("payload", JSON, nullable=False),  # the whole event, as delivered
+    # When the notifier worked out who hears of it (null: not yet; notifier.py).
+    Column("routed_at", UTCDateTime, nullable=True),
     Index(None, "deal_id", "sequence"),
+    Index(
+        "ix_outbox_events_unrouted",
+        "sequence",
+        postgresql_where=text("routed_at IS NULL"),
+        sqlite_where=text("routed_at IS NULL"),
+    ),
 )
 
 webhook_subscriptions = Table(
@@ -312,4 +323,37 @@ signoff_alerts = Table(
     Column("evaluation_id", ID, primary_key=True),
     Column("permille", Integer, primary_key=True),
     Column("sent_at", UTCDateTime, nullable=False),
+)
+
+# Notifications to people (Slack, email): one per (event, channel, recipient), sent once.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("event_sequence", SEQUENCE, ForeignKey("outbox_events.sequence"), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("event_sequence", "channel", "recipient"),
+    Index(None, "channel", "recipient", "state", "event_sequence"),
+    CheckConstraint("channel IN ('email', 'slack')", name="channel"),
+    CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
+)
+
+# One row per person or Slack route: its claim while a message is sent, and when it was
+# last sent one (the digest window) or may be tried again.
+notification_recipients = Table(
+    "notification_recipients",
+    metadata,
+    Column("channel", String(8), primary_key=True),
+    Column("recipient", String(254), primary_key=True),
+    Column("last_sent_at", UTCDateTime, nullable=True),
+    Column("retry_at", UTCDateTime, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
 )

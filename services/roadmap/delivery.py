@@ -19,7 +19,6 @@ the subscriber has answered, every failure is a warning.
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kit.backoff import backoff_seconds
 from kit.contracts.roadmap import ChangeDelivery
 from kit.db import utcnow
 from services.roadmap.changes import read_changes
@@ -37,12 +37,6 @@ from services.roadmap.tables import change_counter, delivery_cursors
 
 logger = logging.getLogger("roadmap.delivery")
 cursors = delivery_cursors.c
-
-
-def backoff_seconds(attempts: int, maximum: float) -> float:
-    """0.5 s doubling per failed attempt, capped, with ±20 % jitter so replicas spread out."""
-    base = min(maximum, 0.5 * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.8, 1.2)
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class ChangeSender:
 
     async def _record_failure(self, claim: Claim, exc: httpx.HTTPError) -> None:
         attempts = claim.attempts + 1
-        delay = backoff_seconds(attempts, self.max_backoff_seconds)
+        delay = backoff_seconds(attempts, self.max_backoff_seconds, first=0.5)
         starting = (
             isinstance(exc, httpx.ConnectError)
             and not self._subscriber_answered

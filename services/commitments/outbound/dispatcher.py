@@ -23,7 +23,6 @@ address fails like a subscriber that does not answer, with the reason in the log
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from collections import defaultdict
@@ -36,6 +35,7 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks import Webhook
 
+from kit.backoff import backoff_seconds
 from kit.db import utcnow
 from services.commitments.outbound.destinations import DestinationRefused, Network, resolve
 from services.commitments.tables import (
@@ -49,11 +49,6 @@ logger = logging.getLogger("commitments.dispatcher")
 owed = webhook_deliveries.c
 subs = webhook_subscriptions.c
 ERROR_LIMIT = 500
-
-
-def backoff_seconds(failures: int, maximum: float) -> float:
-    """1 s doubling per failure in a row, capped, with ±20 % jitter so replicas spread out."""
-    return min(maximum, 2.0 ** max(0, failures - 1)) * random.uniform(0.8, 1.2)
 
 
 def signature_header(secrets: Sequence[str], event_id: str, at: datetime, body: str) -> str:

@@ -26,6 +26,9 @@ def upgrade() -> None:
     with op.batch_alter_table("commitments") as table:
         table.add_column(sa.Column("announced_status", sa.String(length=24), nullable=True))
         table.add_column(sa.Column("work_cause", sa.JSON(), nullable=True))
+    with op.batch_alter_table("evaluations") as table:
+        table.add_column(sa.Column("item_owner", sa.String(length=254), nullable=True))
+        table.add_column(sa.Column("item_area", sa.String(length=64), nullable=True))
 
     op.create_table(
         "outbox_events",
@@ -36,6 +39,7 @@ def upgrade() -> None:
         sa.Column("commitment_id", ID, nullable=True),
         sa.Column("occurred_at", WHEN, nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("routed_at", WHEN, nullable=True),
         sa.ForeignKeyConstraint(
             ["deal_id"], ["deals.id"], name=op.f("fk_outbox_events_deal_id_deals")
         ),
@@ -46,6 +50,13 @@ def upgrade() -> None:
         op.f("ix_outbox_events_deal_id_sequence"), "outbox_events", ["deal_id", "sequence"]
     )
     op.create_index(op.f("ix_outbox_events_occurred_at"), "outbox_events", ["occurred_at"])
+    op.create_index(
+        "ix_outbox_events_unrouted",
+        "outbox_events",
+        ["sequence"],
+        postgresql_where=sa.text("routed_at IS NULL"),
+        sqlite_where=sa.text("routed_at IS NULL"),
+    )
 
     op.create_table(
         "webhook_subscriptions",
@@ -161,15 +172,64 @@ def upgrade() -> None:
             "commitment_id", "evaluation_id", "permille", name=op.f("pk_signoff_alerts")
         ),
     )
+    op.create_table(
+        "notifications",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("event_sequence", SEQUENCE, nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("recipient", sa.String(length=254), nullable=False),
+        sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", WHEN, nullable=False),
+        sa.Column("sent_at", WHEN, nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.CheckConstraint("channel IN ('email', 'slack')", name=op.f("ck_notifications_channel")),
+        sa.CheckConstraint(
+            "state IN ('pending', 'sent', 'failed')", name=op.f("ck_notifications_state")
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_sequence"],
+            ["outbox_events.sequence"],
+            name=op.f("fk_notifications_event_sequence_outbox_events"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sa.UniqueConstraint(
+            "event_sequence",
+            "channel",
+            "recipient",
+            name=op.f("uq_notifications_event_sequence_channel_recipient"),
+        ),
+    )
+    op.create_index(
+        op.f("ix_notifications_channel_recipient_state_event_sequence"),
+        "notifications",
+        ["channel", "recipient", "state", "event_sequence"],
+    )
+    op.create_table(
+        "notification_recipients",
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("recipient", sa.String(length=254), nullable=False),
+        sa.Column("last_sent_at", WHEN, nullable=True),
+        sa.Column("retry_at", WHEN, nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("claimed_until", WHEN, nullable=True),
+        sa.PrimaryKeyConstraint("channel", "recipient", name=op.f("pk_notification_recipients")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notification_recipients")
+    op.drop_table("notifications")
     op.drop_table("signoff_alerts")
     op.drop_table("delivery_attempts")
     op.drop_table("webhook_deliveries")
     op.drop_table("subscription_event_types")
     op.drop_table("webhook_subscriptions")
     op.drop_table("outbox_events")
+    with op.batch_alter_table("evaluations") as table:
+        table.drop_column("item_area")
+        table.drop_column("item_owner")
     with op.batch_alter_table("commitments") as table:
         table.drop_column("work_cause")
         table.drop_column("announced_status")
