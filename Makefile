@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python $(ROOT)bench/commitments_bench.py --commitments 100000
 	$(BIN)/python $(ROOT)bench/gateway_bench.py
 	$(BIN)/python $(ROOT)bench/outage_bench.py
+	$(BIN)/python $(ROOT)bench/events_bench.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache $(ROOT)mutants

@@ -16,8 +16,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
         ["commitments_bench.py", "--commitments", "200", "--requests", "1", "--backend", "sqlite"],
         ["gateway_bench.py", "--deals", "4", "--requests", "4", "--backend", "sqlite"],
         ["outage_bench.py", "--events", "16", "--outage-seconds", "1", "--backend", "sqlite"],
+        ["events_bench.py", "--events", "40", "--backend", "sqlite"],
     ],
-    ids=["roadmap", "commitments", "gateway", "outage"],
+    ids=["roadmap", "commitments", "gateway", "outage", "events"],
 )
 def test_a_benchmark_runs_on_a_small_load(command):
     result = subprocess.run(

@@ -54,8 +54,7 @@ def create_app(
                 client,
                 allowed_networks=settings.sendable_networks(),
                 batch_size=settings.dispatch_batch_size,
-                # Past every timeout a send can take, so a live dispatcher keeps its claim.
-                lease_seconds=settings.webhook_timeout_seconds * 4 + 10,
+                send_timeout_seconds=settings.webhook_timeout_seconds,
                 max_backoff_seconds=settings.webhook_max_backoff_seconds,
                 failing_after_seconds=settings.webhook_failing_after_seconds,
             )

@@ -6,13 +6,14 @@ records each outcome in another:
 - Only the earliest delivery owed to a subscriber for a deal may be claimed (the head of
   its lane), so a deal's events reach a subscriber in order; the next comes due when the
   head is delivered. PostgreSQL skips heads another replica is claiming (`FOR UPDATE SKIP
-  LOCKED`), SQLite has one writer at a time; the claim's lease covers every timeout a send
-  can take, so a live dispatcher keeps it and a dead one's work comes back when it lapses.
+  LOCKED`), SQLite has one writer at a time; the claim's lease covers the longest round, so
+  a live dispatcher keeps it and a dead one's work comes back when it lapses.
   Only a lost acknowledgement, or a lease run out, sends an event twice; receivers
   deduplicate on `webhook-id`, the event id.
-- A subscriber's deliveries go one at a time in sequence order; subscribers in parallel. A
-  failure (no answer, or not 2xx) pauses that subscriber: 1 s, doubling per failure in a
-  row, capped; its other deliveries of the round go back unsent. After failing for the
+- A round holds at most one delivery per deal and subscriber, so a subscriber's deliveries
+  of the round go out together (at most PARALLEL_SENDS at once), subscribers in parallel,
+  and their outcomes are recorded in one transaction. A failure (no answer, or not 2xx)
+  pauses that subscriber: 1 s, doubling per failure in a row, capped. After failing for the
   whole failing window with no success, the subscription is marked failing and stops.
 - Each attempt is logged (`delivery_attempts`): the deliveries log an admin reads.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks import Webhook
 
@@ -49,6 +50,7 @@ logger = logging.getLogger("commitments.dispatcher")
 owed = webhook_deliveries.c
 subs = webhook_subscriptions.c
 ERROR_LIMIT = 500
+PARALLEL_SENDS = 10  # to one subscriber at once
 
 
 def signature_header(secrets: Sequence[str], event_id: str, at: datetime, body: str) -> str:
@@ -84,7 +86,7 @@ class Dispatcher:
         *,
         allowed_networks: Sequence[Network],
         batch_size: int = 50,
-        lease_seconds: float = 60.0,
+        send_timeout_seconds: float = 10.0,
         max_backoff_seconds: float = 3600.0,
         failing_after_seconds: float = 3 * 86_400,
     ) -> None:
@@ -92,7 +94,10 @@ class Dispatcher:
         self.client = client
         self.allowed_networks = list(allowed_networks)
         self.batch_size = batch_size
-        self.lease = timedelta(seconds=lease_seconds)
+        # Past the longest round: its sends in waves of PARALLEL_SENDS, each up to the timeout,
+        # and the transactions around them. A live dispatcher keeps its claims.
+        waves = -(-batch_size // PARALLEL_SENDS)
+        self.lease = timedelta(seconds=send_timeout_seconds * (waves + 1) + 5)
         self.max_backoff = max_backoff_seconds
         self.failing_after = timedelta(seconds=failing_after_seconds)
 
@@ -118,29 +123,26 @@ class Dispatcher:
         for delivery in batch:
             by_subscriber[delivery.subscription_id].append(delivery)
         await asyncio.gather(
-            *(self._send_in_order(token, deliveries) for deliveries in by_subscriber.values())
+            *(self._send_round(token, deliveries) for deliveries in by_subscriber.values())
         )
         return len(batch)
 
     async def _claim(self) -> tuple[str, list[Delivery]]:
         now, token = utcnow(), uuid.uuid4().hex
-        earlier = webhook_deliveries.alias("earlier")
         unclaimed = or_(owed.claimed_until.is_(None), owed.claimed_until < now)
+        ready = select(subs.id).where(
+            subs.status == "active", or_(subs.retry_at.is_(None), subs.retry_at <= now)
+        )
+        # The earliest delivery owed per (subscriber, deal): grouped once, not looked up per
+        # delivery, so a round costs one pass over the backlog whatever the planner knows.
+        lane_heads = (
+            select(owed.subscription_id, func.min(owed.event_sequence))
+            .where(owed.subscription_id.in_(ready))
+            .group_by(owed.subscription_id, owed.deal_id)
+        )
         heads = (
             select(owed.subscription_id, owed.event_sequence)
-            .where(
-                unclaimed,
-                ~exists().where(
-                    earlier.c.subscription_id == owed.subscription_id,
-                    earlier.c.deal_id == owed.deal_id,
-                    earlier.c.event_sequence < owed.event_sequence,
-                ),
-                exists().where(
-                    subs.id == owed.subscription_id,
-                    subs.status == "active",
-                    or_(subs.retry_at.is_(None), subs.retry_at <= now),
-                ),
-            )
+            .where(tuple_(owed.subscription_id, owed.event_sequence).in_(lane_heads), unclaimed)
             .order_by(owed.event_sequence)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
@@ -180,13 +182,18 @@ class Dispatcher:
             batch = [_delivery(row, now) for row in rows]
         return token, batch
 
-    async def _send_in_order(self, token: str, deliveries: list[Delivery]) -> None:
-        for position, delivery in enumerate(deliveries):
-            outcome = await self._send(delivery)
-            await self._record(token, delivery, outcome)
-            if not outcome.delivered:
-                await self._release(token, deliveries[position + 1 :])
-                return
+    async def _send_round(self, token: str, deliveries: list[Delivery]) -> None:
+        """One subscriber's deliveries of the round. Each is a different deal's earliest
+        owed, so they may go out together (at most PARALLEL_SENDS at once); their outcomes
+        are recorded in one transaction."""
+        sending = asyncio.Semaphore(PARALLEL_SENDS)
+
+        async def send(delivery: Delivery) -> Outcome:
+            async with sending:
+                return await self._send(delivery)
+
+        outcomes = await asyncio.gather(*(send(delivery) for delivery in deliveries))
+        await self._record(token, deliveries, outcomes)
 
     async def _send(self, delivery: Delivery) -> Outcome:
         started = time.monotonic()
@@ -224,48 +231,56 @@ class Dispatcher:
             False, response.status_code, elapsed(), f"HTTP {response.status_code}: {detail}"
         )
 
-    async def _record(self, token: str, delivery: Delivery, outcome: Outcome) -> None:
-        now = utcnow()
-        mine = and_(
-            owed.subscription_id == delivery.subscription_id,
-            owed.event_sequence == delivery.sequence,
-            owed.claim_token == token,
-        )
+    async def _record(
+        self, token: str, deliveries: list[Delivery], outcomes: Sequence[Outcome]
+    ) -> None:
+        now, subscription_id = utcnow(), deliveries[0].subscription_id
+        done = list(zip(deliveries, outcomes, strict=True))
+        delivered = [delivery.sequence for delivery, outcome in done if outcome.delivered]
+        failed = [(delivery, outcome) for delivery, outcome in done if not outcome.delivered]
+        mine = and_(owed.subscription_id == subscription_id, owed.claim_token == token)
         async with self.engine.begin() as connection:
             await connection.execute(
-                delivery_attempts.insert().values(
-                    id=str(uuid.uuid4()),
-                    subscription_id=delivery.subscription_id,
-                    event_id=delivery.event_id,
-                    event_type=delivery.event_type,
-                    attempted_at=now,
-                    outcome="delivered" if outcome.delivered else "failed",
-                    status_code=outcome.status_code,
-                    latency_ms=outcome.latency_ms,
-                    error=outcome.error,
-                    replay=delivery.replay,
-                )
+                delivery_attempts.insert(),
+                [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "subscription_id": subscription_id,
+                        "event_id": delivery.event_id,
+                        "event_type": delivery.event_type,
+                        "attempted_at": now,
+                        "outcome": "delivered" if outcome.delivered else "failed",
+                        "status_code": outcome.status_code,
+                        "latency_ms": outcome.latency_ms,
+                        "error": outcome.error,
+                        "replay": delivery.replay,
+                    }
+                    for delivery, outcome in done
+                ],
             )
-            if outcome.delivered:
-                await connection.execute(delete(webhook_deliveries).where(mine))
+            if delivered:
+                await connection.execute(
+                    delete(webhook_deliveries).where(mine, owed.event_sequence.in_(delivered))
+                )
                 await connection.execute(
                     update(webhook_subscriptions)
-                    .where(subs.id == delivery.subscription_id, subs.failures > 0)
+                    .where(subs.id == subscription_id, subs.failures > 0)
                     .values(failures=0, failing_since=None, retry_at=None)
                 )
+            if not failed:
                 return
             await connection.execute(
                 update(webhook_deliveries)
-                .where(mine)
+                .where(mine, owed.event_sequence.in_([d.sequence for d, _ in failed]))
                 .values(attempts=owed.attempts + 1, claim_token=None, claimed_until=None)
             )
-            await self._pause(connection, delivery.subscription_id, outcome, now)
+            await self._pause(connection, subscription_id, failed[-1][1], now)
         logger.warning(
-            "webhook delivery failed",
+            "webhook deliveries failed",
             extra={
-                "subscription_id": delivery.subscription_id,
-                "event_id": delivery.event_id,
-                "error": outcome.error,
+                "subscription_id": subscription_id,
+                "failed": len(failed),
+                "error": failed[-1][1].error,
             },
         )
 
@@ -302,20 +317,6 @@ class Dispatcher:
         await connection.execute(
             update(webhook_subscriptions).where(subs.id == subscription_id).values(values)
         )
-
-    async def _release(self, token: str, deliveries: list[Delivery]) -> None:
-        if not deliveries:
-            return
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(webhook_deliveries)
-                .where(
-                    owed.subscription_id == deliveries[0].subscription_id,
-                    owed.event_sequence.in_([delivery.sequence for delivery in deliveries]),
-                    owed.claim_token == token,
-                )
-                .values(claim_token=None, claimed_until=None)
-            )
 
 
 def _grouped(found: Sequence) -> dict[str, list[int]]:
