@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
 async def _listen(gateway_url: str, token: str, port: int, types: list[str] | None) -> None:
     async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as gateway:
-        await listen(gateway, token, port=port, event_types=types)
+        await listen(gateway, token, port=port, event_types=types, stop_on_signals=True)
 
 
 if __name__ == "__main__":

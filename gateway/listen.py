@@ -8,8 +8,9 @@ deletes the subscription when stopped (Ctrl-C).
 
 import asyncio
 import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 import httpx
@@ -71,6 +72,14 @@ def receiver(secret: Callable[[], str | None], seen: set[str], out: TextIO) -> F
     return app
 
 
+class _Receiver(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn would raise the signal again once it stopped, ending the process before
+        # the subscription is deleted; `listen` handles Ctrl-C and SIGTERM itself.
+        yield
+
+
 async def listen(
     gateway: httpx.AsyncClient,
     admin_token: str,
@@ -78,10 +87,12 @@ async def listen(
     port: int,
     event_types: list[str] | None = None,
     out: TextIO = sys.stdout,
+    stop_on_signals: bool = False,
 ) -> None:
-    """Runs until cancelled (or the server is told to exit), then unsubscribes."""
+    """Runs until cancelled, or stopped by Ctrl-C or SIGTERM (`stop_on_signals`), then
+    unsubscribes."""
     subscription: dict = {}
-    server = uvicorn.Server(
+    server = _Receiver(
         uvicorn.Config(
             receiver(lambda: subscription.get("secret"), set(), out),
             host="127.0.0.1",
@@ -90,6 +101,10 @@ async def listen(
         )
     )
     serving = asyncio.create_task(server.serve())
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM) if stop_on_signals else ()
+    for stop in signals:
+        loop.add_signal_handler(stop, lambda: setattr(server, "should_exit", True))
     auth = {"Authorization": f"Bearer {admin_token}"}
     try:
         while not server.started:
@@ -114,6 +129,8 @@ async def listen(
         print("(Ctrl-C stops and unsubscribes)", file=out, flush=True)
         await serving
     finally:
+        for stop in signals:
+            loop.remove_signal_handler(stop)
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(serving, 5)

@@ -564,6 +564,7 @@ def tour(settings: dict[str, AppSettings]) -> list[str]:
         "  TOKEN=$(make -s token ROLE=pm SUB=ana@example.com)",
         f'  curl -H "Authorization: Bearer $TOKEN" '
         f"'{url}/v1/commitments?review_status=needs_signoff'",
+        "Watch the events live, in another terminal: .venv/bin/python -m gateway listen",
         "Ctrl-C stops everything; `make reset` starts again from fresh demo data.",
     ]
 

@@ -2,6 +2,12 @@
 of a deal end to end, the roadmap pushing its changes over HTTP, and the roadmap process
 stopped and started again with nothing lost."""
 
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -11,6 +17,7 @@ from tests.gateway_helpers import (
     PM,
     THREE_PROMISES,
     VIEWER,
+    bearer,
     commitment,
     eventually,
     post_webhook,
@@ -18,7 +25,7 @@ from tests.gateway_helpers import (
     roadmap_with_two_items,
     statuses,
 )
-from tests.support.processes import three_apps
+from tests.support.processes import free_port, three_apps
 
 
 @pytest.fixture
@@ -95,3 +102,44 @@ async def test_the_roadmap_process_stops_and_starts_again_with_nothing_lost(thre
             deal_statuses, lambda s: "evaluation_pending" not in s.values(), seconds=30
         )
         assert settled == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"}
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_the_listen_command_prints_events_and_unsubscribes_when_stopped(
+    three_processes, tmp_path, stop
+):
+    gateway = three_processes["gateway"]
+    output = tmp_path / "listen.out"
+    listener = _listening(gateway.environment, tmp_path, output)
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+            await eventually(lambda: _read(output), lambda text: "listening on" in text, seconds=30)
+            await roadmap_with_two_items(client)
+            await post_webhook(client, crm_event(*THREE_PROMISES))
+            await eventually(lambda: _read(output), lambda text: "Z  commitment.flagged" in text)
+            listener.send_signal(stop)
+            assert listener.wait(timeout=15) == 0
+            assert (await _read(output)).splitlines()[-1] == "unsubscribed"
+            listed = await client.get("/v1/webhook-subscriptions", headers=bearer("admin"))
+            assert listed.json()["items"] == []
+    finally:
+        listener.kill()
+
+
+def _listening(environment: dict[str, str], workdir: Path, output: Path) -> subprocess.Popen:
+    with output.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway", "listen", "--port", str(free_port())],
+            cwd=workdir,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def _read(path: Path) -> str:
+    return await asyncio.to_thread(_text, path)
