@@ -131,7 +131,8 @@ async def list_webhook_deliveries(
     tags=TAGS,
     status_code=202,
     summary="Send one event again, or every event of its types in a time range",
-    description="Queued behind what is owed, in order per deal; each keeps its event id as "
+    description="Queued with what is owed, in event order per deal (never beside a delivery "
+    "of the same deal in flight); each keeps its event id as "
     "`webhook-id`, so a receiver that has it already can tell. 404 for an unknown event, "
     "422 for one of a type the subscription does not take.",
     response_model=ReplayAnswer,

@@ -1,18 +1,19 @@
 """Events out, in the commitments service: which changes write which events (the outbox),
 and their delivery to webhook subscribers, verified as a receiver verifies them."""
 
+import asyncio
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
-from kit.contracts.commitments import ReviewStatus
+from kit.contracts.commitments import EvaluationBatch, RecheckRequest, ReviewStatus
 from kit.contracts.events import EventType
 from kit.db import create_engine, utcnow
-from services.commitments.alerts import due_threshold, thresholds
+from services.commitments import reviews, work
 from services.commitments.app import create_app
-from services.commitments.outbox import commitment_event
-from services.commitments.tables import webhook_subscriptions
+from services.commitments.tables import deals, webhook_subscriptions
 from tests.commitments_helpers import (
     claim_one,
     conflict,
@@ -42,33 +43,6 @@ async def outbound(commitments_db_url):
     )
     async with running(app, SERVICE_TOKEN) as client:
         yield app, client, receiver
-
-
-# Which status change calls for which event (pure) --------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("status", "announced", "reopened", "expected"),
-    [
-        (S.received, None, False, None),
-        (S.evaluation_pending, S.approved, False, None),
-        (S.needs_signoff, None, False, E.commitment_flagged),
-        (S.needs_signoff, S.rejected, False, E.commitment_flagged),
-        (S.needs_signoff, S.approved, True, E.commitment_reopened),
-        (S.needs_signoff, S.cleared, True, E.commitment_reopened),
-        (S.needs_signoff, S.needs_signoff, True, None),
-        (S.cleared, None, False, E.commitment_cleared),
-        (S.cleared, S.needs_signoff, False, E.commitment_cleared),
-        (S.cleared, S.cleared, False, None),
-        (S.approved, S.needs_signoff, False, E.commitment_approved),
-        (S.approved, S.approved, False, None),
-        (S.rejected, S.needs_signoff, False, E.commitment_rejected),
-        (S.withdrawn, S.cleared, False, E.commitment_withdrawn),
-        (S.withdrawn, S.withdrawn, False, None),
-    ],
-)
-def test_an_event_goes_out_only_when_what_was_told_changes(status, announced, reopened, expected):
-    assert commitment_event(status, announced, reopened=reopened) is expected
 
 
 # What the changes write ----------------------------------------------------------------
@@ -321,6 +295,11 @@ async def test_replay_sends_an_event_again_with_its_id(outbound):
 
     assert (await client.post(url, json={"event_id": "evt_nope"})).status_code == 404
     assert (await client.post(url, json={})).status_code == 422
+    for far in (
+        {"since": "0001-01-01T00:00:00+01:00"},
+        {"since": since, "until": "9999-12-31T23:00:00-05:00"},
+    ):
+        assert (await client.post(url, json=far)).status_code == 422
     other = await subscribe(client, receiver, "commitment.flagged")
     wrong_type = await client.post(
         f"/webhook-subscriptions/{other['id']}/replays", json={"event_id": event["id"]}
@@ -341,6 +320,9 @@ async def test_replay_sends_an_event_again_with_its_id(outbound):
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://224.0.0.1/hook", "not a public"),
         ("http://user:pw@203.0.113.9/hook", "user name"),
+        ("http://[64:ff9b::a00:1]/hook", "private address inside an IPv6"),  # NAT64
+        ("http://[2002:a9fe:a9fe::]/hook", "link-local address inside an IPv6"),  # 6to4
+        ("http://[fec0::1]/hook", "site-local"),
     ],
 )
 async def test_a_url_dealgate_may_not_send_to_is_refused_and_nothing_is_written(outbound, url, why):
@@ -456,22 +438,11 @@ async def test_a_pending_evaluation_tells_nothing(outbound):
 # Sign-off reminders and overdue ----------------------------------------------------------
 
 
-def test_thresholds_are_the_reminders_then_overdue():
-    assert thresholds([0.9, 0.5, 0.5]) == [500, 900, 1000]
-    assert thresholds([]) == [1000]
-    sla, steps = timedelta(hours=48), [500, 900, 1000]
-    assert due_threshold(timedelta(hours=23), sla, steps, told=0) is None
-    assert due_threshold(timedelta(hours=24), sla, steps, told=0) == 500
-    assert due_threshold(timedelta(hours=24), sla, steps, told=500) is None
-    assert due_threshold(timedelta(hours=47), sla, steps, told=500) == 900
-    assert due_threshold(timedelta(hours=50), sla, steps, told=0) == 1000  # only the latest
-    assert due_threshold(timedelta(hours=50), sla, steps, told=1000) is None
-
-
-async def _alerts(app, client, hours_from_now: float) -> int:
+async def _alerts(app, client, hours_from_now: float, limit: int = 500) -> int:
     app.state.clock = lambda: utcnow() + timedelta(hours=hours_from_now)
     response = await client.post(
-        "/work/signoff-alerts", json={"sla_hours": 48, "reminder_fractions": [0.5, 0.9]}
+        "/work/signoff-alerts",
+        json={"sla_hours": 48, "reminder_fractions": [0.5, 0.9], "limit": limit},
     )
     assert response.status_code == 200, response.text
     return response.json()["sent"]
@@ -513,3 +484,128 @@ async def test_a_new_evaluation_starts_the_reminders_afresh_and_a_decision_stops
     told = [(e["type"], e["data"]["commitment"]["id"]) for e in receiver.events]
     assert sorted(told[:2]) == sorted([("signoff.overdue", first), ("signoff.overdue", second)])
     assert told[2:] == [("signoff.overdue", first)]
+
+
+async def test_a_batch_of_evaluations_and_a_recheck_mark_never_deadlock(outbound):
+    """Both lock deals by id, then commitments: two crossing orders would deadlock (a
+    deal D1 < D2 whose commitment sorts after D2's)."""
+    app, client, _ = outbound
+    pairs = []
+    for number in range(30):
+        answer = await take(client, crm_event(promise(f"C-{number}"), deal=f"D-{number}"))
+        pairs.append((answer["deal_id"], answer["commitments"][0]["id"]))
+    first_deal, later, second_deal, earlier = next(
+        (d1, c1, d2, c2) for d1, c1 in pairs for d2, c2 in pairs if d1 < d2 and c1 > c2
+    )
+    claimed = await client.post("/work/claims", json={"commitment_ids": [earlier, later]})
+    claims = {item["id"]: item for item in claimed.json()["items"]}
+    batch = EvaluationBatch.model_validate(
+        {
+            "items": [
+                {
+                    "commitment_id": cid,
+                    "claim_token": claims[cid]["claim_token"],
+                    "evaluated_version": claims[cid]["version"],
+                    "work_generation": claims[cid]["work_generation"],
+                }
+                for cid in (earlier, later)
+            ]
+        }
+    )
+    engine = create_engine(app.state.settings.database_url)
+    try:
+        holder = await engine.connect()
+        await holder.begin()
+        # Holds the second deal: the batch takes the first deal and its commitment, then
+        # waits here, while the mark comes in between.
+        await holder.execute(
+            update(deals).where(deals.c.id == second_deal).values(updated_at=deals.c.updated_at)
+        )
+
+        async def evaluations() -> None:
+            async with engine.begin() as connection:
+                await reviews.record_evaluations(connection, batch)
+
+        async def mark() -> None:
+            await asyncio.sleep(0.3)
+            request = RecheckRequest.model_validate({"commitment_ids": [earlier, later]})
+            async with engine.begin() as connection:
+                await work.mark_rechecks(connection, request)
+
+        running_both = asyncio.gather(evaluations(), mark())
+        await asyncio.sleep(0.8)
+        await holder.rollback()
+        await holder.close()
+        await asyncio.wait_for(running_both, 30)  # a deadlock would raise here
+    finally:
+        await engine.dispose()
+    assert first_deal < second_deal
+
+
+async def test_alerts_told_already_never_crowd_out_those_due(outbound):
+    app, client, _ = outbound
+    for number in range(3):
+        commitment_id = (await take(client, crm_event(deal=f"D-{number}")))["commitments"][0]
+        await evaluated(client, commitment_id["id"], slip("2027-04-01"))
+    assert await _alerts(app, client, 25, limit=2) == 2
+    assert await _alerts(app, client, 26, limit=2) == 1  # the third, though the limit is 2
+    assert await _alerts(app, client, 27, limit=2) == 0
+
+
+@pytest.mark.parametrize("answer", ["drips its body", "hangs"])
+async def test_a_send_is_bounded_by_the_timeout_as_a_whole(commitments_db_url, answer):
+    """httpx bounds each read, so a receiver answering a byte at a time could hold a send
+    far past the timeout; the whole exchange is bounded instead, and a 2xx's body is not
+    waited for."""
+
+    async def receiver_that(request: httpx.Request) -> httpx.Response:
+        async def body():
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                yield b"x"
+
+        if answer == "hangs":
+            await asyncio.sleep(5)
+        return httpx.Response(200, content=body())
+
+    receiver = Receiver()
+    app = create_app(
+        commitments_settings(
+            commitments_db_url, dispatch_interval_seconds=0, webhook_timeout_seconds=0.3
+        ),
+        http_transport=httpx.MockTransport(receiver_that),
+    )
+    async with running(app, SERVICE_TOKEN) as client:
+        subscription = await subscribe(client, receiver, "deal.gate_changed")
+        await take(client, crm_event())
+        # A guard against a hang, not a speed figure.
+        await asyncio.wait_for(app.state.dispatcher.dispatch_once(), 1.5)
+        log = await client.get(f"/webhook-subscriptions/{subscription['id']}/deliveries")
+        (attempt,) = log.json()["items"]
+    if answer == "hangs":
+        assert attempt["outcome"] == "failed"
+        assert attempt["error"] == "no answer within 0.3 s"
+    else:
+        assert attempt["outcome"] == "delivered"
+
+
+async def test_a_replayed_older_event_waits_for_the_delivery_in_flight_on_its_deal(outbound):
+    app, client, receiver = outbound
+    subscription = await subscribe(client, receiver)
+    commitment_id = (await take(client, crm_event()))["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    await drain(app)
+    first = receiver.events[0]
+    assert (await decide(client, commitment_id)).status_code == 200  # approved, gate opens
+    dispatcher = app.state.dispatcher
+    token, in_flight = await dispatcher._claim()
+    assert [d.event_type for d in in_flight] == ["commitment.approved"]
+    replay = f"/webhook-subscriptions/{subscription['id']}/replays"
+    assert (await client.post(replay, json={"event_id": first["id"]})).status_code == 202
+    _, meanwhile = await dispatcher._claim()
+    assert meanwhile == []  # not beside the delivery in flight, though it comes first
+    await dispatcher._send_round(token, in_flight)
+    await drain(app)
+    assert receiver.types()[-2:] == ["commitment.approved", "deal.gate_changed"]
+    replayed = [d.headers["webhook-id"] for d in receiver.deliveries].count(first["id"])
+    assert replayed == 2

@@ -10,7 +10,7 @@ commitment as /v1 shows them. Commitment events carry the deal's gate as a count
 """
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -317,9 +317,14 @@ class ReplayRequest(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("a time with its offset (e.g. 2026-12-01T00:00:00Z)")
-        return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("a time between the years 1 and 9999 in UTC") from None
 
     @model_validator(mode="after")
     def _one_selection(self) -> "ReplayRequest":

@@ -11,30 +11,14 @@ found past several thresholds at once (the service was down) is told only the la
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.events import SignoffAlertRequest
 from kit.db import dialect_insert
+from services.commitments.event_rules import OVERDUE, PERMILLE, due_threshold, thresholds
 from services.commitments.outbox import write_signoff_event
 from services.commitments.tables import commitments, deals, signoff_alerts
-
-PERMILLE = 1000
-OVERDUE = PERMILLE
-
-
-def thresholds(fractions: list[float]) -> list[int]:
-    """The thresholds in permille of the SLA, ascending, overdue last."""
-    reminders = {round(fraction * PERMILLE) for fraction in fractions} - {0, OVERDUE}
-    return [*sorted(reminders), OVERDUE]
-
-
-def due_threshold(waited: timedelta, sla: timedelta, steps: list[int], told: int) -> int | None:
-    """The latest threshold `waited` has passed, if it is later than the one `told`."""
-    passed = [step for step in steps if waited >= sla * step / PERMILLE]
-    if not passed or passed[-1] <= told:
-        return None
-    return passed[-1]
 
 
 async def send_due_alerts(
@@ -42,7 +26,6 @@ async def send_due_alerts(
 ) -> int:
     sla = timedelta(hours=request.sla_hours)
     steps = thresholds(request.reminder_fractions)
-    earliest = now - sla * steps[0] / PERMILLE
     told = (
         select(
             signoff_alerts.c.commitment_id,
@@ -71,8 +54,17 @@ async def send_due_alerts(
             .where(
                 commitments.c.review_status == "needs_signoff",
                 commitments.c.current_evaluation_id.is_not(None),
-                commitments.c.status_changed_at <= earliest,
-                func.coalesce(told.c.permille, 0) < OVERDUE,
+                # Due: a threshold passed that was not told yet (so the limit counts only
+                # what is due, and those told already never crowd the others out).
+                or_(
+                    *(
+                        and_(
+                            func.coalesce(told.c.permille, 0) < step,
+                            commitments.c.status_changed_at <= now - sla * step / PERMILLE,
+                        )
+                        for step in steps
+                    )
+                ),
             )
             .order_by(commitments.c.deal_id, commitments.c.id)
             .limit(request.limit)
@@ -80,13 +72,29 @@ async def send_due_alerts(
     ).all()
     sent = 0
     for row in candidates:
-        step = due_threshold(now - row.status_changed_at, sla, steps, row.told)
-        if step is None:
-            continue
         # The deal first, as every write to its commitments: its events keep their order.
         await connection.execute(
             update(deals).where(deals.c.id == row.deal_id).values(updated_at=deals.c.updated_at)
         )
+        # Read again under the lock: a decision or an evaluation may have come meanwhile.
+        current = (
+            await connection.execute(
+                select(
+                    commitments.c.review_status,
+                    commitments.c.current_evaluation_id,
+                    commitments.c.status_changed_at,
+                ).where(commitments.c.id == row.id)
+            )
+        ).one()
+        if (
+            current.review_status != "needs_signoff"
+            or current.current_evaluation_id != row.current_evaluation_id
+            or current.status_changed_at != row.status_changed_at
+        ):
+            continue
+        step = due_threshold(now - row.status_changed_at, sla, steps, row.told)
+        if step is None:
+            continue
         recorded = await connection.execute(
             dialect_insert(connection, signoff_alerts)
             .values(

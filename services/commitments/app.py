@@ -67,6 +67,7 @@ def create_app(
                 email_from=settings.email_from,
                 digest_minutes=settings.notify_digest_minutes,
                 max_backoff_seconds=settings.webhook_max_backoff_seconds,
+                send_timeout_seconds=settings.webhook_timeout_seconds,
             )
             if settings.dispatch_interval_seconds > 0:
                 run = app.state.dispatcher.run(settings.dispatch_interval_seconds)

@@ -40,6 +40,7 @@ from kit.contracts.events import (
     Reason,
     SignoffEventData,
 )
+from services.commitments.event_rules import commitment_event
 from services.commitments.reads import readiness
 from services.commitments.records import as_listed, get_deal, listed_query
 from services.commitments.tables import (
@@ -52,26 +53,6 @@ from services.commitments.tables import (
     webhook_deliveries,
     webhook_subscriptions,
 )
-
-S = ReviewStatus
-SETTLED_EVENTS = {
-    S.cleared: EventType.commitment_cleared,
-    S.approved: EventType.commitment_approved,
-    S.rejected: EventType.commitment_rejected,
-    S.withdrawn: EventType.commitment_withdrawn,
-}
-
-
-def commitment_event(
-    status: ReviewStatus, announced: ReviewStatus | None, *, reopened: bool
-) -> EventType | None:
-    """The event a commitment's status now calls for, given the status last announced;
-    `reopened`: it needs sign-off again because an approval or a clearance stopped holding."""
-    if status in (S.received, S.evaluation_pending) or status is announced:
-        return None  # not decided yet, or nothing new to tell
-    if status is S.needs_signoff:
-        return EventType.commitment_reopened if reopened else EventType.commitment_flagged
-    return SETTLED_EVENTS[status]
 
 
 def new_event_id() -> str:
@@ -119,6 +100,8 @@ async def queue_deliveries(
             subscription_event_types.c.event_type == kind.value,
             webhook_subscriptions.c.status == "active",
         )
+        # A subscription being deleted is waited for, then skipped (subscriptions.remove).
+        .with_for_update(read=True, of=webhook_subscriptions)
     )
     rows = [
         {
@@ -163,7 +146,7 @@ async def announce(
         query = query.where(commitments.c.id.in_(sorted(set(commitment_ids))))
     for row in (await connection.execute(query)).all():
         listed = as_listed(row)
-        announced = S(row.announced_status) if row.announced_status else None
+        announced = ReviewStatus(row.announced_status) if row.announced_status else None
         kind = commitment_event(
             listed.review_status, announced, reopened=listed.reopen_reason is not None
         )

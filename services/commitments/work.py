@@ -39,7 +39,7 @@ from kit.contracts.commitments import (
 )
 from kit.db import dialect_insert, utcnow
 from services.commitments.records import COMMITMENT_FIELDS
-from services.commitments.tables import commitment_tags, commitments, roadmap_marks
+from services.commitments.tables import commitment_tags, commitments, deals, roadmap_marks
 
 RECHECK_BATCH = 1000
 
@@ -113,7 +113,8 @@ async def _first_mark_of(connection: AsyncConnection, change: RoadmapChangeMark)
 async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) -> int:
     """Owes a re-check to every commitment not withdrawn that is named, or that a roadmap
     change concerns, unless that version of the item or tag was marked already. Rows are
-    locked in id order, as intake locks them, so the two never deadlock."""
+    locked as every write locks them (deals by id, then their commitments by id), so none
+    deadlocks with another."""
     item_keys: set[str] = set()
     tags: set[str] = set()
     marked_changes = []
@@ -126,27 +127,45 @@ async def mark_rechecks(connection: AsyncConnection, request: RecheckRequest) ->
     cause = {"kind": "roadmap_changed", "changes": marked_changes} if marked_changes else None
     wanted = []
     if request.commitment_ids:
-        wanted.append(select(commitments.c.id).where(commitments.c.id.in_(request.commitment_ids)))
+        wanted.append(commitments.c.id.in_(request.commitment_ids))
     if item_keys:
-        wanted.append(
-            select(commitments.c.id).where(commitments.c.roadmap_item_key.in_(sorted(item_keys)))
-        )
+        wanted.append(commitments.c.roadmap_item_key.in_(sorted(item_keys)))
     if tags:
         wanted.append(
-            select(commitment_tags.c.commitment_id).where(commitment_tags.c.tag.in_(sorted(tags)))
+            commitments.c.id.in_(
+                select(commitment_tags.c.commitment_id).where(
+                    commitment_tags.c.tag.in_(sorted(tags))
+                )
+            )
         )
     if not wanted:
         return 0
-    ids = sorted({row[0] for query in wanted for row in await connection.execute(query)})
+    # In the order every write locks in: deals by id, then their commitments by id.
+    owed = (
+        await connection.execute(
+            select(commitments.c.deal_id, commitments.c.id)
+            .where(or_(*wanted))
+            .order_by(commitments.c.deal_id, commitments.c.id)
+        )
+    ).all()
     now, marked = utcnow(), 0
-    for start in range(0, len(ids), RECHECK_BATCH):
-        batch = ids[start : start + RECHECK_BATCH]
+    for start in range(0, len(owed), RECHECK_BATCH):
+        batch = owed[start : start + RECHECK_BATCH]
+        await connection.execute(
+            select(deals.c.id)
+            .where(deals.c.id.in_(sorted({deal_id for deal_id, _ in batch})))
+            .order_by(deals.c.id)
+            .with_for_update(key_share=True)
+        )
         locked = (
             (
                 await connection.execute(
                     select(commitments.c.id)
-                    .where(commitments.c.id.in_(batch), commitments.c.review_status != "withdrawn")
-                    .order_by(commitments.c.id)
+                    .where(
+                        commitments.c.id.in_([commitment_id for _, commitment_id in batch]),
+                        commitments.c.review_status != "withdrawn",
+                    )
+                    .order_by(commitments.c.deal_id, commitments.c.id)
                     .with_for_update()
                 )
             )

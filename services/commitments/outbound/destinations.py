@@ -27,12 +27,37 @@ class DestinationRefused(Exception):
     """The URL may not be sent to; the message says why, for the person who gave it."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, reaching it through a
+# translator: NAT64 (RFC 6052, 8215), and the IPv4-compatible and -translated forms.
+EMBEDDING_IPV4: tuple[ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.IPv6Network(prefix)
+    for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address not in (ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")) and any(
+        address in prefix for prefix in EMBEDDING_IPV4
+    ):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def refusal(address: Address, allowed: Sequence[Network]) -> str | None:
     """Why `address` may not be sent to, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     if any(address in network for network in allowed):
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = refusal(inner, allowed)
+            return f"{reason} inside an IPv6 address" if reason else None
+        if address.is_site_local:
+            return "a site-local address"
     if address.is_unspecified:
         return "the unspecified address"
     if address.is_loopback:

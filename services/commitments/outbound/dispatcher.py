@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from standardwebhooks import Webhook
 
@@ -98,6 +99,7 @@ class Dispatcher:
         # and the transactions around them. A live dispatcher keeps its claims.
         waves = -(-batch_size // PARALLEL_SENDS)
         self.lease = timedelta(seconds=send_timeout_seconds * (waves + 1) + 5)
+        self.send_timeout = send_timeout_seconds
         self.max_backoff = max_backoff_seconds
         self.failing_after = timedelta(seconds=failing_after_seconds)
 
@@ -135,10 +137,14 @@ class Dispatcher:
         )
         # The earliest delivery owed per (subscriber, deal): grouped once, not looked up per
         # delivery, so a round costs one pass over the backlog whatever the planner knows.
+        # A lane with a delivery in flight waits for it, whatever comes before it (a replay
+        # of an older event): one delivery per deal and subscriber at a time.
+        in_flight = func.max(owed.claimed_until)
         lane_heads = (
             select(owed.subscription_id, func.min(owed.event_sequence))
             .where(owed.subscription_id.in_(ready))
             .group_by(owed.subscription_id, owed.deal_id)
+            .having(or_(in_flight.is_(None), in_flight < now))
         )
         heads = (
             select(owed.subscription_id, owed.event_sequence)
@@ -219,14 +225,21 @@ class Dispatcher:
             }
         )
         try:
-            response = await self.client.post(
-                url, content=delivery.body, headers=headers, extensions=extensions
-            )
+            # The whole exchange within the timeout (httpx's own bounds each read, so a
+            # receiver dripping its answer could hold a send far longer); only the start
+            # of a failure's body is read.
+            async with asyncio.timeout(self.send_timeout):
+                async with self.client.stream(
+                    "POST", url, content=delivery.body, headers=headers, extensions=extensions
+                ) as response:
+                    if response.is_success:
+                        return Outcome(True, response.status_code, elapsed(), None)
+                    start = await _first_bytes(response, 200)
+        except TimeoutError:
+            return Outcome(False, None, elapsed(), f"no answer within {self.send_timeout:g} s")
         except httpx.HTTPError as error:
             return Outcome(False, None, elapsed(), f"{type(error).__name__}: {error}"[:ERROR_LIMIT])
-        if response.is_success:
-            return Outcome(True, response.status_code, elapsed(), None)
-        detail = response.text[:200] if response.text else response.reason_phrase
+        detail = start.decode(errors="replace") or response.reason_phrase
         return Outcome(
             False, response.status_code, elapsed(), f"HTTP {response.status_code}: {detail}"
         )
@@ -234,55 +247,66 @@ class Dispatcher:
     async def _record(
         self, token: str, deliveries: list[Delivery], outcomes: Sequence[Outcome]
     ) -> None:
-        now, subscription_id = utcnow(), deliveries[0].subscription_id
         done = list(zip(deliveries, outcomes, strict=True))
+        try:
+            async with self.engine.begin() as connection:
+                await self._write_outcomes(connection, token, done)
+        except IntegrityError:
+            # The subscription was deleted meanwhile, with what it was owed and its log.
+            logger.info("webhook subscription deleted during its deliveries")
+            return
+        failed = [outcome for _, outcome in done if not outcome.delivered]
+        if failed:
+            logger.warning(
+                "webhook deliveries failed",
+                extra={
+                    "subscription_id": deliveries[0].subscription_id,
+                    "failed": len(failed),
+                    "error": failed[-1].error,
+                },
+            )
+
+    async def _write_outcomes(
+        self, connection: AsyncConnection, token: str, done: list[tuple[Delivery, Outcome]]
+    ) -> None:
+        now, subscription_id = utcnow(), done[0][0].subscription_id
+        mine = and_(owed.subscription_id == subscription_id, owed.claim_token == token)
+        await connection.execute(
+            delivery_attempts.insert(),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "subscription_id": subscription_id,
+                    "event_id": delivery.event_id,
+                    "event_type": delivery.event_type,
+                    "attempted_at": now,
+                    "outcome": "delivered" if outcome.delivered else "failed",
+                    "status_code": outcome.status_code,
+                    "latency_ms": outcome.latency_ms,
+                    "error": outcome.error,
+                    "replay": delivery.replay,
+                }
+                for delivery, outcome in done
+            ],
+        )
         delivered = [delivery.sequence for delivery, outcome in done if outcome.delivered]
         failed = [(delivery, outcome) for delivery, outcome in done if not outcome.delivered]
-        mine = and_(owed.subscription_id == subscription_id, owed.claim_token == token)
-        async with self.engine.begin() as connection:
+        if delivered:
             await connection.execute(
-                delivery_attempts.insert(),
-                [
-                    {
-                        "id": str(uuid.uuid4()),
-                        "subscription_id": subscription_id,
-                        "event_id": delivery.event_id,
-                        "event_type": delivery.event_type,
-                        "attempted_at": now,
-                        "outcome": "delivered" if outcome.delivered else "failed",
-                        "status_code": outcome.status_code,
-                        "latency_ms": outcome.latency_ms,
-                        "error": outcome.error,
-                        "replay": delivery.replay,
-                    }
-                    for delivery, outcome in done
-                ],
+                delete(webhook_deliveries).where(mine, owed.event_sequence.in_(delivered))
             )
-            if delivered:
-                await connection.execute(
-                    delete(webhook_deliveries).where(mine, owed.event_sequence.in_(delivered))
-                )
-                await connection.execute(
-                    update(webhook_subscriptions)
-                    .where(subs.id == subscription_id, subs.failures > 0)
-                    .values(failures=0, failing_since=None, retry_at=None)
-                )
-            if not failed:
-                return
+            await connection.execute(
+                update(webhook_subscriptions)
+                .where(subs.id == subscription_id, subs.failures > 0)
+                .values(failures=0, failing_since=None, retry_at=None)
+            )
+        if failed:
             await connection.execute(
                 update(webhook_deliveries)
                 .where(mine, owed.event_sequence.in_([d.sequence for d, _ in failed]))
                 .values(attempts=owed.attempts + 1, claim_token=None, claimed_until=None)
             )
             await self._pause(connection, subscription_id, failed[-1][1], now)
-        logger.warning(
-            "webhook deliveries failed",
-            extra={
-                "subscription_id": subscription_id,
-                "failed": len(failed),
-                "error": failed[-1][1].error,
-            },
-        )
 
     async def _pause(
         self, connection: AsyncConnection, subscription_id: str, outcome: Outcome, now: datetime
@@ -317,6 +341,18 @@ class Dispatcher:
         await connection.execute(
             update(webhook_subscriptions).where(subs.id == subscription_id).values(values)
         )
+
+
+async def _first_bytes(response: httpx.Response, most: int) -> bytes:
+    read = b""
+    try:
+        async for chunk in response.aiter_raw():
+            read += chunk
+            if len(read) >= most:
+                break
+    except httpx.StreamConsumed:  # an answer made in memory (a transport standing in)
+        read = response.content
+    return read[:most]
 
 
 def _grouped(found: Sequence) -> dict[str, list[int]]:

@@ -7,7 +7,7 @@ from email.utils import make_msgid
 
 import aiosmtplib
 
-from services.commitments.outbound.notices import Notice
+from services.commitments.outbound.messages import Notice
 
 MOST_IN_A_DIGEST = 25
 

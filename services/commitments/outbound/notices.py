@@ -1,5 +1,5 @@
-"""What people are told, and who: the events a person hears about, turned into notices with
-the reason a promise is at risk (its conflicts and their evidence). Pure: no I/O.
+"""Who is told what: the events people hear about, and their recipients (what a message
+says is messages.py). Pure: no I/O.
 
 Who hears what (DESIGN.md "Events out", issue 10):
 - the PM of the linked roadmap item, or else the area's PMs from the settings (`*` names
@@ -12,7 +12,6 @@ Who hears what (DESIGN.md "Events out", issue 10):
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from pydantic import BaseModel, Field, HttpUrl
 
@@ -77,90 +76,3 @@ def recipients(kind: str, data: Mapping, rules: Rules) -> list[Recipient]:
         if kind in route.event_types and (not route.areas or area in route.areas):
             found.add(Recipient("slack", route.name))
     return sorted(found)
-
-
-# Notices ---------------------------------------------------------------------------------
-
-TITLES = {
-    E.commitment_flagged: "Sign-off needed",
-    E.commitment_reopened: "Sign-off needed again",
-    E.commitment_approved: "Approved",
-    E.commitment_rejected: "Rejected",
-    E.signoff_reminder: "Reminder: sign-off awaited",
-    E.signoff_overdue: "Overdue: sign-off past its SLA",
-}
-
-
-@dataclass(frozen=True)
-class Conflict:
-    heading: str  # "date_before_plan (blocker)"
-    message: str
-    evidence: str  # "RM-12 · planned_end 2027-04-01 · promised_by 2027-03-01"
-
-
-@dataclass(frozen=True)
-class Notice:
-    title: str  # "Sign-off needed: SSO with Okta"
-    deal: str  # "Acme expansion (Acme Corp) · 250,000.00 USD · rep@example.com"
-    promise: str  # "integration · promised by 2027-03-01 · roadmap item RM-12"
-    conflicts: tuple[Conflict, ...]
-    notes: tuple[str, ...]  # the reason it reopened, the decision, the due date
-    link: str
-
-
-def money(amount: str, currency: str) -> str:
-    return f"{Decimal(amount):,.2f} {currency}"
-
-
-def notice(kind: str, data: Mapping, gateway_url: str) -> Notice:
-    deal, commitment = data["deal"], data["commitment"]
-    who = f" · {deal['owner']}" if deal.get("owner") else ""
-    promise = [commitment["kind"]]
-    if commitment.get("promised_by"):
-        promise.append(f"promised by {commitment['promised_by']}")
-    if commitment.get("roadmap_item_key"):
-        promise.append(f"roadmap item {commitment['roadmap_item_key']}")
-    notes = []
-    if kind == E.commitment_reopened and data.get("reason"):
-        notes.append(data["reason"]["summary"])
-        cause = data["reason"].get("cause") or {}
-        if cause.get("kind") == "roadmap_changed" and cause.get("changes"):
-            changed = ", ".join(change["key"] for change in cause["changes"])
-            notes.append(f"What changed: the roadmap ({changed}).")
-        elif cause.get("kind") == "crm_changed":
-            notes.append("What changed: the CRM sent the promise changed.")
-        elif cause.get("kind") == "roadmap_link":
-            notes.append(f"What changed: a PM linked it to {cause.get('roadmap_item_key')}.")
-    if data.get("decision"):
-        decision = data["decision"]
-        said = f": {decision['comment']}" if decision.get("comment") else ""
-        notes.append(f"{decision['decision'].capitalize()}d by {decision['decided_by']}{said}")
-        if decision.get("conditions"):
-            notes.append(f"Conditions: {decision['conditions']}")
-    if "due_at" in data:
-        notes.append(f"Awaiting sign-off since {data['awaiting_since']}; due {data['due_at']}.")
-    return Notice(
-        title=f"{TITLES[EventType(kind)]}: {commitment['summary']}",
-        deal=f"{deal['name']} ({deal['account']}) · {money(deal['amount'], deal['currency'])}{who}",
-        promise=" · ".join(promise),
-        conflicts=tuple(_conflict(conflict) for conflict in commitment.get("conflicts", [])),
-        notes=tuple(notes),
-        link=f"{gateway_url.rstrip('/')}/v1/commitments/{commitment['id']}",
-    )
-
-
-def _conflict(conflict: Mapping) -> Conflict:
-    evidence = conflict.get("evidence") or {}
-    parts = [evidence["item_key"]] if evidence.get("item_key") else []
-    for name in ("item_status", "planned_end", "promised_by", "confidence"):
-        if evidence.get(name):
-            parts.append(f"{name} {evidence[name]}")
-    if evidence.get("tags"):
-        parts.append("tags " + ", ".join(evidence["tags"]))
-    if evidence.get("matches"):
-        parts.append("closest items " + ", ".join(m["key"] for m in evidence["matches"][:3]))
-    return Conflict(
-        heading=f"{conflict['code']} ({conflict['severity']})",
-        message=conflict["message"],
-        evidence=" · ".join(parts),
-    )

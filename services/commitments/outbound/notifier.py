@@ -26,7 +26,8 @@ from kit.backoff import backoff_seconds
 from kit.db import dialect_insert, utcnow
 from services.commitments.outbound import email, slack
 from services.commitments.outbound.email import Mailer
-from services.commitments.outbound.notices import Notice, Rules, notice, recipients
+from services.commitments.outbound.messages import Notice, notice
+from services.commitments.outbound.notices import Rules, recipients
 from services.commitments.tables import (
     notification_recipients,
     notifications,
@@ -54,14 +55,15 @@ class Notifier:
         email_from: str,
         digest_minutes: float = 0,
         max_backoff_seconds: float = 3600,
-        lease_seconds: float = 120,
+        send_timeout_seconds: float = 10,
     ) -> None:
         self.engine, self.client, self.rules = engine, client, rules
         self.gateway_url, self.mailer, self.email_from = gateway_url, mailer, email_from
         self.slack_urls = {route.name: str(route.url) for route in rules.slack_routes}
         self.digest = timedelta(minutes=digest_minutes)
         self.max_backoff_seconds = max_backoff_seconds
-        self.lease = timedelta(seconds=lease_seconds)
+        self.send_timeout = send_timeout_seconds
+        self.lease = timedelta(seconds=send_timeout_seconds * 2 + 10)  # past the longest send
 
     async def run(self, interval: float) -> None:
         while True:
@@ -186,8 +188,11 @@ class Notifier:
         error = None
         if notices:
             try:
-                await self._deliver(channel, recipient, notices)
-            except Exception as failure:
+                async with asyncio.timeout(self.send_timeout):
+                    await self._deliver(channel, recipient, notices)
+            except TimeoutError:
+                error = f"no answer within {self.send_timeout:g} s"
+            except Exception as failure:  # recorded, and retried
                 error = f"{type(failure).__name__}: {failure}"[:500]
         await self._record(token, channel, recipient, ids, error)
 

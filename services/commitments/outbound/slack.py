@@ -7,7 +7,7 @@ section's 3000, a message's blocks 50 (a digest lists at most `MOST_IN_A_DIGEST`
 
 from collections.abc import Sequence
 
-from services.commitments.outbound.notices import Notice
+from services.commitments.outbound.messages import Notice
 
 MOST_IN_A_DIGEST = 15
 

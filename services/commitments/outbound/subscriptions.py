@@ -174,7 +174,16 @@ async def change(
 
 
 async def remove(connection: AsyncConnection, subscription_id: str) -> None:
-    row = await _lock(connection, subscription_id)
+    """FOR UPDATE, unlike the other writes: it waits for the transactions queuing events for
+    the subscription (they read it FOR SHARE) or recording its deliveries, and makes those
+    that come later wait, then find it gone."""
+    row = (
+        await connection.execute(
+            select(webhook_subscriptions.c.id).where(subs.id == subscription_id).with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found("webhook subscription", subscription_id)
     for table in (webhook_deliveries, delivery_attempts, subscription_event_types):
         await connection.execute(delete(table).where(table.c.subscription_id == row.id))
     await connection.execute(delete(webhook_subscriptions).where(subs.id == row.id))
@@ -211,8 +220,8 @@ async def replay(
     connection: AsyncConnection, subscription_id: str, request: ReplayRequest, now: datetime
 ) -> ReplayAnswer:
     """Queues the events again (one already owed stays owed once). They go out in sequence
-    order per deal, behind what is owed already; a disabled or failing subscription keeps
-    them until it is enabled."""
+    order per deal with what is owed (never beside a delivery of the deal in flight); a
+    disabled or failing subscription keeps them until it is enabled."""
     row = await _lock(connection, subscription_id)
     events = outbox_events.c
     chosen = select(

@@ -29,6 +29,12 @@ def upgrade() -> None:
     with op.batch_alter_table("evaluations") as table:
         table.add_column(sa.Column("item_owner", sa.String(length=254), nullable=True))
         table.add_column(sa.Column("item_area", sa.String(length=64), nullable=True))
+    # What exists was decided before events went out: it is not announced again on its
+    # next touch (a deal's gate is, once: "first known" to the receivers).
+    op.execute(
+        "UPDATE commitments SET announced_status = review_status "
+        "WHERE review_status NOT IN ('received', 'evaluation_pending')"
+    )
 
     op.create_table(
         "outbox_events",
