@@ -62,11 +62,8 @@ def recipients(kind: str, data: Mapping, rules: Rules) -> list[Recipient]:
         people: set[str] = set()
         if kind in TO_REVIEWERS:
             owner = data.get("item_owner")
-            people.update(
-                [owner]
-                if owner
-                else rules.area_pms.get(area or "", ()) or rules.area_pms.get(ANY_AREA, ())
-            )
+            area_pms = rules.area_pms.get(area)  # no area: None, which no key is
+            people.update([owner] if owner else area_pms or rules.area_pms.get(ANY_AREA, ()))
         if kind in TO_REP and data["deal"].get("owner"):
             people.add(data["deal"]["owner"])
         if kind is E.signoff_overdue and rules.escalation_email:
