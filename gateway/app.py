@@ -11,19 +11,20 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gateway import (
+    api_key_routes,
     roadmap_changes,
     roadmap_routes,
     routes,
     signoff_alerts,
     subscription_routes,
-    webhooks,
 )
-from gateway.auth import Forbidden, TokenVerifier, Unauthenticated
+from gateway.auth import ApiKeyVerifier, Forbidden, TokenVerifier, Unauthenticated
+from gateway.crm import webhooks
+from gateway.crm.generic import SignatureRejected
 from gateway.evaluator import Evaluator, Sweeper
 from gateway.events_document import document_events
 from gateway.roadmap_changes import Rechecks
 from gateway.settings import GatewaySettings
-from gateway.signatures import SignatureRejected
 from gateway.upstream import CircuitBreaker, Upstream, UpstreamBroken, UpstreamUnavailable
 from kit import background
 from kit.app import create_base_app
@@ -78,6 +79,9 @@ def create_app(
         }
         app.state.commitments, app.state.roadmap = upstreams["commitments"], upstreams["roadmap"]
         app.state.verifier = TokenVerifier(settings)
+        app.state.api_keys = ApiKeyVerifier(
+            upstreams["commitments"], settings.api_key_cache_seconds
+        )
         app.state.evaluator = Evaluator(
             upstreams["commitments"], upstreams["roadmap"], settings.policy()
         )
@@ -119,7 +123,14 @@ def create_app(
     )
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
-    for module in (webhooks, routes, roadmap_routes, subscription_routes, roadmap_changes):
+    for module in (
+        webhooks,
+        routes,
+        roadmap_routes,
+        subscription_routes,
+        api_key_routes,
+        roadmap_changes,
+    ):
         app.include_router(module.router)
     document_events(app)
     return app

@@ -2,12 +2,18 @@
 `sub` the person and `roles` among crm, viewer, pm, admin; and what each role may do."""
 
 import asyncio
+import hashlib
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 import jwt
 
+from gateway.relay import refuse
 from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
+from kit.contracts.api_keys import KEY_PREFIX, ApiKeyRead
 
 Role = Literal["crm", "viewer", "pm", "admin"]
 ROLES: frozenset[str] = frozenset({"crm", "viewer", "pm", "admin"})
@@ -67,6 +73,43 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError) as error:
             raise Unauthenticated(f"The token does not verify: {error}.") from None
         return _principal(claims)
+
+
+class ApiKeyVerifier:
+    """Who an API key (`dgk_…`) is: asked of the commitments service by the key's hash, and
+    trusted for `cache_seconds` (the replica that revokes a key forgets it at once)."""
+
+    def __init__(self, commitments: Upstream, cache_seconds: float) -> None:
+        self.commitments, self.cache_seconds = commitments, cache_seconds
+        self._known: dict[str, tuple[float, Principal, str]] = {}
+
+    async def verify(self, key: str) -> Principal:
+        digest = key_hash(key)
+        known = self._known.get(digest)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
+        response = await self.commitments.request(
+            "POST", "/api-keys/lookups", json={"key_hash": digest}, idempotent=True
+        )
+        if response.status_code == 404:
+            raise Unauthenticated("The API key is unknown or revoked.")
+        if response.status_code != 200:
+            refuse(self.commitments, response)
+        found = self.commitments.parse(response, ApiKeyRead)
+        principal = Principal(sub=f"api-key:{found.name}", roles=frozenset(found.roles))
+        self._known[digest] = (time.monotonic() + self.cache_seconds, principal, found.id)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        self._known = {d: entry for d, entry in self._known.items() if entry[2] != key_id}
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def _principal(claims: dict) -> Principal:

@@ -11,17 +11,20 @@ from gateway.auth import (
     READ_ALL,
     READ_DEALS,
     WRITE,
+    ApiKeyVerifier,
     Principal,
     TokenVerifier,
     Unauthenticated,
 )
 from gateway.evaluator import Evaluator, Sweeper
 from gateway.upstream import Upstream
+from kit.contracts.api_keys import KEY_PREFIX
 
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="BearerJWT",
-    description="A JWT with `sub` (the person) and `roles` (crm, viewer, pm, admin).",
+    description="A JWT with `sub` (the person) and `roles` (crm, viewer, pm, admin), or an "
+    "API key (`dgk_…`) an admin made for a machine client.",
     bearerFormat="JWT",
 )
 
@@ -32,8 +35,12 @@ async def _caller(
 ) -> Principal:
     if credentials is None:
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <JWT>).")
+    token = credentials.credentials
+    if token.startswith(KEY_PREFIX):
+        keys: ApiKeyVerifier = request.app.state.api_keys
+        return await keys.verify(token)
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(credentials.credentials)
+    return await verifier.verify(token)
 
 
 def _role_in(allowed: frozenset[str]):

@@ -41,6 +41,7 @@ from kit.contracts.parameters import (
     IdQuery,
     Limit,
     Owner,
+    RequiredExternalId,
 )
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses
@@ -84,6 +85,26 @@ async def list_deals(
 async def get_deal(deal_id: IdPath, _: DealReader, commitments: Commitments) -> Response:
     response = await commitments.request("GET", f"/deals/{deal_id}")
     return relay(commitments, response, DealRead)
+
+
+@router.get(
+    "/deals/readiness",
+    tags=["deals"],
+    summary="The closing gate, addressed by the CRM's own deal id",
+    description="As `/v1/deals/{deal_id}/readiness`, for a CRM's own check that knows only "
+    "its id: `?source=hubspot&external_id=123`. The CRM role may ask.",
+    response_model=DealReadiness,
+    responses=problem_responses(404, 422),
+)
+async def get_deal_readiness_by_crm_id(
+    source: Source,
+    external_id: RequiredExternalId,
+    _: DealReader,
+    commitments: Commitments,
+    request: Request,
+) -> Response:
+    response = await commitments.request("GET", "/deals/readiness", params=caller_query(request))
+    return relay(commitments, response, DealReadiness)
 
 
 @router.get(

@@ -99,6 +99,13 @@ class GatewaySettings(AppSettings):
             "(overdue goes at the SLA itself).",
         )
     )
+    api_key_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="How long a replica trusts an API key it has looked up; a key revoked "
+        "elsewhere stops working within this time (at once on the replica that revoked it).",
+    )
     signoff_check_interval_seconds: float = Field(
         60.0,
         ge=0,

@@ -200,3 +200,20 @@ async def test_a_read_sees_one_state_even_while_a_write_lands(commitments_app, c
     await reads.aclose()
 
     assert before == after == 0
+
+
+async def test_readiness_by_the_crms_own_id_is_the_same_gate(commitments):
+    answer = await take(commitments, crm_event(promise("C-1"), deal="D-77"))
+    by_id = (await commitments.get(f"/deals/{answer['deal_id']}/readiness")).json()
+    found = await commitments.get(
+        "/deals/readiness", params={"source": "generic", "external_id": "D-77"}
+    )
+    assert found.status_code == 200
+    assert found.json() == by_id
+    elsewhere = await commitments.get(
+        "/deals/readiness", params={"source": "hubspot", "external_id": "D-77"}
+    )
+    assert elsewhere.status_code == 404
+    assert "D-77 from hubspot" in elsewhere.json()["detail"]
+    missing = await commitments.get("/deals/readiness", params={"source": "generic"})
+    assert missing.status_code == 422

@@ -201,3 +201,16 @@ async def test_repeating_a_delete_whose_marking_failed_still_holds_the_gate(stac
         lambda gate: gate["blocking"] and not gate["blocking"][0]["recheck_pending"],
     )
     assert "unknown_item" in [c["code"] for c in settled["blocking"][0]["conflicts"]]
+
+
+async def test_a_crm_checks_the_gate_by_its_own_deal_id(gateway):
+    deal = await ready_deal(gateway)
+    query = {"source": "generic", "external_id": "D-1001"}
+    by_crm_id = await gateway.get("/v1/deals/readiness", params=query, headers=CRM)
+    assert by_crm_id.status_code == 200
+    assert by_crm_id.json() == await readiness(gateway, deal)
+    unknown = await gateway.get(
+        "/v1/deals/readiness", params={**query, "external_id": "nope"}, headers=CRM
+    )
+    assert unknown.status_code == 404
+    assert (await gateway.get("/v1/deals/readiness", params=query)).status_code == 401

@@ -38,6 +38,7 @@ APPS: dict[str, Callable[..., FastAPI]] = {
 PATH_VALUES = {
     "commitment_id": "0b5f7a52-3c1e-4c1e-9d61-2f0a8c0c1a11",
     "subscription_id": "5f0c6c2e-8a53-4a3e-9d2c-0f1b2a3c4d5e",
+    "key_id": "3c6e0b8a-4d2f-4f1e-9a7b-1c2d3e4f5a6b",
     "key": "RM-1",
     "slug": "on-prem",
     "source": "generic",

@@ -38,6 +38,15 @@ TimeCursor = AgingCursor = Annotated[
     Query(pattern=AGING_CURSOR_PATTERN, description="`next_cursor` of the previous page."),
 ]
 Owner = Annotated[str | None, Query(pattern=EMAIL_PATTERN, max_length=254)]
+RequiredExternalId = Annotated[
+    str,
+    Query(
+        pattern=EXTERNAL_ID,
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+        description="The deal's id in its CRM.",
+        examples=["D-1001"],
+    ),
+]
 ExternalIdQuery = Annotated[
     str | None, Query(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
 ]

@@ -96,6 +96,18 @@ async def list_commitments(
     return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
 
 
+async def readiness_by_crm_id(
+    connection: AsyncConnection, source: str, external_id: str
+) -> DealReadiness:
+    found = await connection.execute(
+        select(deals.c.id).where(deals.c.source == source, deals.c.external_id == external_id)
+    )
+    deal_id = found.scalar_one_or_none()
+    if deal_id is None:
+        raise not_found("deal", f"{external_id} from {source}")
+    return await readiness(connection, deal_id)
+
+
 async def readiness(connection: AsyncConnection, deal_id: str) -> DealReadiness:
     known = await connection.execute(select(deals.c.id).where(deals.c.id == deal_id))
     if known.one_or_none() is None:

@@ -7,6 +7,7 @@ from fastapi import Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
+from kit.contracts.api_keys import ApiKeyLookup, ApiKeyPage, ApiKeyRead, ApiKeyRecord
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
     ClaimedWork,
@@ -38,13 +39,14 @@ from kit.contracts.parameters import (
     IdQuery,
     Limit,
     Owner,
+    RequiredExternalId,
 )
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import ITEM_KEY_PATTERN
-from services.commitments import alerts, events, reads, reports, reviews, work
+from services.commitments import alerts, api_keys, events, reads, reports, reviews, work
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.outbound import routes as outbound_routes
 from services.commitments.records import get_commitment, get_deal
@@ -127,6 +129,19 @@ async def list_deals(
 )
 async def get_one_deal(deal_id: IdPath, connection: RequestConnection) -> DealRead:
     return await get_deal(connection, deal_id)
+
+
+@router.get(
+    "/deals/readiness",
+    tags=["deals"],
+    summary="May the deal close? The gate addressed by the CRM's own deal id",
+    description="As `/deals/{deal_id}/readiness`, for a CRM that knows only its own id.",
+    responses=problem_responses(404, 422),
+)
+async def get_deal_readiness_by_crm_id(
+    source: Source, external_id: RequiredExternalId, connection: RequestConnection
+) -> DealReadiness:
+    return await reads.readiness_by_crm_id(connection, source.value, external_id)
 
 
 @router.get(
@@ -324,6 +339,60 @@ async def send_signoff_alerts(
     return SignoffAlertAnswer(
         sent=await alerts.send_due_alerts(connection, request, http.app.state.clock())
     )
+
+
+# API keys ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/api-keys",
+    tags=["api keys"],
+    status_code=201,
+    summary="Keep a new API key's hash, name and roles",
+    responses=problem_responses(409, 413, 422),
+)
+async def create_api_key(record: ApiKeyRecord, connection: RequestConnection) -> ApiKeyRead:
+    return await api_keys.create(connection, record)
+
+
+@router.get(
+    "/api-keys", tags=["api keys"], summary="API keys, by id", responses=problem_responses(422)
+)
+async def list_api_keys(
+    connection: RequestConnection, limit: Limit = 50, cursor: Cursor = None
+) -> ApiKeyPage:
+    return await api_keys.list_page(connection, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/api-keys/{key_id:uuid_text}",
+    tags=["api keys"],
+    summary="One API key (never the key itself)",
+    responses=problem_responses(404, 422),
+)
+async def get_api_key(key_id: IdPath, connection: RequestConnection) -> ApiKeyRead:
+    return await api_keys.get(connection, key_id)
+
+
+@router.delete(
+    "/api-keys/{key_id:uuid_text}",
+    tags=["api keys"],
+    summary="Revoke an API key (repeating it changes nothing)",
+    responses=problem_responses(404, 422),
+)
+async def revoke_api_key(key_id: IdPath, connection: RequestConnection) -> ApiKeyRead:
+    return await api_keys.revoke(connection, key_id)
+
+
+@router.post(
+    "/api-keys/lookups",
+    tags=["api keys"],
+    summary="Who holds the key with this hash; records its use",
+    description="404 for a key unknown or revoked.",
+    responses=problem_responses(404, 413, 422),
+)
+async def look_up_api_key(lookup: ApiKeyLookup, connection: RequestConnection) -> ApiKeyRead:
+    return await api_keys.look_up(connection, lookup.key_hash)
 
 
 # Reports ---------------------------------------------------------------------------------

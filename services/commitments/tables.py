@@ -357,3 +357,18 @@ notification_recipients = Table(
     Column("claim_token", String(32), nullable=True),
     Column("claimed_until", UTCDateTime, nullable=True),
 )
+
+# API keys for machine clients: only the SHA-256 of each key is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    Column("created_by", String(254), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)

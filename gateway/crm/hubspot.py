@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from gateway.signatures import SignatureRejected
+from gateway.crm.generic import SignatureRejected
 from kit.problems import field_problem
 
 TOLERANCE_MS = 5 * 60 * 1000

@@ -19,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from fastapi import Request, Response
 from pydantic import ValidationError
 
-from gateway import hubspot, salesforce
+from gateway.crm import hubspot, salesforce
+from gateway.crm.generic import verify_standard_webhook
 from gateway.dependencies import Commitments, EvaluatorDep
 from gateway.evaluator import Evaluator
 from gateway.relay import refuse
 from gateway.routing import public_router
-from gateway.signatures import verify_standard_webhook
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
