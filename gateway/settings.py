@@ -15,9 +15,10 @@ from kit.settings import DEV_SERVICE_TOKEN, AppSettings
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"dev-webhook-secret-change-me-012").decode()
 DEV_HUBSPOT_APP_SECRET = "dev-hubspot-app-secret-change-me"
-# A Salesforce organization id: the key prefix 00D, then 12 characters, then 3 more in
-# the case-insensitive 18-character form.
-SALESFORCE_ORG_ID = re.compile(r"00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
+# A Salesforce organization id in its 18-character form: the key prefix 00D, 12 characters,
+# and 3 that encode the others' case (so the form is case-insensitive).
+SALESFORCE_ORG_ID = re.compile(r"00D[A-Za-z0-9]{15}", re.IGNORECASE)
+SALESFORCE_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
 
 
 class GatewaySettings(AppSettings):
@@ -40,8 +41,10 @@ class GatewaySettings(AppSettings):
 
     webhook_secret: str = Field(DEV_WEBHOOK_SECRET, description="A Standard Webhooks `whsec_…`.")
     hubspot_app_secret: str = Field(DEV_HUBSPOT_APP_SECRET, min_length=16)
-    salesforce_orgs: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Salesforce organization ids allowed, comma-separated."
+    salesforce_orgs: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="The Salesforce organizations that may send, each as its full 18-character "
+        "id and the secret its Outbound Message URL ends with: `00D…=secret`, comma-separated.",
     )
 
     public_url: HttpUrl | None = Field(
@@ -114,26 +117,37 @@ class GatewaySettings(AppSettings):
         "off in this replica.",
     )
 
-    @field_validator(
-        "salesforce_orgs", "signoff_severities", "signoff_reminder_fractions", mode="before"
-    )
+    @field_validator("signoff_severities", "signoff_reminder_fractions", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("salesforce_orgs")
+    @field_validator("salesforce_orgs", mode="before")
     @classmethod
-    def _salesforce_org_ids(cls, value: list[str]) -> list[str]:
-        """A typo here would silently refuse every message from that organization."""
-        for position, org in enumerate(value, start=1):
+    def _salesforce_orgs(cls, value: object) -> object:
+        """A typo here would silently refuse every message from that organization, so each
+        entry is checked, and named by its position (never by its secret)."""
+        if not isinstance(value, str):
+            return value
+        orgs: dict[str, str] = {}
+        entries = [part.strip() for part in value.split(",") if part.strip()]
+        for position, entry in enumerate(entries, start=1):
+            org, _, secret = entry.partition("=")
+            org, secret = org.strip(), secret.strip()
             if not SALESFORCE_ORG_ID.fullmatch(org):
                 raise ValueError(
-                    f"entry {position}, {org[:40]!r}, is not a Salesforce organization id "
-                    "(15 or 18 letters and digits starting with 00D)"
+                    f"entry {position}, {org[:40]!r}, is not a full Salesforce organization id "
+                    "(18 letters and digits starting with 00D)"
                 )
-        return value
+            if not SALESFORCE_SECRET.fullmatch(secret):
+                raise ValueError(
+                    f"entry {position} needs its secret after '=': at least 24 letters, digits, "
+                    "'-' or '_' (the end of its Outbound Message URL)"
+                )
+            orgs[org.casefold()] = secret
+        return orgs
 
     @field_validator("webhook_secret")
     @classmethod

@@ -126,14 +126,21 @@ async def test_rs256_tokens_verify_against_the_published_keys(jwks_server):
 
 
 def test_settings_read_the_dealgate_environment(monkeypatch):
-    monkeypatch.setenv("DEALGATE_SALESFORCE_ORGS", "00D000000000001, 00D000000000002")
+    monkeypatch.setenv(
+        "DEALGATE_SALESFORCE_ORGS",
+        "00D000000000001AAA=secret-of-the-first-org-0001, "
+        "00D000000000002AAA = second-secret-0000000002",
+    )
     monkeypatch.setenv("DEALGATE_SIGNOFF_SEVERITIES", "blocker")
     monkeypatch.setenv("DEALGATE_DATE_MARGIN_DAYS", "14")
     monkeypatch.setenv("DEALGATE_POLICY_VERSION", "strict-2")
 
     loaded = GatewaySettings(_env_file=None)
 
-    assert loaded.salesforce_orgs == ["00D000000000001", "00D000000000002"]
+    assert loaded.salesforce_orgs == {
+        "00d000000000001aaa": "secret-of-the-first-org-0001",
+        "00d000000000002aaa": "second-secret-0000000002",
+    }
     policy = loaded.policy()
     assert (policy.version, policy.date_margin_days, policy.signoff_severities) == (
         "strict-2",

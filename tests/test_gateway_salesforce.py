@@ -10,6 +10,7 @@ from tests.conftest import Stack
 from tests.gateway_helpers import VIEWER, roadmap_with_two_items
 
 ORG = "00D5e000000AbCdEAK"
+ORG_SECRET = "sf-secret-0123456789abcdefXYZ"
 OPPORTUNITY = "0065e000000AbCdAAK"
 DEEP = 50_000  # elements nested in one another: far past any recursion limit
 
@@ -64,9 +65,12 @@ def commitment(notification_id: str, record_id: str, **overrides: str | None) ->
     return notification(notification_id, "Dealgate_Commitment__c", **fields)
 
 
-async def send(gateway, body: bytes):
+async def send(gateway, body: bytes, key: str | None = ORG_SECRET):
     return await gateway.post(
-        "/v1/webhooks/salesforce", content=body, headers={"Content-Type": "text/xml"}
+        "/v1/webhooks/salesforce",
+        params={"key": key} if key is not None else {},
+        content=body,
+        headers={"Content-Type": "text/xml"},
     )
 
 
@@ -81,8 +85,8 @@ async def commitments_of_deal(gateway) -> dict[str, str]:
 
 @pytest.fixture
 def stack(commitments_db_url, roadmap_db_url) -> Stack:
-    # 15 characters on the list: the 18-character form the messages carry matches it.
-    return Stack(commitments_db_url, roadmap_db_url, salesforce_orgs=ORG[:15])
+    # Set in lower case: the 18-character form is case-insensitive, and matches.
+    return Stack(commitments_db_url, roadmap_db_url, salesforce_orgs=f"{ORG.lower()}={ORG_SECRET}")
 
 
 async def test_an_opportunity_then_its_commitments_are_taken_and_acked(gateway):
@@ -226,10 +230,26 @@ async def test_a_commitment_before_its_opportunity_is_409_so_salesforce_retries(
     assert list(await commitments_of_deal(gateway)) == ["a0B000000000001"]
 
 
-async def test_an_organization_not_on_the_list_is_403_and_writes_nothing(gateway):
-    response = await send(gateway, envelope(opportunity(), org="00D9e000000ZzZzEAK"))
+@pytest.mark.parametrize(
+    ("org", "key"),
+    [
+        ("00D9e000000ZzZzEAK", ORG_SECRET),  # another organization, with this one's secret
+        (ORG, None),  # the endpoint URL without the secret
+        (ORG, ORG_SECRET[:-1] + "Q"),  # a secret one character off
+        (ORG[:15], ORG_SECRET),  # the 15-character form: only the full id is taken
+    ],
+    ids=["other-organization", "no-secret", "wrong-secret", "short-id"],
+)
+async def test_a_message_without_its_organizations_secret_is_401_and_writes_nothing(
+    gateway, org, key
+):
+    # The forgery of the report: Closed Lost, modified 9999-12-31.
+    forged = opportunity(StageName="Closed Lost", IsClosed="true", IsWon="false",
+                         LastModifiedDate="9999-12-31T00:00:00.000Z")  # fmt: skip
+    response = await send(gateway, envelope(forged, org=org), key=key)
 
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert "DEALGATE_SALESFORCE_ORGS" in response.json()["detail"]
     assert await deals(gateway) == []
 
 

@@ -16,6 +16,7 @@ from tests.support.make_run import make_command, without_app_settings
 from tests.support.processes import free_port
 
 ORG_15, ORG_18 = "00D5e000000AbCd", "00D5e000000AbCdEAK"
+SF_SECRET = "sf-secret-0123456789abcdefXYZ"
 
 
 def run(command: list[str], workdir: Path, **settings: str) -> subprocess.CompletedProcess:
@@ -50,7 +51,7 @@ TOKEN = ["token", "--role", "pm", "--sub", "ana@example.com"]
     [
         ("DEALGATE_JWT_SECRET", "short", "at least 32 characters"),
         ("DEALGATE_ENV", "prod", "'development' or 'production'"),
-        ("DEALGATE_SALESFORCE_ORGS", f"{ORG_15},00X5e000000AbCd", "entry 2"),
+        ("DEALGATE_SALESFORCE_ORGS", f"{ORG_18}={SF_SECRET},00X5e000000AbCdEAK", "entry 2"),
         ("ROADMAP_DATABASE_URL", "mysql://root:hunter22@db/roadmap", "'mysql' is not supported"),
         ("COMMITMENTS_DATABASE_URL", "not a url", "not a database URL"),
     ],
@@ -180,12 +181,19 @@ def test_an_unsupported_database_url_is_refused_without_repeating_it(url):
     assert "hunter22" not in line
 
 
-def test_salesforce_organizations_are_organization_ids():
-    accepted = GatewaySettings(_env_file=None, salesforce_orgs=f"{ORG_15}, {ORG_18}")
-    assert accepted.salesforce_orgs == [ORG_15, ORG_18]
-    for wrong in ["00D5e000000AbC", "00D5e000000AbCdE", "0015e000000AbCd", "00D5e000000AbC!"]:
-        with pytest.raises(ValidationError, match="not a Salesforce organization id"):
-            GatewaySettings(_env_file=None, salesforce_orgs=f"{ORG_15},{wrong}")
+def test_salesforce_organizations_are_full_ids_each_with_its_secret():
+    accepted = GatewaySettings(_env_file=None, salesforce_orgs=f" {ORG_18} = {SF_SECRET} ")
+    assert accepted.salesforce_orgs == {ORG_18.casefold(): SF_SECRET}
+    for wrong in [ORG_15, "00D5e000000AbCdEA", "0015e000000AbCdEAK", "00D5e000000AbCdEA!"]:
+        with pytest.raises(ValidationError, match=r"entry 2, .* not a full Salesforce org"):
+            GatewaySettings(
+                _env_file=None, salesforce_orgs=f"{ORG_18}={SF_SECRET},{wrong}={SF_SECRET}"
+            )
+    for secret in ["", "short", "x" * 23, "has spaces in it but is long enough"]:
+        with pytest.raises(ValidationError, match="entry 1 needs its secret") as refused:
+            GatewaySettings(_env_file=None, salesforce_orgs=f"{ORG_18}={secret}")
+        said = " ".join(settings_mistakes(GatewaySettings, refused.value))
+        assert not secret or secret not in said  # what a person reads never repeats it
 
 
 def test_each_mistake_is_its_own_line_naming_its_variable():

@@ -2,9 +2,13 @@
 
 A workflow rule or flow sends an outbound message for one object type, with up to 100
 `<Notification>`s; Salesforce retries until it gets the SOAP Ack, so the gateway answers
-the Ack only once every notification is taken. Outbound messages cannot be signed: the
-sending organization must be on the `DEALGATE_SALESFORCE_ORGS` allow-list (15- and 18-
-character ids alike). XML is parsed with defusedxml: no DTDs, no entities.
+the Ack only once every notification is taken. Outbound messages cannot be signed, so
+each organization has a secret of its own that the admin puts at the end of the Outbound
+Message's endpoint URL (`…/v1/webhooks/salesforce?key=<secret>`): a message is taken only
+when its full 18-character organization id and that secret match an entry of
+`DEALGATE_SALESFORCE_ORGS`, compared in constant time. Stronger still: Salesforce's client
+certificate, checked by mutual TLS at the proxy in front of the gateway. XML is parsed
+with defusedxml: no DTDs, no entities.
 
 Two objects are read (fields by API name):
 - **Opportunity**: `Id`, `Name`, `StageName`, `LastModifiedDate` required; `Amount`,
@@ -16,9 +20,6 @@ Two objects are read (fields by API name):
   `Opportunity__c`, `Kind__c`, `Summary__c` required; `External_Id__c` (else `Id`),
   `Roadmap_Item_Key__c`, `Promised_By__c`, `Tags__c` (a multi-select picklist, `;`-separated)
   optional. It changes that one commitment of its deal, as the deal stands in Dealgate.
-
-The allow-list is not authentication (organization ids are not secret): put the endpoint
-behind Salesforce's published IP ranges or mutual TLS at the proxy.
 
 Choices: the notification id is the event id (a retried message is a duplicate); for a
 commitment, with the opportunity's modification time as Dealgate holds it. A commitment
@@ -32,7 +33,9 @@ must fire on create and on every edit). Salesforce sends no outbound message whe
 is deleted: a deleted commitment record is not seen.
 """
 
+import hmac
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,6 +43,7 @@ from typing import Any
 import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
 
+from gateway.crm.generic import SignatureRejected
 from kit.problems import ProblemError, field_problem
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -84,9 +88,12 @@ def _text(element, name: str) -> str | None:
     return (found.text or "").strip()
 
 
-def parse_outbound_message(body: bytes, allowed_organizations: list[str]) -> OutboundMessage:
-    """The message's notifications; the sending organization is checked (403) before any
-    notification is read, so a stranger learns nothing of what would be accepted."""
+def parse_outbound_message(
+    body: bytes, organizations: Mapping[str, str], given_secret: str | None
+) -> OutboundMessage:
+    """The message's notifications; the sending organization and the secret its endpoint
+    URL carries are checked (401) before any notification is read, so a stranger learns
+    nothing of what would be accepted."""
     try:
         envelope = SafeXml.fromstring(body, forbid_dtd=True)
     except (SafeXml.ParseError, DefusedXmlException, ValueError):
@@ -96,9 +103,10 @@ def parse_outbound_message(body: bytes, allowed_organizations: list[str]) -> Out
     if notifications is None:
         raise field_problem("body", "no soapenv:Body/notifications in the message")
     organization_id = _text(notifications, "OrganizationId") or ""
-    if not organization_allowed(organization_id, allowed_organizations):
-        raise ProblemError(
-            403, f"Organization {organization_id!r} may not send here.", kind="forbidden"
+    if not organization_authenticated(organization_id, organizations, given_secret):
+        raise SignatureRejected(
+            "The Outbound Message's organization and the secret its endpoint URL carries "
+            "(?key=…) do not match an organization set in DEALGATE_SALESFORCE_ORGS."
         )
     found = []
     for index, notification in enumerate(
@@ -125,11 +133,17 @@ def parse_outbound_message(body: bytes, allowed_organizations: list[str]) -> Out
     return OutboundMessage(organization_id, found)
 
 
-def organization_allowed(organization_id: str, allowed: list[str]) -> bool:
-    """Salesforce ids come as 15 case-sensitive characters or 18 (with a checksum)."""
-    if not SALESFORCE_ID.match(organization_id):
+def organization_authenticated(
+    organization_id: str, organizations: Mapping[str, str], given_secret: str | None
+) -> bool:
+    """The full 18-character id (case-insensitive by design: its last 3 characters encode
+    the case of the first 15) and its secret, compared in constant time."""
+    if len(organization_id) != 18 or not SALESFORCE_ID.match(organization_id):
         return False
-    return organization_id[:15] in {org[:15] for org in allowed}
+    expected = organizations.get(organization_id.casefold())
+    if expected is None or given_secret is None:
+        return False
+    return hmac.compare_digest(expected.encode(), given_secret.encode())
 
 
 def _required(notification: Notification, name: str) -> str:

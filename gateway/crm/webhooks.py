@@ -15,8 +15,9 @@ import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 from pydantic import ValidationError
 
 from gateway.crm import hubspot, salesforce
@@ -314,19 +315,20 @@ async def hubspot_webhook(
     "/webhooks/salesforce",
     tags=["webhooks"],
     summary="Salesforce Outbound Messages (SOAP 1.1): opportunities and their commitments",
-    description="Notifications of `Opportunity` or `Dealgate_Commitment__c` objects from an "
-    "organization on the allow-list (else 403). Answers the SOAP Ack once every notification "
-    "is taken; anything else makes Salesforce retry. A commitment of an opportunity not seen "
-    "yet is 409 (retried until it is). 415 for a body that is not `text/xml` (SOAP 1.1); 422 "
-    "for XML that is not an outbound message, or a `LastModifiedDate` too far ahead of the "
-    "server's clock.",
+    description="Notifications of `Opportunity` or `Dealgate_Commitment__c` objects. The "
+    "endpoint URL carries the sending organization's secret (`?key=…`); a message whose full "
+    "organization id and key do not match DEALGATE_SALESFORCE_ORGS is 401. Answers the SOAP "
+    "Ack once every notification is taken; anything else makes Salesforce retry. A "
+    "commitment of an opportunity not seen yet is 409 (retried until it is). 415 for a body "
+    "that is not `text/xml` (SOAP 1.1); 422 for XML that is not an outbound message, or a "
+    "`LastModifiedDate` too far ahead of the server's clock.",
     response_class=Response,
     responses={
         200: {
             "description": "The SOAP Ack",
             "content": {"text/xml": {"schema": {"type": "string"}, "example": salesforce.ACK}},
         },
-        **problem_responses(403, 409, 413),
+        **problem_responses(409, 413),
     },
     openapi_extra={
         "requestBody": {
@@ -336,10 +338,20 @@ async def hubspot_webhook(
     },
 )
 async def salesforce_webhook(
-    request: Request, commitments: Commitments, evaluator: EvaluatorDep
+    request: Request,
+    commitments: Commitments,
+    evaluator: EvaluatorDep,
+    key: Annotated[
+        str | None,
+        Query(
+            max_length=128,
+            description="The organization's secret, set at the end of its Outbound Message "
+            "URL (DEALGATE_SALESFORCE_ORGS).",
+        ),
+    ] = None,
 ) -> Response:
-    allowed = request.app.state.settings.salesforce_orgs
-    message = salesforce.parse_outbound_message(await request.body(), allowed)
+    organizations = request.app.state.settings.salesforce_orgs
+    message = salesforce.parse_outbound_message(await request.body(), organizations, key)
     for index, notification in enumerate(message.notifications):
         if notification.object_type == "Opportunity":
             event_id, data = notification.id, salesforce.opportunity_event(notification)
