@@ -6,17 +6,16 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import jwt
 
 from gateway.relay import refuse
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
-from kit.contracts.api_keys import KEY_PREFIX, ApiKeyRead
+from kit.contracts.api_keys import KEY_PREFIX, ApiKeyRead, Role
 
-Role = Literal["crm", "viewer", "pm", "admin"]
-ROLES: frozenset[str] = frozenset({"crm", "viewer", "pm", "admin"})
+ROLES: frozenset[str] = frozenset(get_args(Role))
 
 # DESIGN.md "Roles": viewer+ reads everything; crm reads deals and readiness; pm and admin
 # also decide, link and write the roadmap.

@@ -1,7 +1,6 @@
 """A webhook receiver as a subscriber would run one: it verifies every delivery with the
 `standardwebhooks` library, deduplicates on `webhook-id`, and can be made to fail."""
 
-import json
 from dataclasses import dataclass, field
 
 import httpx
@@ -76,7 +75,3 @@ ALL_TYPES = [
     "signoff.reminder",
     "signoff.overdue",
 ]
-
-
-def body_of(request: httpx.Request) -> dict:
-    return json.loads(request.content)

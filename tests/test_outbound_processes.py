@@ -199,7 +199,7 @@ async def test_a_slow_or_dead_subscriber_does_not_hold_a_webhook(
     try:
         async with stack.running() as gateway:
             await roadmap_with_two_items(gateway)
-            admin = {"Authorization": "Bearer " + _admin_token()}
+            admin = bearer("admin")
             created = await gateway.post(
                 "/v1/webhook-subscriptions",
                 json={"url": RECEIVER_URL, "event_types": ["deal.gate_changed"]},
@@ -215,7 +215,3 @@ async def test_a_slow_or_dead_subscriber_does_not_hold_a_webhook(
                 assert statuses(answer.json()) == {"C-1": "needs_signoff"}
     finally:
         released.set()
-
-
-def _admin_token() -> str:
-    return bearer("admin")["Authorization"].removeprefix("Bearer ")
