@@ -227,3 +227,23 @@ async def test_background_work_that_swallows_a_cancellation_is_still_stopped():
 
     assert swallowed.is_set()
     assert task.cancelled()
+
+
+async def test_background_work_that_fails_as_it_stops_is_logged_and_the_stop_goes_on(caplog):
+    started = asyncio.Event()
+
+    async def rollback_that_breaks() -> None:
+        try:
+            started.set()
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RuntimeError("the rollback failed") from None
+
+    with caplog.at_level(logging.ERROR, logger="kit.background"):
+        async with asyncio.timeout(10), background.running(rollback_that_breaks()) as task:
+            await started.wait()
+
+    assert isinstance(task.exception(), RuntimeError)
+    [logged] = [record for record in caplog.records if record.name == "kit.background"]
+    assert "while stopping" in logged.getMessage()
+    assert "the rollback failed" in str(logged.exc_info[1])

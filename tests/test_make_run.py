@@ -155,7 +155,8 @@ def test_ctrl_c_stops_the_stack_and_says_so(stopped):
     assert stack.group_is_empty()
     for app in ("roadmap", "commitments", "gateway"):  # each shut down in good order
         log = (stack.workdir / "data" / "logs" / f"{app}.log").read_text()
-        assert "Application shutdown complete." in log, app
+        last_lines = "\n".join(log.splitlines()[-15:])
+        assert "Application shutdown complete." in log, f"{app} ended with:\n{last_lines}"
 
 
 def test_make_reset_starts_again_from_fresh_demo_data(stopped):
