@@ -20,6 +20,7 @@ from gateway import (
 )
 from gateway.auth import ApiKeyVerifier, Forbidden, TokenVerifier, Unauthenticated
 from gateway.crm import webhooks
+from gateway.crm.connect import connect_crms
 from gateway.crm.generic import SignatureRejected
 from gateway.evaluator import Evaluator, Sweeper
 from gateway.events_document import document_events
@@ -96,8 +97,16 @@ def create_app(
         upstreams["roadmap"].on_recovered.append(app.state.sweeper.roadmap_recovered)
         for name, upstream in upstreams.items():
             app.state.readiness_checks[name] = _answers_ready(upstream)
+        app.state.hubspot_api, app.state.crm_sync = connect_crms(
+            settings, upstreams["commitments"], app.state.evaluator, transports
+        )
         try:
             async with contextlib.AsyncExitStack() as tasks:
+                for api in app.state.crm_sync.apis:
+                    tasks.push_async_callback(api.aclose)
+                if app.state.crm_sync.active and settings.crm_sync_interval_seconds > 0:
+                    run = app.state.crm_sync.run(settings.crm_sync_interval_seconds)
+                    await tasks.enter_async_context(background.running(run))
                 if settings.sweep_interval_seconds > 0:
                     await tasks.enter_async_context(background.running(app.state.sweeper.run()))
                 if settings.signoff_check_interval_seconds > 0:

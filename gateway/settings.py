@@ -47,6 +47,61 @@ class GatewaySettings(AppSettings):
         "id and the secret its Outbound Message URL ends with: `00D…=secret`, comma-separated.",
     )
 
+    hubspot_portal_id: int | None = Field(
+        None,
+        ge=1,
+        description="The HubSpot account (portal) whose app webhooks Dealgate takes; a batch "
+        "from any other is refused.",
+    )
+    hubspot_access_token: str | None = Field(
+        None,
+        min_length=8,
+        description="The HubSpot private app's access token: turns on fetching what the app's "
+        "webhooks name, stage mapping through the pipelines API, and the gate write-back.",
+    )
+    hubspot_api_url: HttpUrl = Field(
+        HttpUrl("https://api.hubapi.com"), description="HubSpot's API base URL."
+    )
+    hubspot_commitment_object: str | None = Field(
+        None,
+        pattern=r"^(2-[0-9]+|p[0-9]+_[a-z][a-z0-9_]*)$",
+        description="The `dealgate_commitment` custom object: its type id (`2-…`) or fully "
+        "qualified name (`p<portal>_dealgate_commitment`), as `python -m gateway hubspot "
+        "setup` prints it. Unset: promises come only from the workflow's JSON property.",
+    )
+    salesforce_instance_url: HttpUrl | None = Field(
+        None,
+        description="The Salesforce org's My Domain URL: with the client id and secret, turns "
+        "on reconciliation by SOQL and the gate write-back.",
+    )
+    salesforce_client_id: str | None = Field(
+        None, min_length=8, description="The connected app's consumer key."
+    )
+    salesforce_client_secret: str | None = Field(
+        None, min_length=8, description="The connected app's consumer secret."
+    )
+    salesforce_reconcile_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=86_400,
+        description="How often every open Salesforce opportunity's commitments are reconciled; "
+        "0 turns the schedule off (each write-back still reconciles its opportunity).",
+    )
+    crm_sync_interval_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often the CRM connectors look for work (notifications to fetch, gates "
+        "to write back) when nothing wakes them; 0 turns them off in this replica.",
+    )
+    crm_api_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    crm_retry_max_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="The longest pause between tries of a CRM call that keeps failing.",
+    )
+
     public_url: HttpUrl | None = Field(
         None,
         description="The gateway's URL as CRMs call it (behind a proxy): HubSpot signs it.",
@@ -163,6 +218,18 @@ class GatewaySettings(AppSettings):
         return value
 
     @model_validator(mode="after")
+    def _salesforce_api_whole(self) -> "GatewaySettings":
+        given = {
+            "DEALGATE_SALESFORCE_INSTANCE_URL": self.salesforce_instance_url,
+            "DEALGATE_SALESFORCE_CLIENT_ID": self.salesforce_client_id,
+            "DEALGATE_SALESFORCE_CLIENT_SECRET": self.salesforce_client_secret,
+        }
+        missing = [name for name, value in given.items() if value is None]
+        if missing and len(missing) < len(given):
+            raise ValueError(f"Salesforce API access also needs {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
     def _rs256_needs_keys(self) -> "GatewaySettings":
         if self.jwt_algorithm == "RS256" and self.jwks_url is None:
             raise ValueError("DEALGATE_JWT_ALGORITHM=RS256 needs DEALGATE_JWKS_URL")
@@ -176,3 +243,7 @@ class GatewaySettings(AppSettings):
             signoff_sla_hours=self.signoff_sla_hours,
             reminder_fractions=tuple(self.signoff_reminder_fractions),
         )
+
+    def gateway_url(self) -> str:
+        """The gateway's URL as people open it: the public one, else where it serves."""
+        return str(self.public_url or self.local_url()).rstrip("/")

@@ -30,6 +30,8 @@ def _rfc3339_text_only(value: Any) -> Any:
     # Lax parsing would read a bare number as a Unix timestamp.
     if isinstance(value, str) and not _RFC3339_START.match(value):
         raise ValueError("expected an RFC 3339 date-time with a time zone")
+    if isinstance(value, int | float):
+        raise ValueError("expected an RFC 3339 date-time with a time zone, not a number")
     return value
 
 
@@ -95,8 +97,18 @@ def _json_integer_only(value: Any) -> Any:
 WholeNumber = Annotated[int, BeforeValidator(_json_integer_only)]
 
 
-def whole_number(minimum: int) -> Any:
+def _json_number_only(value: Any) -> Any:
+    # Lax parsing would read a numeric string or a boolean as a number too.
+    if isinstance(value, bool | str):
+        raise ValueError("expected a number")
+    return value
+
+
+JsonNumber = Annotated[float, BeforeValidator(_json_number_only)]
+
+
+def whole_number(minimum: int, maximum: int | None = None) -> Any:
     """A WholeNumber of at least `minimum`, where no field carries the bound (a dict's
     values, one side of a union). The bound goes first: after the validator, pydantic would
     publish it as an unknown "ge" rather than "minimum"."""
-    return Annotated[int, Field(ge=minimum), BeforeValidator(_json_integer_only)]
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_json_integer_only)]

@@ -161,9 +161,11 @@ class Stack:
         roadmap_db_url: str,
         *,
         outbound: httpx.AsyncBaseTransport | None = None,
+        crm: dict[str, httpx.AsyncBaseTransport] | None = None,
         **gateway_overrides,
     ):
-        """`outbound`: where the commitments service's webhook deliveries go."""
+        """`outbound`: where the commitments service's webhook deliveries go; `crm`: the CRM
+        APIs the gateway calls ("hubspot", "salesforce"), by name."""
         self.roadmap_network, self.commitments_network = Switch(), Switch()
         to_gateway = httpx.ASGITransport(app=None)  # type: ignore[arg-type]  # set below
         self.feed_network = Switch(to_gateway)
@@ -189,6 +191,7 @@ class Stack:
             transports={
                 "commitments": self.commitments_network,
                 "roadmap": self.roadmap_network,
+                **(crm or {}),
             },
         )
         to_gateway.app = self.gateway_app

@@ -232,3 +232,18 @@ def test_a_duplicate_delivery_changes_nothing_more(history, event, settled_as):
 def pm_linked(content: CommitmentContent, key: str) -> CommitmentContent:
     """What a PM's link stores (services.commitments.reviews.relink)."""
     return replace(content, roadmap_item_key=key, link_source="pm")
+
+
+def test_a_commitment_marked_withdrawn_is_withdrawn_alone_even_in_a_partial_event():
+    stored = settle(deliver({}, [sso(), sso(external_id="C-2")]), ReviewStatus.needs_signoff)
+
+    after = deliver(stored, [sso(withdrawn=True)], snapshot=False)
+    again = plan_intake(after, [sso(withdrawn=True)], snapshot=False, deal_stage=OPEN)
+    new = deliver({}, [sso(external_id="C-9", withdrawn=True)], snapshot=False)
+    back = deliver(after, [sso()], snapshot=False)
+
+    assert after["C-1"].review_status is ReviewStatus.withdrawn
+    assert after["C-2"].review_status is ReviewStatus.needs_signoff
+    assert again == []  # already withdrawn: nothing to do
+    assert new["C-9"].review_status is ReviewStatus.withdrawn
+    assert back["C-1"].review_status is ReviewStatus.received  # sent again, not withdrawn

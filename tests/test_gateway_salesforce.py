@@ -186,6 +186,26 @@ async def test_a_lost_opportunity_withdraws_its_commitments(gateway):
     assert await commitments_of_deal(gateway) == {"a0B000000000001": "withdrawn"}
 
 
+async def test_a_commitment_set_to_withdrawn_is_withdrawn_and_the_others_stand(gateway):
+    await send(gateway, envelope(opportunity()))
+    await send(
+        gateway,
+        envelope(
+            commitment("04l000000000002", "a0B000000000001"),
+            commitment("04l000000000003", "a0B000000000002", Summary__c="Audit logs"),
+        ),
+    )
+
+    taken_back = await send(
+        gateway, envelope(commitment("04l000000000004", "a0B000000000001", Status__c="Withdrawn"))
+    )
+
+    assert taken_back.status_code == 200
+    statuses = await commitments_of_deal(gateway)
+    assert statuses["a0B000000000001"] == "withdrawn"
+    assert statuses["a0B000000000002"] != "withdrawn"
+
+
 async def test_a_modification_time_far_ahead_is_refused_and_the_deal_is_not_frozen(gateway):
     await send(gateway, envelope(opportunity()))
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -21,9 +21,11 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
@@ -121,32 +123,281 @@ def _commitments(properties: Mapping[str, Any]) -> list:
     return parsed
 
 
-def canonical_event(body: bytes) -> tuple[str, dict[str, Any]]:
-    """(event id, the canonical event as JSON), or a 422 naming the property at fault."""
+def workflow_deal(body: bytes) -> tuple[str, dict[str, Any]]:
+    """(the deal's id, its properties as the workflow sent them), or a 422."""
     properties = _properties(body)
+    return str(_required(properties, "hs_object_id", "objectId")), properties
+
+
+def canonical_event(
+    properties: dict[str, Any],
+    stored: dict[str, Any] | None,
+    *,
+    stage: str | None = None,
+    owner: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """(event id, the canonical event as JSON) of a workflow's body, or a 422 naming the
+    property at fault. A property the body does not carry keeps the value Dealgate holds
+    (`stored`, the deal as /deals shows it), or the default for a new deal: a workflow
+    sending only what changed never resets the rest. `stage`: what the pipelines API made
+    of `dealstage`, when it could be asked; `owner`: the email of `hubspot_owner_id`."""
     deal_id = str(_required(properties, "hs_object_id", "objectId"))
     modified = _moment(
         _required(properties, "hs_lastmodifieddate", "lastmodifieddate"), "hs_lastmodifieddate"
     )
-    stage = str(_required(properties, "dealstage"))
-    closes = properties.get("closedate")
+    stage_id = str(_required(properties, "dealstage"))
+    held = stored or {}
+
+    def carried(name: str, key: str, default: Any, read=lambda value: value) -> Any:
+        if name in properties:
+            return read(properties[name])
+        return held.get(key, default)
+
     deal: dict[str, Any] = {
         "source": "hubspot",
         "external_id": deal_id,
         "name": _required(properties, "dealname"),
-        "account": properties.get("account_name") or "",
-        "amount": str(properties.get("amount") or "0"),
-        "currency": properties.get("deal_currency_code") or "USD",
-        "stage": STAGES.get(stage.lower(), "open"),
-        "expected_close": _moment(closes, "closedate").date().isoformat() if closes else None,
-        "owner": properties.get("owner_email") or None,
+        "account": carried("account_name", "account", "", lambda value: value or ""),
+        # Taken as sent: the canonical event refuses what is not an amount of cents.
+        "amount": carried("amount", "amount", "0", lambda value: str(value or "0")),
+        "currency": carried("deal_currency_code", "currency", "USD", lambda value: value or "USD"),
+        "stage": stage or STAGES.get(stage_id.lower(), "open"),
+        "expected_close": carried(
+            "closedate", "expected_close", None, lambda value: _day(value, "closedate")
+        ),
+        "owner": owner or carried("owner_email", "owner", None, lambda value: value or None),
         "updated_at": modified.isoformat(),
     }
+    carries_commitments = "dealgate_commitments" in properties
     event = {
         "event_type": "deal.upserted",
         "occurred_at": modified.isoformat(),
-        "snapshot": True,
+        # The property is the deal's whole set; a body without it leaves them as they are.
+        "snapshot": carries_commitments,
         "deal": deal,
-        "commitments": _commitments(properties),
+        "commitments": _commitments(properties) if carries_commitments else [],
     }
     return f"hubspot-{deal_id}-{int(modified.timestamp() * 1000)}", event
+
+
+# The app's webhook batches -------------------------------------------------------------
+
+DEAL_TYPE = "0-3"
+# HubSpot's own names (legacy subscriptions) for the objects of the generic `object.*` ones.
+LEGACY_TYPES = {"deal": DEAL_TYPE, "contact": "0-1", "company": "0-2", "ticket": "0-5"}
+MAX_BATCH = 1000
+CUSTOM_TYPE_ID = re.compile(r"^2-[0-9]+$")
+
+
+def is_batch(body: bytes) -> bool:
+    """An app subscription's batch is a JSON array; a workflow's body is an object."""
+    return body.lstrip()[:1] == b"["
+
+
+def _event_field(event: dict, index: int, name: str, kind: type) -> Any:
+    value = event.get(name)
+    if kind is int and isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise field_problem(f"body.{index}.{name}", f"required, {kind.__name__}")
+    return value
+
+
+def _object_type(event: dict) -> tuple[str, str]:
+    """(its object type id, the action) of a subscription type like `deal.creation` or
+    `object.propertyChange` (then `objectTypeId` names the type)."""
+    family, _, action = str(event.get("subscriptionType", "")).partition(".")
+    if family == "object":
+        return str(event.get("objectTypeId") or event.get("fromObjectTypeId") or ""), action
+    return LEGACY_TYPES.get(family, family), action
+
+
+def notifications(
+    body: bytes, portal_id: int | None, commitment_type: str | None
+) -> list[dict[str, Any]]:
+    """The batch's events as notifications to keep (`NotificationIn`), or a 422: not a
+    batch of HubSpot events, or one from a portal that is not Dealgate's. An event of an
+    object Dealgate does not read is kept as ignored, with the reason."""
+    try:
+        events = json.loads(body)
+    except (ValueError, RecursionError):
+        raise field_problem("body", "not JSON") from None
+    if not isinstance(events, list) or not events:
+        raise field_problem("body", "not a JSON array of HubSpot webhook events")
+    if len(events) > MAX_BATCH:
+        raise field_problem("body", f"more than {MAX_BATCH} events in one batch")
+    found = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise field_problem(f"body.{index}", "not a HubSpot webhook event")
+        event_id = _event_field(event, index, "eventId", int)
+        portal = _event_field(event, index, "portalId", int)
+        occurred = _moment(_event_field(event, index, "occurredAt", int), f"{index}.occurredAt")
+        if portal_id is None:
+            raise field_problem(
+                f"body.{index}.portalId",
+                "this gateway takes no HubSpot app events: DEALGATE_HUBSPOT_PORTAL_ID is not set",
+            )
+        if portal != portal_id:
+            raise field_problem(
+                f"body.{index}.portalId", f"portal {portal} is not the one Dealgate is set up for"
+            )
+        found.append(_notification(event, index, f"hubspot-{portal}-{event_id}", occurred,
+                                   commitment_type))  # fmt: skip
+    return found
+
+
+def _notification(
+    event: dict, index: int, event_id: str, occurred: datetime, commitment_type: str | None
+) -> dict[str, Any]:
+    type_id, action = _object_type(event)
+    association = action == "associationChange"
+    object_field = "fromObjectId" if association else "objectId"
+    object_id = str(_event_field(event, index, object_field, int))
+    kept: dict[str, Any] = {
+        "event_id": event_id,
+        "subject": "deal",
+        "object_id": object_id,
+        "action": action or "unknown",
+        "occurred_at": occurred.isoformat(),
+        "payload": event,
+    }
+    target = str(event.get("toObjectTypeId") or "")
+    if association and "associationType" in event:  # legacy: DEAL_TO_COMPANY and the like
+        target = DEAL_TYPE if str(event["associationType"]).split("_TO_")[-1] == "DEAL" else ""
+    if type_id == DEAL_TYPE:
+        if association:
+            kept["deal_external_id"] = object_id
+        return kept
+    if commitment_type is not None and _is_commitment_type(type_id, commitment_type):
+        kept["subject"] = "commitment"
+        if association and target == DEAL_TYPE:
+            kept["deal_external_id"] = str(_event_field(event, index, "toObjectId", int))
+        return kept
+    kept["ignored_reason"] = (
+        f"HubSpot object type {type_id or 'unknown'} ({event.get('subscriptionType')}) is not "
+        "one Dealgate reads: deals (0-3) and DEALGATE_HUBSPOT_COMMITMENT_OBJECT"
+        + (f" ({commitment_type})" if commitment_type else " (not set)")
+    )
+    return kept
+
+
+def _is_commitment_type(type_id: str, configured: str) -> bool:
+    """The configured object is its type id (`2-…`) or its fully qualified name
+    (`p<portal>_dealgate_commitment`), which events never carry: then any custom object
+    type is taken here and the connector, which resolves the name, ignores the others."""
+    if CUSTOM_TYPE_ID.match(configured):
+        return type_id == configured
+    return bool(CUSTOM_TYPE_ID.match(type_id))
+
+
+# A deal as fetched from HubSpot's API ---------------------------------------------------
+
+
+def stage_name(stage_id: str, won: bool | None, closed: bool | None) -> str:
+    """The canonical stage: from the pipeline's metadata when known, else by HubSpot's
+    default pipeline ids."""
+    if closed is None:
+        return STAGES.get(stage_id.lower(), "open")
+    if not closed:
+        return "open"
+    return "closed_won" if won else "closed_lost"
+
+
+def _amount(value: Any) -> str:
+    """HubSpot's number, in cents (a number property may hold more decimals)."""
+    if value in (None, ""):
+        return "0"
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise field_problem("deal.amount", f"{str(value)[:40]!r} is not a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise field_problem("deal.amount", f"{str(value)[:40]!r} is not an amount")
+    return f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN)}"
+
+
+def _day(value: Any, field: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-":
+        return value  # a date picker's YYYY-MM-DD; the canonical event checks it
+    return _moment(value, field).date().isoformat()
+
+
+def commitment_of_record(record_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """A `dealgate_commitment` record in the canonical shape. Its values are checked by
+    the canonical event: a bad kind or date is caught there."""
+    tags = [tag.strip() for tag in str(properties.get("tags") or "").split(";") if tag.strip()]
+    return {
+        "external_id": record_id,
+        "kind": properties.get("kind") or "",
+        "summary": properties.get("summary") or "",
+        "roadmap_item_key": properties.get("roadmap_item_key") or None,
+        "promised_by": properties.get("promised_by") or None,
+        "tags": tags,
+    }
+
+
+def fetched_event(
+    deal_id: str,
+    properties: dict[str, Any],
+    *,
+    stage: str,
+    owner: str | None,
+    account: str,
+    commitments: list[dict[str, Any]] | None,
+    changed_at: datetime,
+    whole_set: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    """(event id, canonical event) of a deal as HubSpot holds it now. `commitments`: its
+    records, the whole set unless `whole_set` is False (None: the portal has no commitment
+    object, so the deal's commitments are left as they are). The event id is the content's
+    digest: fetching the same state twice is one event."""
+    closes = properties.get("closedate")
+    deal = {
+        "source": "hubspot",
+        "external_id": deal_id,
+        "name": properties.get("dealname") or f"HubSpot deal {deal_id}",
+        "account": account,
+        "amount": _amount(properties.get("amount")),
+        "currency": properties.get("deal_currency_code") or "USD",
+        "stage": stage,
+        "expected_close": _moment(closes, "closedate").date().isoformat() if closes else None,
+        "owner": owner,
+        "updated_at": changed_at.isoformat(),
+    }
+    event = {
+        "event_type": "deal.upserted",
+        "occurred_at": changed_at.isoformat(),
+        "snapshot": commitments is not None and whole_set,
+        "deal": deal,
+        "commitments": commitments or [],
+    }
+    digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:24]
+    return f"hubspot-{deal_id}-{digest}", event
+
+
+def withdrawn_event(stored: dict[str, Any], deleted_at: datetime) -> tuple[str, dict[str, Any]]:
+    """A deal HubSpot no longer has (deleted): as Dealgate holds it, with no commitment."""
+    changed = max(datetime.fromisoformat(stored["crm_updated_at"]), deleted_at)
+    deal = {
+        name: stored[name]
+        for name in ("external_id", "name", "account", "amount", "currency", "stage",
+                     "expected_close", "owner")
+    }  # fmt: skip
+    event = {
+        "event_type": "deal.upserted",
+        "occurred_at": changed.isoformat(),
+        "snapshot": True,
+        "deal": {"source": "hubspot", **deal, "updated_at": changed.isoformat()},
+        "commitments": [],
+    }
+    return f"hubspot-{stored['external_id']}-deleted-{int(deleted_at.timestamp() * 1000)}", event
+
+
+def modified_at(properties: dict[str, Any]) -> datetime | None:
+    value = properties.get("hs_lastmodifieddate")
+    if value in (None, ""):
+        return None
+    return _moment(value, "hs_lastmodifieddate")

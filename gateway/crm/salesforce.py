@@ -19,7 +19,8 @@ Two objects are read (fields by API name):
 - **Dealgate_Commitment__c** (a custom object under the opportunity): `Id`,
   `Opportunity__c`, `Kind__c`, `Summary__c` required; `External_Id__c` (else `Id`),
   `Roadmap_Item_Key__c`, `Promised_By__c`, `Tags__c` (a multi-select picklist, `;`-separated)
-  optional. It changes that one commitment of its deal, as the deal stands in Dealgate.
+  and `Status__c` (Withdrawn withdraws it) optional. It changes that one commitment of its
+  deal, as the deal stands in Dealgate.
 
 Choices: the notification id is the event id (a retried message is a duplicate); for a
 commitment, with the opportunity's modification time as Dealgate holds it. A commitment
@@ -30,7 +31,8 @@ edits of one commitment carry no order of their own: Salesforce delivering them 
 order leaves the older. A commitment whose opportunity Dealgate has not seen yet is refused
 with 409: Salesforce retries it, so it lands after its opportunity (the opportunity's rule
 must fire on create and on every edit). Salesforce sends no outbound message when a record
-is deleted: a deleted commitment record is not seen.
+is deleted: with API access the connector reconciles deletions (salesforce_sync.py);
+without it, reps set Status__c to Withdrawn instead.
 """
 
 import hmac
@@ -206,8 +208,15 @@ def commitment_of(notification: Notification) -> tuple[str, dict[str, Any]]:
         "roadmap_item_key": fields.get("Roadmap_Item_Key__c") or None,
         "promised_by": fields.get("Promised_By__c") or None,
         "tags": tags,
+        "withdrawn": is_withdrawn(fields.get("Status__c")),
     }
     return _required(notification, "Opportunity__c"), commitment
+
+
+def is_withdrawn(status: str | None) -> bool:
+    """`Status__c` = Withdrawn: a promise taken back, kept instead of deleted (what an org
+    without API access does, since Salesforce sends nothing on a delete)."""
+    return (status or "").strip().casefold() == "withdrawn"
 
 
 def commitment_event(deal: dict[str, Any], commitment: dict[str, Any]) -> dict[str, Any]:

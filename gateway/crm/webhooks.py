@@ -21,6 +21,7 @@ from fastapi import Query, Request, Response
 from pydantic import ValidationError
 
 from gateway.crm import hubspot, salesforce
+from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.generic import verify_standard_webhook
 from gateway.dependencies import Commitments, EvaluatorDep
 from gateway.evaluator import Evaluator
@@ -37,6 +38,7 @@ from kit.contracts.commitments import (
     ReviewStatus,
     Source,
 )
+from kit.contracts.crm import NotificationsTaken
 from kit.problems import field_problem, problem_responses, validation_problem
 
 
@@ -75,6 +77,28 @@ HUBSPOT_HEADERS = _required_headers(
     ("X-HubSpot-Signature-v3", "base64 HMAC-SHA256 of method, URI, body and timestamp."),
     ("X-HubSpot-Request-Timestamp", "Epoch milliseconds; refused 5 minutes away."),
 )
+HUBSPOT_BATCH = {
+    "type": "array",
+    "description": "A HubSpot app's webhook batch.",
+    "items": {"type": "object", "additionalProperties": True},
+    "examples": [
+        [
+            {
+                "eventId": 1000001, "subscriptionId": 2500, "portalId": 62515,
+                "appId": 1160452, "occurredAt": 1763632740000,
+                "subscriptionType": "deal.creation", "attemptNumber": 0,
+                "objectId": 1234567890, "changeSource": "CRM", "changeFlag": "NEW",
+            },
+            {
+                "eventId": 1000002, "subscriptionId": 2501, "portalId": 62515,
+                "appId": 1160452, "occurredAt": 1763632741000,
+                "subscriptionType": "object.propertyChange", "objectTypeId": "2-3456789",
+                "attemptNumber": 0, "objectId": 987654321, "propertyName": "summary",
+                "propertyValue": "SSO with Okta", "changeSource": "CRM",
+            },
+        ]
+    ],
+}  # fmt: skip
 HUBSPOT_BODY = {
     "type": "object",
     "description": "The deal's properties as the workflow sends them.",
@@ -270,36 +294,66 @@ def _called_uri(request: Request) -> str:
 @router.post(
     "/webhooks/hubspot",
     tags=["webhooks"],
-    summary="A deal from a HubSpot workflow webhook, signed with X-HubSpot-Signature-v3",
-    description="The body holds the deal's properties (flat, or HubSpot's `properties` "
-    "form): `hs_object_id`, `dealname`, `dealstage`, `hs_lastmodifieddate`, optionally "
-    "`amount`, `deal_currency_code`, `closedate`, `owner_email`, `account_name`, and "
-    "`dealgate_commitments` (the deal's commitments as a JSON array). Answers as the generic "
-    "webhook does. 401 for a bad signature or a timestamp more than 5 minutes away; 415 for "
-    "a body that is not `application/json`; 422 for one that is not a JSON object of "
-    "properties, or an `hs_lastmodifieddate` too far ahead of the server's clock.",
-    response_model=IntakeAnswer,
+    summary="HubSpot: an app's webhook batches, or a workflow's deal, signed with "
+    "X-HubSpot-Signature-v3",
+    description="Two bodies, both signed with the app's secret (v3):\n\n"
+    "- **A HubSpot app's webhook batch** (a JSON array of events: deal and "
+    "`dealgate_commitment` creation, property change, deletion, association change). The "
+    "batch is stored, each `eventId` once, and answered at once with how many events were "
+    "new; the deals it names are then fetched from HubSpot's API and evaluated in the "
+    "background (`DEALGATE_HUBSPOT_ACCESS_TOKEN`). An event from a portal other than "
+    "`DEALGATE_HUBSPOT_PORTAL_ID` is 422 and nothing is stored; one of an object Dealgate "
+    "does not read is kept as ignored, with the reason.\n"
+    "- **A workflow's \"Send a webhook\" body** (a JSON object of the deal's properties, "
+    "flat or in HubSpot's `properties` form): `hs_object_id`, `dealname`, `dealstage`, "
+    "`hs_lastmodifieddate`, optionally `amount`, `deal_currency_code`, `closedate`, "
+    "`owner_email`, `account_name`, and `dealgate_commitments` (the deal's commitments as a "
+    "JSON array). A property the body does not carry keeps its value. Answers as the "
+    "generic webhook does.\n\n"
+    "401 for a bad signature or a timestamp more than 5 minutes away; 415 for a body that "
+    "is not `application/json`; 422 for a body that is neither, or an "
+    "`hs_lastmodifieddate` too far ahead of the server's clock.",
+    response_model=IntakeAnswer | NotificationsTaken,
     responses=problem_responses(413),
     openapi_extra={
         "parameters": HUBSPOT_HEADERS,
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": HUBSPOT_BODY}},
+            "content": {
+                "application/json": {
+                    "schema": {"oneOf": [HUBSPOT_BATCH, HUBSPOT_BODY]},
+                    "examples": {
+                        "app_batch": {
+                            "summary": "A HubSpot app's webhook batch",
+                            "value": HUBSPOT_BATCH["examples"][0],
+                        },
+                        "workflow": {
+                            "summary": "A workflow's deal properties",
+                            "value": HUBSPOT_BODY["examples"][0],
+                        },
+                    },
+                }
+            },
         },
     },
 )
 async def hubspot_webhook(
     request: Request, commitments: Commitments, evaluator: EvaluatorDep
-) -> IntakeAnswer:
+) -> IntakeAnswer | NotificationsTaken:
+    settings = request.app.state.settings
     body = await request.body()
     hubspot.verify_hubspot_v3(
-        request.app.state.settings.hubspot_app_secret,
-        request.method,
-        _called_uri(request),
-        request.headers,
-        body,
+        settings.hubspot_app_secret, request.method, _called_uri(request), request.headers, body
     )
-    event_id, event = hubspot.canonical_event(body)
+    if hubspot.is_batch(body):
+        return await _store_hubspot_batch(request, commitments, body)
+    deal_id, properties = hubspot.workflow_deal(body)
+    stored = await _stored_deal(commitments, "hubspot", deal_id)
+    api = request.app.state.hubspot_api
+    stage, owner = None, None
+    if api is not None:
+        stage, owner = await _workflow_lookups(api, properties)
+    event_id, event = hubspot.canonical_event(properties, stored, stage=stage, owner=owner)
     return await take_adapted(
         commitments,
         evaluator,
@@ -309,6 +363,40 @@ async def hubspot_webhook(
         max_clock_skew=max_clock_skew(request),
         modified_field="body.hs_lastmodifieddate",
     )
+
+
+async def _store_hubspot_batch(
+    request: Request, commitments: Upstream, body: bytes
+) -> NotificationsTaken:
+    settings = request.app.state.settings
+    found = hubspot.notifications(
+        body, settings.hubspot_portal_id, settings.hubspot_commitment_object
+    )
+    response = await commitments.request(
+        "POST", "/crm-notifications", json={"source": "hubspot", "notifications": found}
+    )
+    if response.status_code != 200:
+        refuse(commitments, response)
+    request.app.state.crm_sync.wake()
+    return commitments.parse(response, NotificationsTaken)
+
+
+async def _workflow_lookups(api, properties: dict) -> tuple[str | None, str | None]:
+    """The stage's meaning in its pipeline and the owner's email, from HubSpot's API when it
+    answers; without it the default pipeline's names and `owner_email` stand in."""
+    stage, owner = None, None
+    try:
+        if properties.get("dealstage"):
+            meaning = await api.stage(
+                str(properties.get("pipeline") or "default"), str(properties["dealstage"])
+            )
+            if meaning is not None:
+                stage = hubspot.stage_name("", meaning.won, meaning.closed)
+        if properties.get("hubspot_owner_id") and not properties.get("owner_email"):
+            owner = await api.owner_email(str(properties["hubspot_owner_id"]))
+    except (CrmUnavailable, CrmRefused) as error:
+        logger.warning("hubspot lookups skipped", extra={"reason": str(error)})
+    return stage, owner
 
 
 @router.post(
@@ -358,7 +446,7 @@ async def salesforce_webhook(
             modified_field = "body.Opportunity.LastModifiedDate"
         else:
             opportunity_id, commitment = salesforce.commitment_of(notification)
-            deal = await _stored_deal(commitments, opportunity_id)
+            deal = await _stored_deal(commitments, "salesforce", opportunity_id)
             if deal is None:
                 raise salesforce.unknown_opportunity(opportunity_id)
             event_id = salesforce.commitment_event_id(notification, deal)
@@ -379,11 +467,9 @@ async def salesforce_webhook(
     return Response(salesforce.ACK, media_type="text/xml")
 
 
-async def _stored_deal(commitments: Upstream, opportunity_id: str) -> dict | None:
+async def _stored_deal(commitments: Upstream, source: str, external_id: str) -> dict | None:
     response = await commitments.request(
-        "GET",
-        "/deals",
-        params={"source": "salesforce", "external_id": opportunity_id, "limit": 1},
+        "GET", "/deals", params={"source": source, "external_id": external_id, "limit": 1}
     )
     if response.status_code != 200:
         refuse(commitments, response)

@@ -130,6 +130,11 @@ class CommitmentIn(BaseModel):
         list[Annotated[str, StringConstraints(pattern=TAG_SLUG_PATTERN, max_length=64)]],
         Field(max_length=20),
     ] = Field(default_factory=list)
+    withdrawn: StrictBool = Field(
+        False,
+        description="The CRM marks this promise taken back (a Withdrawn status kept instead "
+        "of deleting the record): it is withdrawn, in a partial event as in a snapshot.",
+    )
 
 
 class CrmEvent(BaseModel):

@@ -389,4 +389,5 @@ def incoming(commitment: CommitmentIn) -> IncomingCommitment:
         roadmap_item_key=commitment.roadmap_item_key or None,
         promised_by=commitment.promised_by,
         tags=tuple(commitment.tags),
+        withdrawn=commitment.withdrawn,
     )

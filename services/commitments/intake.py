@@ -8,7 +8,8 @@ applies the plan in the same transaction, and pushes each lifecycle event throug
   was withdrawn: the CRM sending it again brings it back.
 - `snapshot: true` lists the deal's whole set: a stored commitment missing from it is
   withdrawn. `snapshot: false` lists only what changed.
-- A deal the CRM reports lost withdraws every commitment (new ones are recorded withdrawn).
+- A deal the CRM reports lost withdraws every commitment (new ones are recorded withdrawn);
+  so does a commitment the CRM marks `withdrawn` (a status instead of a deletion), alone.
 - The roadmap link: a key the CRM sends wins when it is non-empty and differs from the last
   key the CRM sent; otherwise a PM's link stands. The CRM clearing its own key unlinks.
 """
@@ -52,6 +53,7 @@ class IncomingCommitment:
     roadmap_item_key: str | None = None
     promised_by: date | None = None
     tags: tuple[str, ...] = field(default=())
+    withdrawn: bool = False  # the CRM marks it taken back (a Withdrawn status)
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,13 @@ def plan_intake(
     for commitment in incoming:
         previous = stored.get(commitment.external_id)
         content = _content(commitment, previous.content if previous else None)
+        gone = lost or commitment.withdrawn
         if previous is None:
-            events = (Event.withdrawn,) if lost else ()
+            events = (Event.withdrawn,) if gone else ()
             plan.append(PlannedChange(commitment.external_id, "create", content, events))
             continue
         withdrawn = previous.review_status is ReviewStatus.withdrawn
-        if lost:
+        if gone:
             events = () if withdrawn else (Event.withdrawn,)
         elif withdrawn or _effective(content) != _effective(previous.content):
             events = (Event.crm_changed,)

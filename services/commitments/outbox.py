@@ -14,6 +14,9 @@ write locks it before the commitment, `records.lock_commitment`), so their seque
 their commit order. Within one announcement: the commitments' events by external id, then
 a breach, then the gate.
 
+A deal from a CRM that takes the write-back is owed its gate there too (crm/writebacks.py),
+whenever its readiness or the number of commitments blocking it changes.
+
 The gate follows the commitments' statuses and the re-checks owed, as /v1 readiness does,
 but it is announced only when an evaluation, a decision, a link or the CRM changed the
 deal: a roadmap change marking re-checks sends nothing until those re-checks decide.
@@ -40,6 +43,7 @@ from kit.contracts.events import (
     Reason,
     SignoffEventData,
 )
+from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
 from services.commitments.reads import readiness
 from services.commitments.records import as_listed, get_deal, listed_query
@@ -179,6 +183,15 @@ async def announce(
             commitment_id=None,
             now=now,
         )
+    await writebacks.owe(
+        connection,
+        deal_id=deal_id,
+        source=deal.source.value,
+        external_id=deal.external_id,
+        ready=gate.ready,
+        blocking_count=gate.blocking_count,
+        now=now,
+    )
     previous = (
         await connection.execute(select(deals.c.announced_ready).where(deals.c.id == deal_id))
     ).scalar_one()

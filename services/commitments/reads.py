@@ -71,8 +71,16 @@ async def list_commitments(
     roadmap_item_key: str | None = None,
     conflict_code: str | None = None,
     owner: str | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
 ) -> CommitmentPage:
     query = listed_query().order_by(commitments.c.id).limit(limit + 1)
+    if external_id is not None:
+        query = query.where(commitments.c.external_id == external_id)
+    if source is not None:
+        query = query.where(
+            commitments.c.deal_id.in_(select(deals.c.id).where(deals.c.source == source))
+        )
     if cursor:
         query = query.where(commitments.c.id > cursor)
     if review_statuses:

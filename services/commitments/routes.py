@@ -47,6 +47,7 @@ from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import ITEM_KEY_PATTERN
 from services.commitments import alerts, api_keys, events, reads, reports, reviews, work
+from services.commitments.crm import routes as crm_routes
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.outbound import routes as outbound_routes
 from services.commitments.records import get_commitment, get_deal
@@ -60,6 +61,7 @@ EventIdPath = Annotated[
 
 router = service_router()
 router.include_router(outbound_routes.router)
+router.include_router(crm_routes.router)
 
 
 def _handoff_grace(request: Request) -> timedelta:
@@ -177,6 +179,10 @@ async def list_commitments(
         ConflictCode | None, Query(description="Its current evaluation has such a conflict.")
     ] = None,
     owner: Owner = None,
+    source: Annotated[
+        Source | None, Query(description="With `external_id`: the CRM the commitment came from.")
+    ] = None,
+    external_id: ExternalIdQuery = None,
 ) -> CommitmentPage:
     return await reads.list_commitments(
         connection,
@@ -187,6 +193,8 @@ async def list_commitments(
         roadmap_item_key=roadmap_item_key,
         conflict_code=conflict_code.value if conflict_code else None,
         owner=owner,
+        source=source.value if source else None,
+        external_id=external_id,
     )
 
 

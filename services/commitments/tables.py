@@ -372,3 +372,54 @@ api_keys = Table(
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
 )
+
+# What a CRM's webhook batch named (HubSpot sends ids, not data), kept until the gateway
+# has fetched it from the CRM's API: each event once, by the CRM's event id.
+crm_notifications = Table(
+    "crm_notifications",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("subject", String(16), nullable=False),
+    Column("object_id", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("deal_external_id", String(200), nullable=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Column("settled_at", UTCDateTime, nullable=True),
+    UniqueConstraint("source", "event_id"),
+    Index(None, "source", "status", "due_at"),
+    CheckConstraint("subject IN ('deal', 'commitment')", name="subject"),
+    CheckConstraint("status IN ('pending', 'done', 'ignored')", name="status"),
+)
+
+# The gate each CRM deal should show (`ready`, `blocking_count`, raised `version` on every
+# change) and what was last written there: a write is owed while the versions differ.
+crm_writebacks = Table(
+    "crm_writebacks",
+    metadata,
+    Column("deal_id", ID, ForeignKey("deals.id"), primary_key=True),
+    Column("source", String(16), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("ready", Boolean, nullable=False),
+    Column("blocking_count", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("written_version", Integer, nullable=False),
+    Column("written_ready", Boolean, nullable=True),
+    Column("written_blocking_count", Integer, nullable=True),
+    Column("written_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime, nullable=True),
+    Index(None, "source", "due_at"),
+)
