@@ -70,6 +70,7 @@ ALL_TYPES = [
     "commitment.rejected",
     "commitment.cleared",
     "commitment.withdrawn",
+    "commitment.needs_attention",
     "deal.gate_changed",
     "deal.breach_recorded",
     "signoff.reminder",

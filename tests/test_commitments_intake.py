@@ -12,6 +12,7 @@ from services.commitments.intake import (
     IncomingCommitment,
     PlannedChange,
     StoredCommitment,
+    placeholder,
     plan_intake,
 )
 from services.commitments.lifecycle import Event, ReviewStatus, apply
@@ -247,3 +248,71 @@ def test_a_commitment_marked_withdrawn_is_withdrawn_alone_even_in_a_partial_even
     assert again == []  # already withdrawn: nothing to do
     assert new["C-9"].review_status is ReviewStatus.withdrawn
     assert back["C-1"].review_status is ReviewStatus.received  # sent again, not withdrawn
+
+
+def unreadable(external_id: str = "C-1", problem: str = "kind: 'featur' is not a kind"):
+    return IncomingCommitment(external_id=external_id, kind="", summary="", problem=problem)
+
+
+def test_an_unreadable_record_needs_attention_and_keeps_what_was_held():
+    stored = settle(deliver({}, [sso(), sso(external_id="C-2")]), ReviewStatus.approved)
+
+    plan = plan_intake(stored, [unreadable(), sso(external_id="C-2")], snapshot=True,
+                       deal_stage=OPEN)  # fmt: skip
+    after = apply_plan(stored, plan)
+
+    assert [(c.external_id, c.action, c.content, c.events, c.problem) for c in plan] == [
+        ("C-1", "update", None, (Event.crm_unreadable,), "kind: 'featur' is not a kind")
+    ]  # the snapshot withdraws neither; C-2 is unchanged
+    assert after["C-1"].review_status is ReviewStatus.needs_attention
+    assert after["C-1"].content == stored["C-1"].content
+    assert after["C-2"].review_status is ReviewStatus.approved
+
+
+def test_a_new_unreadable_record_is_created_needing_attention_with_a_placeholder():
+    (change,) = plan_intake({}, [unreadable("C-7", "promised_by: not a date")],
+                            snapshot=True, deal_stage=OPEN)  # fmt: skip
+
+    assert (change.action, change.events) == ("create", (Event.crm_unreadable,))
+    assert change.content == placeholder("promised_by: not a date")
+    assert change.content.summary == "Unreadable in the CRM: promised_by: not a date"
+    assert change.problem == "promised_by: not a date"
+
+
+def test_the_same_problem_again_changes_nothing_and_another_is_recorded():
+    stored = {"C-1": StoredCommitment("C-1", placeholder("x"), ReviewStatus.needs_attention,
+                                      "kind: 'featur' is not a kind")}  # fmt: skip
+
+    same = plan_intake(stored, [unreadable()], snapshot=True, deal_stage=OPEN)
+    other = plan_intake(stored, [unreadable(problem="promised_by: not a date")],
+                        snapshot=True, deal_stage=OPEN)  # fmt: skip
+
+    assert same == []
+    assert [(c.events, c.problem) for c in other] == [
+        ((Event.crm_unreadable,), "promised_by: not a date")
+    ]
+
+
+def test_fixed_in_the_crm_it_is_evaluated_afresh_even_with_the_content_held_before():
+    held = deliver({}, [sso()])
+    broken = apply_plan(held, plan_intake(held, [unreadable()], snapshot=True, deal_stage=OPEN))
+
+    (fixed,) = plan_intake(broken, [sso()], snapshot=True, deal_stage=OPEN)
+
+    assert (fixed.action, fixed.events, fixed.problem) == ("update", (Event.crm_changed,), None)
+    assert apply_plan(broken, [fixed])["C-1"].review_status is ReviewStatus.received
+
+
+def test_a_lost_deal_withdraws_unreadable_records_too():
+    broken = {"C-1": StoredCommitment("C-1", placeholder("x"), ReviewStatus.needs_attention, "x")}
+
+    (withdrawn,) = plan_intake(broken, [unreadable(problem="x")], snapshot=True, deal_stage=LOST)
+    (new,) = plan_intake({}, [unreadable("C-2")], snapshot=True, deal_stage=LOST)
+    again = plan_intake(
+        {"C-1": replace(broken["C-1"], review_status=ReviewStatus.withdrawn)},
+        [unreadable(problem="x")], snapshot=True, deal_stage=LOST,
+    )  # fmt: skip
+
+    assert withdrawn.events == (Event.withdrawn,)
+    assert new.events == (Event.withdrawn,)
+    assert again == []

@@ -144,21 +144,33 @@ async def test_an_object_dealgate_does_not_read_is_kept_as_ignored_with_the_reas
     assert "contact.creation" in ignored["reason"]
 
 
-async def test_a_record_that_cannot_be_read_leaves_the_promise_as_it_was(gateway, account):
+async def test_a_record_that_cannot_be_read_needs_attention_and_holds_the_deal(gateway, account):
     await a_gated_deal(gateway, account)
+    await eventually(lambda: _gate(account), lambda gate: gate == ("false", "1"))
 
-    account.put(COMMITMENT_TYPE, "7001", kind="featur", hs_lastmodifieddate="2026-11-21T09:00:00Z")
-    await send_batch(gateway, [event("object.propertyChange", "7001", propertyName="kind")])
-    account.put(COMMITMENT_TYPE, "7002", summary="Item RM-20, for sure",
-                hs_lastmodifieddate="2026-11-21T09:00:01Z")  # fmt: skip
-    await send_batch(gateway, [event("object.propertyChange", "7002", propertyName="summary")])
+    account.put(COMMITMENT_TYPE, "7002", kind="featur", hs_lastmodifieddate="2026-11-21T09:00:00Z")
+    await send_batch(gateway, [event("object.propertyChange", "7002", propertyName="kind")])
 
-    deal = await the_deal(gateway)
-    await eventually(
-        lambda: _summary(gateway, deal["id"], "7002"), lambda found: found.endswith("for sure")
+    found = await eventually(
+        lambda: promises(gateway), lambda found: found.get("7002") == "needs_attention"
     )
-    # The bad edit neither withdrew the promise nor opened the gate.
-    assert (await promises(gateway))["7001"] == "needs_signoff"
+    assert found == {"7001": "needs_signoff", "7002": "needs_attention"}
+    deal = await the_deal(gateway)
+    listed = (await gateway.get(
+        "/v1/commitments", params={"deal_id": deal["id"], "review_status": "needs_attention"},
+        headers=VIEWER,
+    )).json()["items"]  # fmt: skip
+    assert "kind" in listed[0]["crm_problem"]
+    assert "feature" in listed[0]["crm_problem"]
+    assert listed[0]["summary"] == "Item RM-20"  # what was held stands
+    await eventually(lambda: _gate(account), lambda gate: gate == ("false", "2"))
+
+    account.put(COMMITMENT_TYPE, "7002", kind="feature", hs_lastmodifieddate="2026-11-21T10:00:00Z")
+    await send_batch(gateway, [event("object.propertyChange", "7002", propertyName="kind")])
+
+    assert await eventually(
+        lambda: promises(gateway), lambda found: found.get("7002") == "cleared"
+    ) == {"7001": "needs_signoff", "7002": "cleared"}
 
 
 async def _summary(gateway, deal_id: str, external_id: str) -> str:

@@ -33,6 +33,9 @@ S, E = ReviewStatus, EventType
         (S.rejected, S.needs_signoff, False, E.commitment_rejected),
         (S.withdrawn, S.cleared, False, E.commitment_withdrawn),
         (S.withdrawn, S.withdrawn, False, None),
+        (S.needs_attention, S.approved, False, E.commitment_needs_attention),
+        (S.needs_attention, None, False, E.commitment_needs_attention),
+        (S.needs_attention, S.needs_attention, False, None),
     ],
 )
 def test_an_event_goes_out_only_when_what_was_told_changes(status, announced, reopened, expected):

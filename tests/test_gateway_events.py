@@ -107,11 +107,19 @@ async def test_a_deal_and_its_decision_reach_the_subscriber_signed_and_in_order(
         assert all(e["data"]["deal"]["id"] == deal_id for e in receiver.events)
         occurred = [e["occurred_at"] for e in receiver.events]
         assert occurred == sorted(occurred)
-        log = await gateway.get(
-            f"/v1/webhook-subscriptions/{created.json()['id']}/deliveries", headers=ADMIN
+        # A round's attempts are recorded once it is sent: the last may still be on its way.
+        logged = await eventually(
+            lambda: _deliveries_log(gateway, created.json()["id"]),
+            lambda items: len(items) == len(receiver.deliveries),
         )
-        assert len(log.json()["items"]) == len(receiver.deliveries)
-        assert {item["outcome"] for item in log.json()["items"]} == {"delivered"}
+        assert {item["outcome"] for item in logged} == {"delivered"}
+
+
+async def _deliveries_log(gateway, subscription_id: str) -> list[dict]:
+    log = await gateway.get(
+        f"/v1/webhook-subscriptions/{subscription_id}/deliveries", headers=ADMIN
+    )
+    return log.json()["items"]
 
 
 async def _events(receiver: Receiver) -> list[dict]:
@@ -210,3 +218,28 @@ def _text_of(out: io.StringIO):
         return out.getvalue()
 
     return text
+
+
+async def test_an_unreadable_record_is_announced_as_needing_attention(stack, receiver):
+    async with stack.running() as gateway:
+        created = await gateway.post(
+            "/v1/webhook-subscriptions",
+            json={"url": RECEIVER_URL, "event_types": ["commitment.needs_attention"]},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+        receiver.secrets.append(created.json()["secret"])
+        event = crm_event()
+        event["unreadable"] = [{"external_id": "C-9", "problem": "kind: 'wish' is not a kind"}]
+
+        answer = await post_webhook(gateway, event)
+
+        assert answer.status_code == 200, answer.text
+        statuses = {c["external_id"]: c["review_status"] for c in answer.json()["commitments"]}
+        assert statuses["C-9"] == "needs_attention"
+        (told,) = await eventually(lambda: _events(receiver), lambda events: len(events) == 1)
+        assert told["type"] == "commitment.needs_attention"
+        commitment = told["data"]["commitment"]
+        assert commitment["crm_problem"] == "kind: 'wish' is not a kind"
+        assert commitment["summary"] == "Unreadable in the CRM: kind: 'wish' is not a kind"
+        assert told["data"]["gate"]["ready"] is False

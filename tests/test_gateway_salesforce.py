@@ -283,18 +283,12 @@ async def test_a_message_without_its_organizations_secret_is_401_and_writes_noth
         envelope(opportunity(Name=None)),
         envelope(opportunity(Amount="lots")),
         envelope(notification("04l000000000001", "Account", Id="001")),
-        envelope(
-            commitment(
-                "04l000000000002", "a0B000000000001", Kind__c="wish",
-                Opportunity__c="0065e000000ZzZzAAK",
-            )
-        ),
         envelope(opportunity(Name="<a>" * DEEP + "Acme" + "</a>" * DEEP)),
         b"<a>" * DEEP,  # never closed
     ],
     ids=[
         "not-xml", "dtd", "no-notifications", "empty", "no-name", "bad-amount",
-        "other-object", "bad-kind", "nested-deeply", "nested-deeply-unclosed",
+        "other-object", "nested-deeply", "nested-deeply-unclosed",
     ],
 )  # fmt: skip
 async def test_what_is_not_an_outbound_message_is_422_and_writes_nothing(gateway, body):
@@ -304,6 +298,34 @@ async def test_what_is_not_an_outbound_message_is_422_and_writes_nothing(gateway
 
     assert response.status_code == 422, response.text
     assert [deal["external_id"] for deal in await deals(gateway)] == ["0065e000000ZzZzAAK"]
+
+
+async def test_a_commitment_of_a_kind_dealgate_does_not_take_needs_attention_and_blocks(
+    gateway,
+):
+    await send(gateway, envelope(opportunity()))
+
+    # Acked: a 4xx would have Salesforce retry the same unreadable record for a day.
+    response = await send(
+        gateway, envelope(commitment("04l000000000002", "a0B000000000001", Kind__c="wish"))
+    )
+
+    assert response.status_code == 200
+    (listed,) = (await gateway.get("/v1/commitments", headers=VIEWER)).json()["items"]
+    assert listed["review_status"] == "needs_attention"
+    assert "kind" in listed["crm_problem"]
+    (deal,) = await deals(gateway)
+    gate = await gateway.get(f"/v1/deals/{deal['id']}/readiness", headers=VIEWER)
+    assert gate.json()["ready"] is False
+
+    fixed = await send(
+        gateway, envelope(commitment("04l000000000003", "a0B000000000001", Kind__c="feature"))
+    )
+
+    assert fixed.status_code == 200
+    (listed,) = (await gateway.get("/v1/commitments", headers=VIEWER)).json()["items"]
+    assert listed["review_status"] not in ("needs_attention", "received")
+    assert listed["crm_problem"] is None
 
 
 class OpportunityMovesOnAfterLookup(httpx.AsyncBaseTransport):

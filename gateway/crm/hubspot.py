@@ -348,11 +348,12 @@ def fetched_event(
     account: str,
     commitments: list[dict[str, Any]] | None,
     changed_at: datetime,
-    whole_set: bool = True,
+    unreadable: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> tuple[str, dict[str, Any]]:
     """(event id, canonical event) of a deal as HubSpot holds it now. `commitments`: its
-    records, the whole set unless `whole_set` is False (None: the portal has no commitment
-    object, so the deal's commitments are left as they are). The event id is the content's
+    readable records and `unreadable` the others (`{"external_id", "problem"}`), together the
+    whole set (None: the portal has no commitment object, so the deal's commitments are left
+    as they are). The event id is the content's
     digest: fetching the same state twice is one event."""
     closes = properties.get("closedate")
     deal = {
@@ -370,9 +371,10 @@ def fetched_event(
     event = {
         "event_type": "deal.upserted",
         "occurred_at": changed_at.isoformat(),
-        "snapshot": commitments is not None and whole_set,
+        "snapshot": commitments is not None,
         "deal": deal,
         "commitments": commitments or [],
+        "unreadable": list(unreadable),
     }
     digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:24]
     return f"hubspot-{deal_id}-{digest}", event

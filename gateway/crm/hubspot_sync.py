@@ -16,17 +16,16 @@ failure leaves it pending, due again after the wait the CRM asked for or a backo
 import logging
 from datetime import datetime
 
-from pydantic import ValidationError
-
 from gateway.crm import hubspot
 from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.hubspot_api import COMMITMENT_PROPERTIES, DEAL_PROPERTIES, HubSpotApi
+from gateway.crm.records import readable
 from gateway.crm.webhooks import take_adapted
 from gateway.evaluator import Evaluator
 from gateway.relay import refuse
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.backoff import backoff_seconds
-from kit.contracts.commitments import CommitmentIn, CommitmentPage, DealPage
+from kit.contracts.commitments import CommitmentPage, DealPage
 from kit.contracts.crm import (
     ClaimedNotification,
     ClaimedWriteback,
@@ -265,25 +264,13 @@ class HubSpotConnector:
         owner_id = properties.get("hubspot_owner_id")
         owner = await self.api.owner_email(str(owner_id)) if owner_id else None
         times = [latest, hubspot.modified_at(properties)]
-        commitments, whole = None, True
+        commitments, unreadable = None, []
         if records is not None:
             commitments = []
             for record_id, record in sorted(records.items()):
                 times.append(hubspot.modified_at(record))
-                commitment = hubspot.commitment_of_record(record_id, record)
-                try:
-                    CommitmentIn.model_validate(commitment)
-                except ValidationError as error:
-                    # A record that cannot be read as a promise must not open the gate by
-                    # its absence: the rest is taken as changes only, so what Dealgate
-                    # holds of it stands until the record is fixed.
-                    whole = False
-                    logger.warning(
-                        "hubspot commitment record unreadable",
-                        extra={"deal": deal_id, "record": record_id, "reason": str(error)},
-                    )
-                    continue
-                commitments.append(commitment)
+                read = readable(hubspot.commitment_of_record(record_id, record))
+                (commitments if "problem" not in read else unreadable).append(read)
         changed_at = max(moment for moment in times if moment is not None)
         return hubspot.fetched_event(
             deal_id,
@@ -292,7 +279,7 @@ class HubSpotConnector:
             owner=owner,
             account=account,
             commitments=commitments,
-            whole_set=whole,
+            unreadable=unreadable,
             changed_at=changed_at,
         )
 

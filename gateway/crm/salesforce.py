@@ -219,9 +219,10 @@ def is_withdrawn(status: str | None) -> bool:
     return (status or "").strip().casefold() == "withdrawn"
 
 
-def commitment_event(deal: dict[str, Any], commitment: dict[str, Any]) -> dict[str, Any]:
-    """The commitment's change on its deal as Dealgate holds it: the deal's own modification
-    time, so the event neither goes stale nor moves the deal's clock."""
+def commitment_event(deal: dict[str, Any], commitments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Commitments' changes on their deal as Dealgate holds it: the deal's own modification
+    time, so the event neither goes stale nor moves the deal's clock. Each commitment as
+    `records.readable` made it: a promise, or unreadable with its problem."""
     return {
         "event_type": "deal.upserted",
         "occurred_at": deal["crm_updated_at"],
@@ -237,7 +238,8 @@ def commitment_event(deal: dict[str, Any], commitment: dict[str, Any]) -> dict[s
                 )
             },
         },
-        "commitments": [commitment],
+        "commitments": [c for c in commitments if "problem" not in c],
+        "unreadable": [c for c in commitments if "problem" in c],
     }  # fmt: skip
 
 

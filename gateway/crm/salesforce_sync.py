@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from gateway.crm import salesforce
+from gateway.crm.records import readable
 from gateway.crm.salesforce_api import SalesforceApi, soql_string
 from gateway.crm.webhooks import take_adapted
 from gateway.evaluator import Evaluator
@@ -86,9 +87,10 @@ class SalesforceConnector:
             f"SELECT {', '.join(COMMITMENT_FIELDS)} FROM {salesforce.COMMITMENT_OBJECT} "
             f"WHERE Opportunity__c = {soql_string(deal['external_id'])} ORDER BY Id"
         )
-        event = salesforce.commitment_event(deal, None)
+        event = salesforce.commitment_event(
+            deal, [readable(commitment_of_record(record)) for record in records]
+        )
         event["snapshot"] = True
-        event["commitments"] = [commitment_of_record(record) for record in records]
         digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:24]
         try:
             await take_adapted(

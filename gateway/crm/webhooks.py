@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from gateway.crm import hubspot, salesforce
 from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.generic import verify_standard_webhook
+from gateway.crm.records import readable
 from gateway.dependencies import Commitments, EvaluatorDep
 from gateway.evaluator import Evaluator
 from gateway.relay import refuse
@@ -450,7 +451,7 @@ async def salesforce_webhook(
             if deal is None:
                 raise salesforce.unknown_opportunity(opportunity_id)
             event_id = salesforce.commitment_event_id(notification, deal)
-            data = salesforce.commitment_event(deal, commitment)
+            data = salesforce.commitment_event(deal, [readable(commitment)])
             # Its time is the opportunity's, as Dealgate holds it.
             modified_field = f"body.Notification.{index}.sObject.Opportunity__c"
         answer = await take_adapted(

@@ -75,6 +75,7 @@ class ReviewStatus(StrEnum):
     approved = "approved"
     rejected = "rejected"
     withdrawn = "withdrawn"
+    needs_attention = "needs_attention"  # the CRM's record cannot be read as a promise
 
 
 class CommitmentKind(StrEnum):
@@ -137,6 +138,19 @@ class CommitmentIn(BaseModel):
     )
 
 
+class UnreadableCommitment(BaseModel):
+    """A CRM record that is a promise but cannot be read as one (a kind or a date Dealgate
+    does not take): kept as `needs_attention`, blocking its deal until the CRM sends it
+    readable, never dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: ExternalId
+    problem: text(1000, min_length=1, strip=True) = Field(  # type: ignore[valid-type]
+        description="What is wrong with the record, for the rep who fixes it."
+    )
+
+
 class CrmEvent(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -168,16 +182,20 @@ class CrmEvent(BaseModel):
     snapshot: bool = Field(description="True: the list is the deal's whole set.")
     deal: DealIn
     commitments: Annotated[list[CommitmentIn], Field(max_length=500)] = Field(default_factory=list)
+    unreadable: Annotated[list[UnreadableCommitment], Field(max_length=500)] = Field(
+        default_factory=list,
+        description="Records the CRM holds as promises that cannot be read as one; part of "
+        "the deal's set (a snapshot does not withdraw them).",
+    )
 
-    @field_validator("commitments")
-    @classmethod
-    def _external_ids_unique(cls, commitments: list[CommitmentIn]) -> list[CommitmentIn]:
+    @model_validator(mode="after")
+    def _external_ids_unique(self) -> "CrmEvent":
         seen: set[str] = set()
-        for commitment in commitments:
+        for commitment in [*self.commitments, *self.unreadable]:
             if commitment.external_id in seen:
                 raise ValueError(f"commitment {commitment.external_id!r} is listed twice")
             seen.add(commitment.external_id)
-        return commitments
+        return self
 
 
 # What the internal API answers and the gateway writes back ------------------------------
@@ -509,6 +527,11 @@ class CommitmentFields(BaseModel):
     tags: list[str]
     review_status: ReviewStatus
     reopen_reason: str | None = Field(description="Why it needs sign-off again, if reopened.")
+    crm_problem: str | None = Field(
+        None,
+        description="Why the CRM's record cannot be read as a promise (needs_attention): what "
+        "the rep fixes in the CRM.",
+    )
     status_changed_at: datetime
     version: int
 

@@ -40,6 +40,7 @@ class EventType(StrEnum):
     commitment_rejected = "commitment.rejected"
     commitment_cleared = "commitment.cleared"
     commitment_withdrawn = "commitment.withdrawn"
+    commitment_needs_attention = "commitment.needs_attention"
     deal_gate_changed = "deal.gate_changed"
     deal_breach_recorded = "deal.breach_recorded"
     signoff_reminder = "signoff.reminder"
@@ -55,6 +56,9 @@ EVENT_DESCRIPTIONS = {
     EventType.commitment_rejected: "A PM rejected the commitment.",
     EventType.commitment_cleared: "Nothing about the commitment needs sign-off (any more).",
     EventType.commitment_withdrawn: "The CRM removed the commitment, or the deal was lost.",
+    EventType.commitment_needs_attention: "The CRM sent the commitment's record in a form "
+    "Dealgate cannot read as a promise (`crm_problem` says why): it blocks the deal until the "
+    "record is fixed in the CRM.",
     EventType.deal_gate_changed: "The deal's readiness to close was first known, or flipped "
     "between ready and not ready; with the blocking commitments.",
     EventType.deal_breach_recorded: "The CRM reported the deal won while it was not ready.",
@@ -371,6 +375,7 @@ _COMMITMENT = {
     "tags": ["enterprise-security"],
     "review_status": "needs_signoff",
     "reopen_reason": None,
+    "crm_problem": None,
     "status_changed_at": "2026-11-20T10:00:02Z",
     "version": 2,
     "conflicts": [_CONFLICT],
@@ -439,6 +444,17 @@ EXAMPLE_DATA: dict[EventType, dict] = {
         "deal": _DEAL,
         "commitment": {**_COMMITMENT, "review_status": "withdrawn"},
         "gate": {"ready": True, "blocking_count": 0},
+    },
+    EventType.commitment_needs_attention: {
+        "deal": _DEAL,
+        "commitment": {
+            **_COMMITMENT,
+            "review_status": "needs_attention",
+            "crm_problem": "kind: 'featur' is not one of feature, integration, custom_work, "
+            "date, other",
+            "conflicts": [],
+        },
+        "gate": _GATE,
     },
     EventType.deal_gate_changed: {
         "deal": _DEAL,

@@ -12,6 +12,7 @@ SETTLED_EVENTS = {
     S.approved: EventType.commitment_approved,
     S.rejected: EventType.commitment_rejected,
     S.withdrawn: EventType.commitment_withdrawn,
+    S.needs_attention: EventType.commitment_needs_attention,
 }
 
 

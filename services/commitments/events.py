@@ -31,6 +31,7 @@ from kit.contracts.commitments import (
     CrmEvent,
     DealStage,
     IntakeAnswer,
+    UnreadableCommitment,
 )
 from kit.contracts.events import Breach
 from kit.db import dialect_insert, utcnow
@@ -217,12 +218,15 @@ async def _apply(
     }
     await _copy_deal_fields(connection, deal, values)
     stored = {
-        external_id: StoredCommitment(external_id, _content(row), ReviewStatus(row.review_status))
+        external_id: StoredCommitment(
+            external_id, _content(row), ReviewStatus(row.review_status), row.crm_problem
+        )
         for external_id, row in rows.items()
     }
     plan = plan_intake(
         stored,
-        [incoming(commitment) for commitment in event.commitments],
+        [incoming(commitment) for commitment in event.commitments]
+        + [unreadable(commitment) for commitment in event.unreadable],
         snapshot=event.snapshot,
         deal_stage=event.deal.stage,
     )
@@ -299,6 +303,7 @@ async def _create(
             external_id=change.external_id,
             **_content_values(change.content),
             review_status=status.value,
+            crm_problem=change.problem,
             status_changed_at=now,
             version=1,
             work_due_at=due if status is ReviewStatus.received else None,
@@ -327,7 +332,9 @@ async def _update(
         values.update(_content_values(change.content))
     if status is not previous:
         values.update(review_status=status.value, status_changed_at=now, reopen_reason=None)
+    values["crm_problem"] = change.problem
     fresh = Event.crm_changed in change.events
+    unreadable_now = Event.crm_unreadable in change.events
     if fresh:
         # Evaluated afresh: the old evaluation no longer describes it, and an evaluation
         # already under way (its claim) is of the old content.
@@ -338,12 +345,17 @@ async def _update(
             work_attempts=0,
             work_cause=cause,
         )
-    if fresh or status is ReviewStatus.withdrawn:
+    if unreadable_now:
+        # Its evaluation judged content the CRM no longer vouches for; nothing is evaluated
+        # until the record is readable again.
+        values.update(current_evaluation_id=None)
+    stops = fresh or unreadable_now or status is ReviewStatus.withdrawn
+    if stops:
         values.update(claim_token=None, claimed_until=None)
-    if status is ReviewStatus.withdrawn:
+    if unreadable_now or status is ReviewStatus.withdrawn:
         values.update(work_due_at=None)
     await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
-    if fresh or status is ReviewStatus.withdrawn:
+    if stops:
         await clear_conflict_tallies(connection, row.id)
     if change.content is not None and change.content.tags != tuple(row.tags):
         await set_commitment_tags(connection, row.id, change.content.tags)
@@ -390,4 +402,11 @@ def incoming(commitment: CommitmentIn) -> IncomingCommitment:
         promised_by=commitment.promised_by,
         tags=tuple(commitment.tags),
         withdrawn=commitment.withdrawn,
+    )
+
+
+def unreadable(commitment: UnreadableCommitment) -> IncomingCommitment:
+    """The planner's view of a record the CRM sent that cannot be read as a promise."""
+    return IncomingCommitment(
+        external_id=commitment.external_id, kind="", summary="", problem=commitment.problem
     )

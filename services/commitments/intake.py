@@ -10,6 +10,9 @@ applies the plan in the same transaction, and pushes each lifecycle event throug
   withdrawn. `snapshot: false` lists only what changed.
 - A deal the CRM reports lost withdraws every commitment (new ones are recorded withdrawn);
   so does a commitment the CRM marks `withdrawn` (a status instead of a deletion), alone.
+- A record the CRM sends unreadable (`problem`) puts the commitment in needs_attention with
+  the problem, its stored content kept (a new one stores a placeholder); the record sent
+  readable again is evaluated afresh, even if its content is what was held before.
 - The roadmap link: a key the CRM sends wins when it is non-empty and differs from the last
   key the CRM sent; otherwise a PM's link stands. The CRM clearing its own key unlinks.
 """
@@ -43,6 +46,7 @@ class StoredCommitment:
     external_id: str
     content: CommitmentContent
     review_status: ReviewStatus
+    problem: str | None = None  # why its CRM record could not be read (needs_attention)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class IncomingCommitment:
     promised_by: date | None = None
     tags: tuple[str, ...] = field(default=())
     withdrawn: bool = False  # the CRM marks it taken back (a Withdrawn status)
+    problem: str | None = None  # its record cannot be read as a promise: why
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class PlannedChange:
     action: Literal["create", "update", "withdraw"]
     content: CommitmentContent | None  # what to store (create, update)
     events: tuple[Event, ...]  # lifecycle events to apply, in order
+    problem: str | None = None  # what to store of why its record cannot be read
 
 
 def _link(
@@ -111,6 +117,11 @@ def plan_intake(
     plan: list[PlannedChange] = []
     for commitment in incoming:
         previous = stored.get(commitment.external_id)
+        if commitment.problem is not None:
+            change = _unreadable(commitment, previous, lost)
+            if change is not None:
+                plan.append(change)
+            continue
         content = _content(commitment, previous.content if previous else None)
         gone = lost or commitment.withdrawn
         if previous is None:
@@ -120,7 +131,11 @@ def plan_intake(
         withdrawn = previous.review_status is ReviewStatus.withdrawn
         if gone:
             events = () if withdrawn else (Event.withdrawn,)
-        elif withdrawn or _effective(content) != _effective(previous.content):
+        elif (
+            withdrawn
+            or previous.review_status is ReviewStatus.needs_attention
+            or _effective(content) != _effective(previous.content)
+        ):
             events = (Event.crm_changed,)
         else:
             events = ()
@@ -133,3 +148,33 @@ def plan_intake(
         if snapshot or lost:
             plan.append(PlannedChange(external_id, "withdraw", None, (Event.withdrawn,)))
     return plan
+
+
+def placeholder(problem: str) -> CommitmentContent:
+    """What a commitment first seen unreadable holds until the CRM sends it readable."""
+    return CommitmentContent(
+        kind="other",
+        summary=f"Unreadable in the CRM: {problem}"[:2000],
+        promised_by=None,
+        tags=(),
+        roadmap_item_key=None,
+        link_source=None,
+        crm_roadmap_item_key=None,
+    )
+
+
+def _unreadable(
+    commitment: IncomingCommitment, previous: StoredCommitment | None, lost: bool
+) -> PlannedChange | None:
+    external_id, problem = commitment.external_id, commitment.problem
+    if previous is None:
+        events = (Event.withdrawn,) if lost else (Event.crm_unreadable,)
+        return PlannedChange(external_id, "create", placeholder(problem or ""), events, problem)
+    status = previous.review_status
+    if lost:
+        if status is ReviewStatus.withdrawn:
+            return None
+        return PlannedChange(external_id, "update", None, (Event.withdrawn,), previous.problem)
+    if status is ReviewStatus.needs_attention and previous.problem == problem:
+        return None
+    return PlannedChange(external_id, "update", None, (Event.crm_unreadable,), problem)

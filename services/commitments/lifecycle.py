@@ -11,6 +11,9 @@ Where DESIGN.md is silent, the table says what we chose:
   conflicts are all covered by the standing approval is `approved` (again).
 - A rejected commitment ignores evaluations and refuses PM re-links: it waits for the CRM.
 - A withdrawn commitment comes back only if the CRM sends it again.
+- A record the CRM sends that cannot be read as a promise puts it in `needs_attention`,
+  whatever it was: the content Dealgate held no longer says what was promised. It blocks
+  the deal, takes no decision, and waits for the CRM to send it readable (then `received`).
 - Coverage: date codes on one item cover one another by their dates (DESIGN's "same code"
   would let a pull-in that turns date_before_plan into date_at_risk reopen, which its "a
   pull-in does not reopen" forbids); other codes need the same code and item.
@@ -34,6 +37,7 @@ class Event(StrEnum):
     crm_changed = "crm_changed"  # the CRM sent new content for it, or sent it again
     relinked = "relinked"  # a PM linked it to a roadmap item
     withdrawn = "withdrawn"  # the CRM removed it, or the deal was lost
+    crm_unreadable = "crm_unreadable"  # the CRM sent its record in a form Dealgate cannot read
 
 
 S, E = ReviewStatus, Event
@@ -43,6 +47,7 @@ _EVALUATED = {
     E.evaluated_uncovered: S.needs_signoff,
 }
 _NOT_AWAITING = "it is not awaiting sign-off"
+_UNREADABLE = "its CRM record cannot be read; it waits for the CRM to send it fixed"
 
 # status -> event -> the status it moves to, or the reason it is refused.
 TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
@@ -54,6 +59,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.evaluation_pending: {
         **_EVALUATED,
@@ -63,6 +69,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.cleared: {
         **_EVALUATED,
@@ -72,6 +79,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.needs_signoff: {
         **_EVALUATED,
@@ -81,6 +89,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.approved: {
         **_EVALUATED,
@@ -90,6 +99,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.rejected: {
         E.evaluated_clear: S.rejected,
@@ -101,6 +111,19 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: "it was rejected; it waits for the CRM to change it",
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
+    },
+    S.needs_attention: {
+        E.evaluated_clear: S.needs_attention,
+        E.evaluated_covered: S.needs_attention,
+        E.evaluated_uncovered: S.needs_attention,
+        E.roadmap_unreachable: S.needs_attention,
+        E.approve: _UNREADABLE,
+        E.reject: _UNREADABLE,
+        E.crm_changed: S.received,
+        E.relinked: _UNREADABLE,
+        E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
     S.withdrawn: {
         E.evaluated_clear: S.withdrawn,
@@ -112,6 +135,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_changed: S.received,
         E.relinked: "it has been withdrawn",
         E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
     },
 }
 

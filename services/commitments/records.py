@@ -21,7 +21,8 @@ from services.commitments.tables import commitments, deals, decisions, evaluatio
 
 COMMITMENT_FIELDS = (
     "id", "deal_id", "external_id", "kind", "summary", "roadmap_item_key", "link_source",
-    "promised_by", "tags", "review_status", "reopen_reason", "status_changed_at", "version",
+    "promised_by", "tags", "review_status", "reopen_reason", "crm_problem", "status_changed_at",
+    "version",
 )  # fmt: skip
 
 

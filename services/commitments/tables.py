@@ -27,7 +27,7 @@ metadata = new_metadata()
 ID = String(36)
 REVIEW_STATUSES = (
     "'received', 'evaluation_pending', 'cleared', 'needs_signoff', 'approved', 'rejected', "
-    "'withdrawn'"
+    "'withdrawn', 'needs_attention'"
 )
 
 deals = Table(
@@ -78,6 +78,8 @@ commitments = Table(
     Column("crm_roadmap_item_key", String(20), nullable=True),
     Column("review_status", String(24), nullable=False),
     Column("reopen_reason", Text, nullable=True),
+    # Why the CRM's record cannot be read as a promise (needs_attention).
+    Column("crm_problem", Text, nullable=True),
     Column("status_changed_at", UTCDateTime, nullable=False),
     # The review status the last commitment event told (null: none yet), so an event goes
     # out only when what a receiver knows changes (outbox.py).

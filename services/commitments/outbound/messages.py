@@ -13,6 +13,7 @@ TITLES = {
     E.commitment_reopened: "Sign-off needed again",
     E.commitment_approved: "Approved",
     E.commitment_rejected: "Rejected",
+    E.commitment_needs_attention: "Fix in the CRM",
     E.signoff_reminder: "Reminder: sign-off awaited",
     E.signoff_overdue: "Overdue: sign-off past its SLA",
 }
@@ -58,6 +59,8 @@ def notice(kind: str, data: Mapping, gateway_url: str) -> Notice:
             notes.append("What changed: the CRM sent the promise changed.")
         elif cause.get("kind") == "roadmap_link":
             notes.append(f"What changed: a PM linked it to {cause.get('roadmap_item_key')}.")
+    if kind == E.commitment_needs_attention and commitment.get("crm_problem"):
+        notes.append(f"The CRM's record cannot be read: {commitment['crm_problem']}")
     if data.get("decision"):
         decision = data["decision"]
         said = f": {decision['comment']}" if decision.get("comment") else ""

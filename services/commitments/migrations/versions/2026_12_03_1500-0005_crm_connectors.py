@@ -1,5 +1,6 @@
 """The CRM connectors' queues: the notifications a CRM sent that await a fetch from its
-API, and the gate each CRM deal should show with what was last written back.
+API, and the gate each CRM deal should show with what was last written back; a commitment
+whose CRM record cannot be read (needs_attention, with the problem).
 
 Revision ID: 0005
 Revises: 0004
@@ -18,7 +19,20 @@ ID = sa.String(length=36)
 WHEN = sa.DateTime(timezone=True)
 
 
+OLD_STATUSES = (
+    "'received', 'evaluation_pending', 'cleared', 'needs_signoff', 'approved', 'rejected', "
+    "'withdrawn'"
+)
+NEW_STATUSES = OLD_STATUSES + ", 'needs_attention'"
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("commitments") as table:
+        table.add_column(sa.Column("crm_problem", sa.Text(), nullable=True))
+        table.drop_constraint(op.f("ck_commitments_review_status"), type_="check")
+        table.create_check_constraint(
+            op.f("ck_commitments_review_status"), f"review_status IN ({NEW_STATUSES})"
+        )
     op.create_table(
         "crm_notifications",
         sa.Column("id", ID, nullable=False),
@@ -84,3 +98,11 @@ def downgrade() -> None:
     op.drop_table("crm_writebacks")
     op.drop_index(op.f("ix_crm_notifications_source_status_due_at"), table_name="crm_notifications")
     op.drop_table("crm_notifications")
+    op.execute("UPDATE commitments SET review_status = 'received' "
+               "WHERE review_status = 'needs_attention'")  # fmt: skip
+    with op.batch_alter_table("commitments") as table:
+        table.drop_constraint(op.f("ck_commitments_review_status"), type_="check")
+        table.create_check_constraint(
+            op.f("ck_commitments_review_status"), f"review_status IN ({OLD_STATUSES})"
+        )
+        table.drop_column("crm_problem")
