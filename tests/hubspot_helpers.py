@@ -80,8 +80,11 @@ def event(subscription_type: str, object_id: str, **fields) -> dict:
     return shaped
 
 
-def signed(body: bytes, *, secret: str = HUBSPOT_SECRET, url: str = URL) -> dict[str, str]:
-    timestamp = str(int(time.time() * 1000))
+def signed(
+    body: bytes, *, secret: str = HUBSPOT_SECRET, url: str = URL, age_ms: int = 0
+) -> dict[str, str]:
+    """Headers as HubSpot signs a request (v3), `age_ms` ago."""
+    timestamp = str(int(time.time() * 1000) - age_ms)
     source = f"POST{url}{body.decode()}{timestamp}".encode()
     signature = base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest())
     return {

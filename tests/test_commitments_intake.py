@@ -273,10 +273,29 @@ def test_a_new_unreadable_record_is_created_needing_attention_with_a_placeholder
     (change,) = plan_intake({}, [unreadable("C-7", "promised_by: not a date")],
                             snapshot=True, deal_stage=OPEN)  # fmt: skip
 
-    assert (change.action, change.events) == ("create", (Event.crm_unreadable,))
-    assert change.content == placeholder("promised_by: not a date")
-    assert change.content.summary == "Unreadable in the CRM: promised_by: not a date"
+    assert (change.external_id, change.action) == ("C-7", "create")
+    assert change.events == (Event.crm_unreadable,)
     assert change.problem == "promised_by: not a date"
+    assert change.content == CommitmentContent(
+        kind="other",
+        summary="Unreadable in the CRM: promised_by: not a date",
+        promised_by=None,
+        tags=(),
+        roadmap_item_key=None,
+        link_source=None,
+        crm_roadmap_item_key=None,
+    )
+
+
+def test_the_placeholder_summary_fits_the_summary_column():
+    assert len(placeholder("x" * 3000).summary) == 2000
+
+
+def test_an_unreadable_record_does_not_stop_the_plan_for_those_after_it():
+    plan = plan_intake({}, [unreadable("C-1"), sso(external_id="C-2")], snapshot=True,
+                       deal_stage=OPEN)  # fmt: skip
+
+    assert [(c.external_id, c.action) for c in plan] == [("C-1", "create"), ("C-2", "create")]
 
 
 def test_the_same_problem_again_changes_nothing_and_another_is_recorded():
@@ -313,6 +332,6 @@ def test_a_lost_deal_withdraws_unreadable_records_too():
         [unreadable(problem="x")], snapshot=True, deal_stage=LOST,
     )  # fmt: skip
 
-    assert withdrawn.events == (Event.withdrawn,)
-    assert new.events == (Event.withdrawn,)
+    assert withdrawn == PlannedChange("C-1", "update", None, (Event.withdrawn,), "x")
+    assert (new.external_id, new.action, new.events) == ("C-2", "create", (Event.withdrawn,))
     assert again == []

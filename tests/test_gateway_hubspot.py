@@ -1,18 +1,14 @@
 """The HubSpot webhook: signed with X-HubSpot-Signature-v3, a deal's properties turned into
 the canonical event, taken once per state of the deal."""
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 
 import pytest
 
 from tests.conftest import Stack
-from tests.gateway_helpers import HUBSPOT_SECRET, VIEWER, roadmap_with_two_items
-
-URL = "http://test/v1/webhooks/hubspot"
+from tests.gateway_helpers import VIEWER, roadmap_with_two_items
+from tests.hubspot_helpers import signed
 
 
 def hubspot_deal(**overrides) -> dict:
@@ -38,17 +34,6 @@ def hubspot_deal(**overrides) -> dict:
     }
     properties.update(overrides)
     return properties
-
-
-def signed(body: bytes, *, secret: str = HUBSPOT_SECRET, url: str = URL, age_ms: int = 0):
-    timestamp = str(int(time.time() * 1000) - age_ms)
-    source = f"POST{url}{body.decode()}{timestamp}".encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest())
-    return {
-        "X-HubSpot-Signature-v3": signature.decode(),
-        "X-HubSpot-Request-Timestamp": timestamp,
-        "Content-Type": "application/json",
-    }
 
 
 async def send(gateway, properties: dict, **signing):

@@ -16,7 +16,7 @@ failure leaves it pending, due again after the wait the CRM asked for or a backo
 import logging
 from datetime import datetime
 
-from gateway.crm import hubspot
+from gateway.crm import hubspot, stored
 from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.hubspot_api import COMMITMENT_PROPERTIES, DEAL_PROPERTIES, HubSpotApi
 from gateway.crm.records import readable
@@ -25,7 +25,7 @@ from gateway.evaluator import Evaluator
 from gateway.relay import refuse
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.backoff import backoff_seconds
-from kit.contracts.commitments import CommitmentPage, DealPage
+from kit.contracts.commitments import CommitmentPage
 from kit.contracts.crm import (
     ClaimedNotification,
     ClaimedWriteback,
@@ -168,7 +168,7 @@ class HubSpotConnector:
         page = self.commitments.parse(response, CommitmentPage)
         if not page.items:
             return None
-        deal = await self._stored_deal_by_id(page.items[0].deal_id)
+        deal = await stored.deal_by_id(self.commitments, page.items[0].deal_id)
         return deal["external_id"] if deal else None
 
     async def _take_deals(
@@ -222,11 +222,11 @@ class HubSpotConnector:
                         latest=latest[deal_id],
                     )
                 else:
-                    stored = await self._stored_deal(deal_id)
-                    if stored is None:
+                    held = await stored.deal_by_crm_id(self.commitments, "hubspot", deal_id)
+                    if held is None:
                         taken.add(deal_id)  # never seen, now gone: nothing to do
                         continue
-                    event_id, event = hubspot.withdrawn_event(stored, latest[deal_id])
+                    event_id, event = hubspot.withdrawn_event(held, latest[deal_id])
                 await take_adapted(
                     self.commitments,
                     self.evaluator,
@@ -282,23 +282,6 @@ class HubSpotConnector:
             unreadable=unreadable,
             changed_at=changed_at,
         )
-
-    async def _stored_deal(self, deal_id: str) -> dict | None:
-        response = await self.commitments.request(
-            "GET", "/deals", params={"source": "hubspot", "external_id": deal_id, "limit": 1}
-        )
-        if response.status_code != 200:
-            refuse(self.commitments, response)
-        page = self.commitments.parse(response, DealPage)
-        return page.items[0].model_dump(mode="json") if page.items else None
-
-    async def _stored_deal_by_id(self, deal_id: str) -> dict | None:
-        response = await self.commitments.request("GET", f"/deals/{deal_id}")
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            refuse(self.commitments, response)
-        return response.json()
 
     # The write-back --------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from gateway.crm import salesforce
+from gateway.crm import salesforce, stored
 from gateway.crm.records import readable
 from gateway.crm.salesforce_api import SalesforceApi, soql_string
 from gateway.crm.webhooks import take_adapted
@@ -70,7 +70,7 @@ class SalesforceConnector:
         self.max_clock_skew = max_clock_skew
 
     async def write_back(self, item: ClaimedWriteback) -> None:
-        deal = await self._deal(item.deal_id)
+        deal = await stored.deal_by_id(self.commitments, item.deal_id)
         if deal is not None and deal["stage"] == "open":
             await self.reconcile(deal)
         fields = {
@@ -127,11 +127,3 @@ class SalesforceConnector:
             if page.next_cursor is None:
                 return count
             cursor = page.next_cursor
-
-    async def _deal(self, deal_id: str) -> dict[str, Any] | None:
-        response = await self.commitments.request("GET", f"/deals/{deal_id}")
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            refuse(self.commitments, response)
-        return response.json()

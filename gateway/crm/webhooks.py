@@ -20,7 +20,7 @@ from typing import Annotated
 from fastapi import Query, Request, Response
 from pydantic import ValidationError
 
-from gateway.crm import hubspot, salesforce
+from gateway.crm import hubspot, salesforce, stored
 from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.generic import verify_standard_webhook
 from gateway.crm.records import readable
@@ -34,7 +34,6 @@ from kit.contracts.commitments import (
     MAX_PAGE,
     CommitmentPage,
     CrmEvent,
-    DealPage,
     IntakeAnswer,
     ReviewStatus,
     Source,
@@ -349,12 +348,12 @@ async def hubspot_webhook(
     if hubspot.is_batch(body):
         return await _store_hubspot_batch(request, commitments, body)
     deal_id, properties = hubspot.workflow_deal(body)
-    stored = await _stored_deal(commitments, "hubspot", deal_id)
+    held = await stored.deal_by_crm_id(commitments, "hubspot", deal_id)
     api = request.app.state.hubspot_api
     stage, owner = None, None
     if api is not None:
         stage, owner = await _workflow_lookups(api, properties)
-    event_id, event = hubspot.canonical_event(properties, stored, stage=stage, owner=owner)
+    event_id, event = hubspot.canonical_event(properties, held, stage=stage, owner=owner)
     return await take_adapted(
         commitments,
         evaluator,
@@ -447,7 +446,7 @@ async def salesforce_webhook(
             modified_field = "body.Opportunity.LastModifiedDate"
         else:
             opportunity_id, commitment = salesforce.commitment_of(notification)
-            deal = await _stored_deal(commitments, "salesforce", opportunity_id)
+            deal = await stored.deal_by_crm_id(commitments, "salesforce", opportunity_id)
             if deal is None:
                 raise salesforce.unknown_opportunity(opportunity_id)
             event_id = salesforce.commitment_event_id(notification, deal)
@@ -466,13 +465,3 @@ async def salesforce_webhook(
         if answer.status == "stale" and notification.object_type != "Opportunity":
             raise salesforce.moved_on(opportunity_id)
     return Response(salesforce.ACK, media_type="text/xml")
-
-
-async def _stored_deal(commitments: Upstream, source: str, external_id: str) -> dict | None:
-    response = await commitments.request(
-        "GET", "/deals", params={"source": source, "external_id": external_id, "limit": 1}
-    )
-    if response.status_code != 200:
-        refuse(commitments, response)
-    page = commitments.parse(response, DealPage)
-    return page.items[0].model_dump(mode="json") if page.items else None

@@ -118,7 +118,7 @@ def plan_intake(
     for commitment in incoming:
         previous = stored.get(commitment.external_id)
         if commitment.problem is not None:
-            change = _unreadable(commitment, previous, lost)
+            change = _unreadable(commitment.external_id, commitment.problem, previous, lost)
             if change is not None:
                 plan.append(change)
             continue
@@ -164,12 +164,11 @@ def placeholder(problem: str) -> CommitmentContent:
 
 
 def _unreadable(
-    commitment: IncomingCommitment, previous: StoredCommitment | None, lost: bool
+    external_id: str, problem: str, previous: StoredCommitment | None, lost: bool
 ) -> PlannedChange | None:
-    external_id, problem = commitment.external_id, commitment.problem
     if previous is None:
         events = (Event.withdrawn,) if lost else (Event.crm_unreadable,)
-        return PlannedChange(external_id, "create", placeholder(problem or ""), events, problem)
+        return PlannedChange(external_id, "create", placeholder(problem), events, problem)
     status = previous.review_status
     if lost:
         if status is ReviewStatus.withdrawn:
