@@ -25,6 +25,9 @@ from services.roadmap.settings import RoadmapSettings
 from tests.support.make_run import MakeRun, stack_ports
 from tests.support.processes import free_port
 
+# One worker for the module: its module-scoped stacks (`serving`, `stopped`) then start once.
+pytestmark = pytest.mark.xdist_group("make_run")
+
 UP = "Ctrl-C stops everything"  # the console's last line once the stack serves
 DEMO_DEALS = {
     "D-1001": "Acme expansion",

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.processes import APP_PREFIXES, free_port
@@ -41,6 +42,22 @@ def stack_ports() -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def ctrl_c_not_ignored() -> Iterator[None]:
+    """A terminal's shell starts a command with Ctrl-C (SIGINT) at its default. The suite's
+    own process may have it ignored (a shell without job control starts a background job so,
+    e.g. `make test &`), and an ignored signal stays ignored across exec: make would then
+    never stop on Ctrl-C. A handler of our own is reset to the default in the child."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class MakeRun:
     """One `make <target>` in the background; its console (stdout and stderr as one) in a
     file, read as it grows."""
@@ -50,7 +67,7 @@ class MakeRun:
     ) -> None:
         self.workdir, self.target = workdir, target
         self.output = workdir / f"make-{target}-{time.monotonic_ns()}.out"
-        with self.output.open("w") as console:
+        with self.output.open("w") as console, ctrl_c_not_ignored():
             self.process = subprocess.Popen(
                 make_command(target, *variables),
                 cwd=workdir,

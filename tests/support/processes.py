@@ -1,13 +1,16 @@
 """Apps as real processes (`python -m <module> serve`), as `make run` and containers run them."""
 
 import contextlib
+import itertools
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,46 @@ from tests.gateway_helpers import JWT_SECRET, WEBHOOK_SECRET
 APP_PREFIXES = ("DEALGATE_", "ROADMAP_", "COMMITMENTS_")
 
 
+# The suite runs in several pytest-xdist workers at once. A port from bind(0) is free only
+# until the app binds it, and another worker's bind(0), or any outgoing connection, can be
+# handed it in between. So each worker (up to PORT_SLICES of them) takes its ports from a
+# slice of its own, below the kernel's ephemeral range (which bind(0) and outgoing
+# connections draw from), each port checked free as it is handed out.
+PORT_SLICES, PORT_SLICE_SIZE = 12, 800
+_next_port: Iterator[int] | None = None
+
+
+def _port_candidates() -> Iterator[int]:
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = ephemeral_low - PORT_SLICES * PORT_SLICE_SIZE
+    if low < 1024:  # an unusual kernel setting: fall back to the kernel's choice
+        return iter(())
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    # Another run at once on this machine (another checkout's) most likely uses other slices,
+    # and starts elsewhere in a slice it shares.
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    run = zlib.crc32(run_id.encode()) if run_id else secrets.randbelow(PORT_SLICES)
+    first = low + (run + worker) % PORT_SLICES * PORT_SLICE_SIZE
+    ports = range(first, first + PORT_SLICE_SIZE)
+    start = secrets.randbelow(PORT_SLICE_SIZE)
+    return itertools.cycle([*ports[start:], *ports[:start]])
+
+
 def free_port() -> int:
+    """A port nothing listens on now, and that no other worker of this run hands out."""
+    global _next_port
+    if _next_port is None:
+        _next_port = _port_candidates()
+    for port in itertools.islice(_next_port, PORT_SLICE_SIZE):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
