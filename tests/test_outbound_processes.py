@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from standardwebhooks import Webhook
 
+from kit import background
 from kit.db import create_engine
 from services.commitments.app import create_app
 from services.commitments.outbound.dispatcher import Dispatcher
@@ -177,9 +178,8 @@ async def test_two_dispatchers_on_one_backlog_deliver_each_event_once(commitment
                     await _until(lambda: len(delivered) == 120, 60)
                     await asyncio.sleep(0.3)  # anything sent twice would have come by now
                 finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for task in tasks:  # cancelled again should a cancel be swallowed
+                        await background.stop(task)
         finally:
             for engine in engines:
                 await engine.dispose()

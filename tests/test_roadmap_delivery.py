@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from kit import background
 from kit.backoff import backoff_seconds
 from kit.db import create_engine, utcnow
 from services.roadmap.app import create_app
@@ -129,12 +130,11 @@ async def test_concurrent_senders_never_send_a_change_twice(engine, five_changes
 
 async def test_the_loop_keeps_sending_what_is_written_later(engine, roadmap, five_changes):
     subscriber = Subscriber()
-    task = asyncio.create_task(sender(engine, subscriber, batch_size=100).run(poll_seconds=0.02))
-    try:
+    # Stopped as the app stops it: a cancel swallowed mid-query is cancelled again, where a
+    # bare cancel() left the task running and the event loop's close waiting forever.
+    async with background.running(sender(engine, subscriber, batch_size=100).run(0.02)):
         await create_item(roadmap, "RM-3")
         assert await subscriber.wait_for(6) == [1, 2, 3, 4, 5, 6]
-    finally:
-        task.cancel()
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap():
