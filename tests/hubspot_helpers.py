@@ -9,7 +9,7 @@ import json
 import time
 
 from tests.conftest import Stack
-from tests.gateway_helpers import HUBSPOT_SECRET
+from tests.gateway_helpers import HUBSPOT_SECRET, VIEWER
 from tests.support.crm_simulators import (
     COMMITMENT_TYPE,
     HUBSPOT_TOKEN,
@@ -97,3 +97,31 @@ def signed(
 async def send_batch(gateway, events: list[dict]):
     body = json.dumps(events).encode()
     return await gateway.post("/v1/webhooks/hubspot", content=body, headers=signed(body))
+
+
+async def the_deal(gateway, deal_id: str = "9001") -> dict | None:
+    """The HubSpot deal as /v1 shows it, once Dealgate has it."""
+    response = await gateway.get(
+        "/v1/deals", params={"source": "hubspot", "external_id": deal_id}, headers=VIEWER
+    )
+    items = response.json()["items"]
+    return items[0] if items else None
+
+
+async def promises(gateway, deal_id: str = "9001") -> dict[str, str]:
+    """Its commitments' review statuses, by their record ids."""
+    deal = await the_deal(gateway, deal_id)
+    if deal is None:
+        return {}
+    response = await gateway.get("/v1/commitments", params={"deal_id": deal["id"]}, headers=VIEWER)
+    return {c["external_id"]: c["review_status"] for c in response.json()["items"]}
+
+
+def evaluated(found: dict[str, str]) -> bool:
+    return bool(found) and "received" not in found.values()
+
+
+async def gate_shown(account: HubSpot, deal_id: str = "9001") -> tuple:
+    """What the deal shows in HubSpot: (dealgate_ready, dealgate_blocking_count)."""
+    deal = account.objects["0-3"].get(deal_id, {})
+    return deal.get("dealgate_ready"), deal.get("dealgate_blocking_count")

@@ -8,9 +8,13 @@ from tests.gateway_helpers import PM, VIEWER, eventually, roadmap_with_two_items
 from tests.hubspot_helpers import (
     a_deal_with_two_promises,
     an_account,
+    evaluated,
     event,
+    gate_shown,
     hubspot_stack,
+    promises,
     send_batch,
+    the_deal,
 )
 from tests.support.crm_simulators import Fault
 
@@ -26,19 +30,6 @@ async def gateway(commitments_db_url, roadmap_db_url, account):
         yield client
 
 
-async def hubspot_deal(gateway, deal_id: str = "9001") -> dict | None:
-    response = await gateway.get(
-        "/v1/deals", params={"source": "hubspot", "external_id": deal_id}, headers=VIEWER
-    )
-    items = response.json()["items"]
-    return items[0] if items else None
-
-
-async def promises_of(gateway, deal: dict) -> dict[str, str]:
-    response = await gateway.get("/v1/commitments", params={"deal_id": deal["id"]}, headers=VIEWER)
-    return {c["external_id"]: c["review_status"] for c in response.json()["items"]}
-
-
 async def test_a_new_deal_with_two_records_is_evaluated_gated_approved_and_opened(gateway, account):
     await roadmap_with_two_items(gateway)
     a_deal_with_two_promises(account)
@@ -51,7 +42,7 @@ async def test_a_new_deal_with_two_records_is_evaluated_gated_approved_and_opene
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"taken": 3, "duplicates": 0}
-    deal = await eventually(lambda: hubspot_deal(gateway), lambda found: found is not None)
+    deal = await eventually(lambda: the_deal(gateway), lambda found: found is not None)
     assert (deal["name"], deal["amount"], deal["currency"]) == (
         "Acme via HubSpot",
         "90000.00",
@@ -63,9 +54,7 @@ async def test_a_new_deal_with_two_records_is_evaluated_gated_approved_and_opene
         "open",
     )
     assert deal["expected_close"] == "2026-12-15"
-    statuses = await eventually(
-        lambda: promises_of(gateway, deal), lambda found: "received" not in found.values()
-    )
+    statuses = await eventually(lambda: promises(gateway), evaluated)
     assert statuses == {"7001": "needs_signoff", "7002": "cleared"}
     await eventually(
         lambda: _last_patch(account, "9001"), lambda patch: patch.get("dealgate_ready") == "false"
@@ -86,14 +75,9 @@ async def test_a_new_deal_with_two_records_is_evaluated_gated_approved_and_opene
     assert decided.status_code == 200, decided.text
 
     # What the deal shows in HubSpot (the request logged may still be on its way).
-    await eventually(lambda: _shown(account, "9001"), lambda shown: shown == ("true", "0"))
+    await eventually(lambda: gate_shown(account), lambda shown: shown == ("true", "0"))
     # Each state once: false, then true.
     assert [p["dealgate_ready"] for p in account.deal_patches("9001")] == ["false", "true"]
-
-
-async def _shown(account, deal_id: str) -> tuple:
-    deal = account.objects["0-3"][deal_id]
-    return deal.get("dealgate_ready"), deal.get("dealgate_blocking_count")
 
 
 async def _last_patch(account, deal_id: str) -> dict:
@@ -117,10 +101,7 @@ async def test_a_batch_sent_again_stores_nothing_new_and_events_of_one_deal_make
 
     assert first.json() == {"taken": 3, "duplicates": 0}
     assert again.json() == {"taken": 0, "duplicates": 3}
-    deal = await eventually(lambda: hubspot_deal(gateway), lambda found: found is not None)
-    await eventually(
-        lambda: promises_of(gateway, deal), lambda found: "received" not in found.values()
-    )
+    await eventually(lambda: promises(gateway), evaluated)
     deal_reads = account.calls_to("POST", "/crm/v3/objects/deals/batch/read")
     assert len(deal_reads) == 1
     assert deal_reads[0]["inputs"] == [{"id": "9001"}]
@@ -139,10 +120,7 @@ async def test_rate_limits_and_faults_delay_the_fetch_and_lose_nothing(gateway, 
     answer = await send_batch(gateway, [event("deal.creation", "9001")])
 
     assert answer.status_code == 200
-    deal = await eventually(lambda: hubspot_deal(gateway), lambda found: found is not None)
-    statuses = await eventually(
-        lambda: promises_of(gateway, deal), lambda found: "received" not in found.values()
-    )
+    statuses = await eventually(lambda: promises(gateway), evaluated)
     assert statuses == {"7001": "needs_signoff", "7002": "cleared"}
     assert not account.faults  # every fault was met on the way
 
@@ -154,7 +132,5 @@ async def test_an_api_that_stays_down_keeps_the_notification_until_it_answers(ga
     answer = await send_batch(gateway, [event("deal.creation", "9001")])
 
     assert answer.status_code == 200
-    deal = await eventually(
-        lambda: hubspot_deal(gateway), lambda found: found is not None, seconds=30
-    )
+    deal = await eventually(lambda: the_deal(gateway), lambda found: found is not None, seconds=30)
     assert deal["external_id"] == "9001"

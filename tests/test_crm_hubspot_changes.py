@@ -11,10 +11,14 @@ from tests.gateway_helpers import PM, VIEWER, eventually, roadmap_with_two_items
 from tests.hubspot_helpers import (
     a_deal_with_two_promises,
     an_account,
+    evaluated,
     event,
+    gate_shown,
     hubspot_stack,
+    promises,
     send_batch,
     signed,
+    the_deal,
 )
 from tests.support.clients import client_of
 from tests.support.crm_simulators import COMMITMENT_TYPE, Fault
@@ -36,31 +40,11 @@ async def gateway(stack):
         yield client
 
 
-async def the_deal(gateway, deal_id: str = "9001") -> dict | None:
-    response = await gateway.get(
-        "/v1/deals", params={"source": "hubspot", "external_id": deal_id}, headers=VIEWER
-    )
-    items = response.json()["items"]
-    return items[0] if items else None
-
-
-async def promises(gateway, deal_id: str = "9001") -> dict[str, str]:
-    deal = await the_deal(gateway, deal_id)
-    if deal is None:
-        return {}
-    response = await gateway.get("/v1/commitments", params={"deal_id": deal["id"]}, headers=VIEWER)
-    return {c["external_id"]: c["review_status"] for c in response.json()["items"]}
-
-
-def settled(found: dict[str, str]) -> bool:
-    return bool(found) and "received" not in found.values()
-
-
 async def a_gated_deal(gateway, account) -> None:
     await roadmap_with_two_items(gateway)
     a_deal_with_two_promises(account)
     await send_batch(gateway, [event("deal.creation", "9001")])
-    assert await eventually(lambda: promises(gateway), settled) == {
+    assert await eventually(lambda: promises(gateway), evaluated) == {
         "7001": "needs_signoff", "7002": "cleared"
     }  # fmt: skip
 
@@ -85,12 +69,7 @@ async def test_a_deleted_commitment_record_withdraws_its_promise_and_opens_the_g
         lambda: promises(gateway), lambda found: found.get("7001") == "withdrawn"
     )
     assert found == {"7001": "withdrawn", "7002": "cleared"}
-    await eventually(lambda: _gate(account), lambda gate: gate == ("true", "0"))
-
-
-async def _gate(account) -> tuple:
-    deal = account.objects["0-3"].get("9001", {})
-    return deal.get("dealgate_ready"), deal.get("dealgate_blocking_count")
+    await eventually(lambda: gate_shown(account), lambda gate: gate == ("true", "0"))
 
 
 async def test_a_deleted_deal_withdraws_every_promise(gateway, account):
@@ -146,7 +125,7 @@ async def test_an_object_dealgate_does_not_read_is_kept_as_ignored_with_the_reas
 
 async def test_a_record_that_cannot_be_read_needs_attention_and_holds_the_deal(gateway, account):
     await a_gated_deal(gateway, account)
-    await eventually(lambda: _gate(account), lambda gate: gate == ("false", "1"))
+    await eventually(lambda: gate_shown(account), lambda gate: gate == ("false", "1"))
 
     account.put(COMMITMENT_TYPE, "7002", kind="featur", hs_lastmodifieddate="2026-11-21T09:00:00Z")
     await send_batch(gateway, [event("object.propertyChange", "7002", propertyName="kind")])
@@ -163,7 +142,7 @@ async def test_a_record_that_cannot_be_read_needs_attention_and_holds_the_deal(g
     assert "kind" in listed[0]["crm_problem"]
     assert "feature" in listed[0]["crm_problem"]
     assert listed[0]["summary"] == "Item RM-20"  # what was held stands
-    await eventually(lambda: _gate(account), lambda gate: gate == ("false", "2"))
+    await eventually(lambda: gate_shown(account), lambda gate: gate == ("false", "2"))
 
     account.put(COMMITMENT_TYPE, "7002", kind="feature", hs_lastmodifieddate="2026-11-21T10:00:00Z")
     await send_batch(gateway, [event("object.propertyChange", "7002", propertyName="kind")])
@@ -181,11 +160,11 @@ async def _summary(gateway, deal_id: str, external_id: str) -> str:
 async def test_the_write_back_waits_out_rate_limits_and_writes_each_state_once(gateway, account):
     account.fail_next(
         Fault(status=429, retry_after="0.3", path_contains="/objects/deals/9001"),
-        Fault(status=429, retry_after="30", path_contains="/objects/deals/9001"),
+        Fault(status=429, retry_after="6", path_contains="/objects/deals/9001"),
     )
     await a_gated_deal(gateway, account)
 
-    await eventually(lambda: _gate(account), lambda gate: gate == ("false", "1"), seconds=40)
+    await eventually(lambda: gate_shown(account), lambda gate: gate == ("false", "1"), seconds=20)
     flagged = next(
         c
         for c in (await gateway.get("/v1/commitments", headers=VIEWER)).json()["items"]
@@ -196,7 +175,7 @@ async def test_the_write_back_waits_out_rate_limits_and_writes_each_state_once(g
         json={"decision": "approve", "comment": "ok"},
         headers=PM,
     )
-    await eventually(lambda: _gate(account), lambda gate: gate == ("true", "0"))
+    await eventually(lambda: gate_shown(account), lambda gate: gate == ("true", "0"))
     written = [p["dealgate_ready"] for p in account.deal_patches("9001")]
     assert written[-2:] == ["false", "true"]
     assert written.count("true") == 1

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from gateway.crm.hubspot import notifications, stage_name
-from gateway.crm.hubspot_api import stage_of
+from gateway.crm.hubspot import notifications, stage_name, stage_of_metadata
 from kit.problems import ProblemError
 from tests.hubspot_helpers import event
 from tests.support.crm_simulators import COMMITMENT_NAME, COMMITMENT_TYPE, PORTAL_ID
@@ -109,12 +108,10 @@ def test_a_gateway_without_a_portal_takes_no_batch():
     ],
 )
 def test_a_stage_means_what_its_pipeline_metadata_says(metadata, expected):
-    stage = stage_of(metadata)
-
-    assert stage_name("123456791", stage.won, stage.closed) == expected
+    assert stage_name("123456791", stage_of_metadata(metadata)) == expected
 
 
 def test_without_pipeline_metadata_hubspots_default_stage_ids_stand():
-    assert stage_name("closedwon", None, None) == "closed_won"
-    assert stage_name("closedlost", None, None) == "closed_lost"
-    assert stage_name("123456791", None, None) == "open"
+    assert stage_name("closedwon", None) == "closed_won"
+    assert stage_name("closedlost", None) == "closed_lost"
+    assert stage_name("123456791", None) == "open"

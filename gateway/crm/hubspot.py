@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
+from gateway.crm.canonical import content_event_id, held_deal
 from gateway.crm.generic import SignatureRejected
 from kit.problems import field_problem
 
@@ -161,7 +162,7 @@ def canonical_event(
         # Taken as sent: the canonical event refuses what is not an amount of cents.
         "amount": carried("amount", "amount", "0", lambda value: str(value or "0")),
         "currency": carried("deal_currency_code", "currency", "USD", lambda value: value or "USD"),
-        "stage": stage or STAGES.get(stage_id.lower(), "open"),
+        "stage": stage_name(stage_id, stage),
         "expected_close": carried(
             "closedate", "expected_close", None, lambda value: _day(value, "closedate")
         ),
@@ -294,14 +295,22 @@ def _is_commitment_type(type_id: str, configured: str) -> bool:
 # A deal as fetched from HubSpot's API ---------------------------------------------------
 
 
-def stage_name(stage_id: str, won: bool | None, closed: bool | None) -> str:
-    """The canonical stage: from the pipeline's metadata when known, else by HubSpot's
-    default pipeline ids."""
-    if closed is None:
-        return STAGES.get(stage_id.lower(), "open")
-    if not closed:
+def stage_of_metadata(metadata: dict[str, Any]) -> str:
+    """A pipeline stage by its metadata: closed with probability 1 is won, any other closed
+    stage lost, the rest open."""
+    if str(metadata.get("isClosed", "false")).lower() != "true":
         return "open"
-    return "closed_won" if won else "closed_lost"
+    try:
+        probability = float(metadata.get("probability", 0))
+    except (TypeError, ValueError):
+        probability = 0.0
+    return "closed_won" if probability >= 1.0 else "closed_lost"
+
+
+def stage_name(stage_id: str, from_pipelines: str | None) -> str:
+    """The canonical stage: what the pipelines API says of it, else by HubSpot's default
+    pipeline's ids."""
+    return from_pipelines or STAGES.get(stage_id.lower(), "open")
 
 
 def _amount(value: Any) -> str:
@@ -326,8 +335,8 @@ def _day(value: Any, field: str) -> str | None:
 
 
 def commitment_of_record(record_id: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """A `dealgate_commitment` record in the canonical shape. Its values are checked by
-    the canonical event: a bad kind or date is caught there."""
+    """A `dealgate_commitment` record in the canonical shape, as typed in HubSpot: whether
+    it reads as a promise is `records.readable`'s to say."""
     tags = [tag.strip() for tag in str(properties.get("tags") or "").split(";") if tag.strip()]
     return {
         "external_id": record_id,
@@ -348,13 +357,13 @@ def fetched_event(
     account: str,
     commitments: list[dict[str, Any]] | None,
     changed_at: datetime,
-    unreadable: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    unreadable: list[dict[str, Any]],
 ) -> tuple[str, dict[str, Any]]:
     """(event id, canonical event) of a deal as HubSpot holds it now. `commitments`: its
     readable records and `unreadable` the others (`{"external_id", "problem"}`), together the
     whole set (None: the portal has no commitment object, so the deal's commitments are left
-    as they are). The event id is the content's
-    digest: fetching the same state twice is one event."""
+    as they are). The event id is the content's digest: fetching the same state twice is
+    one event."""
     closes = properties.get("closedate")
     deal = {
         "source": "hubspot",
@@ -374,25 +383,19 @@ def fetched_event(
         "snapshot": commitments is not None,
         "deal": deal,
         "commitments": commitments or [],
-        "unreadable": list(unreadable),
+        "unreadable": unreadable,
     }
-    digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:24]
-    return f"hubspot-{deal_id}-{digest}", event
+    return content_event_id(f"hubspot-{deal_id}", event), event
 
 
 def withdrawn_event(stored: dict[str, Any], deleted_at: datetime) -> tuple[str, dict[str, Any]]:
     """A deal HubSpot no longer has (deleted): as Dealgate holds it, with no commitment."""
-    changed = max(datetime.fromisoformat(stored["crm_updated_at"]), deleted_at)
-    deal = {
-        name: stored[name]
-        for name in ("external_id", "name", "account", "amount", "currency", "stage",
-                     "expected_close", "owner")
-    }  # fmt: skip
+    changed = max(datetime.fromisoformat(stored["crm_updated_at"]), deleted_at).isoformat()
     event = {
         "event_type": "deal.upserted",
-        "occurred_at": changed.isoformat(),
+        "occurred_at": changed,
         "snapshot": True,
-        "deal": {"source": "hubspot", **deal, "updated_at": changed.isoformat()},
+        "deal": held_deal(stored, "hubspot", changed),
         "commitments": [],
     }
     return f"hubspot-{stored['external_id']}-deleted-{int(deleted_at.timestamp() * 1000)}", event

@@ -14,10 +14,10 @@ What Dealgate reads and writes, by HubSpot's documented endpoints:
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.crm.api import CrmApi
+from gateway.crm.hubspot import stage_of_metadata
 
 BATCH = 100
 OWNER_TTL_SECONDS = 600.0
@@ -45,25 +45,9 @@ COMMITMENT_PROPERTIES = (
 )
 
 
-@dataclass(frozen=True)
-class Stage:
-    closed: bool
-    won: bool
-
-
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(ids), BATCH):
         yield ids[start : start + BATCH]
-
-
-def stage_of(metadata: dict[str, Any]) -> Stage:
-    """A closed stage with probability 1 is won, any other closed stage lost."""
-    closed = str(metadata.get("isClosed", "false")).lower() == "true"
-    try:
-        probability = float(metadata.get("probability", 0))
-    except (TypeError, ValueError):
-        probability = 0.0
-    return Stage(closed=closed, won=closed and probability >= 1.0)
 
 
 class HubSpotApi(CrmApi):
@@ -73,7 +57,7 @@ class HubSpotApi(CrmApi):
         super().__init__(base_url, timeout=timeout, transport=transport)
         self.token = token
         self._owners: dict[str, tuple[float, str | None]] = {}
-        self._stages: dict[tuple[str, str], Stage] = {}
+        self._stages: dict[tuple[str, str], str] = {}
         self._stages_read_at: float | None = None
 
     async def headers(self) -> dict[str, str]:
@@ -126,8 +110,9 @@ class HubSpotApi(CrmApi):
         self._owners[owner_id] = (time.monotonic(), email or None)
         return email or None
 
-    async def stage(self, pipeline: str, stage: str) -> Stage | None:
-        """The stage's meaning, or None for one the deal pipelines do not have."""
+    async def stage(self, pipeline: str, stage: str) -> str | None:
+        """The stage as Dealgate names it (open, closed_won, closed_lost), or None for one
+        the deal pipelines do not have."""
         age = (
             float("inf")
             if self._stages_read_at is None
@@ -143,7 +128,7 @@ class HubSpotApi(CrmApi):
         stages = {}
         for pipeline in response.json().get("results", []):
             for stage in pipeline.get("stages", []):
-                stages[(str(pipeline["id"]), str(stage["id"]))] = stage_of(
+                stages[(str(pipeline["id"]), str(stage["id"]))] = stage_of_metadata(
                     stage.get("metadata") or {}
                 )
         self._stages, self._stages_read_at = stages, time.monotonic()

@@ -257,10 +257,8 @@ class HubSpotConnector:
         latest: datetime,
     ) -> tuple[str, dict]:
         stage_id = str(properties.get("dealstage") or "")
-        meaning = await self.api.stage(str(properties.get("pipeline") or "default"), stage_id)
-        stage = hubspot.stage_name(
-            stage_id, meaning.won if meaning else None, meaning.closed if meaning else None
-        )
+        pipeline = str(properties.get("pipeline") or "default")
+        stage = hubspot.stage_name(stage_id, await self.api.stage(pipeline, stage_id))
         owner_id = properties.get("hubspot_owner_id")
         owner = await self.api.owner_email(str(owner_id)) if owner_id else None
         times = [latest, hubspot.modified_at(properties)]

@@ -45,6 +45,7 @@ from typing import Any
 import defusedxml.ElementTree as SafeXml
 from defusedxml import DefusedXmlException
 
+from gateway.crm.canonical import held_deal
 from gateway.crm.generic import SignatureRejected
 from kit.problems import ProblemError, field_problem
 
@@ -219,28 +220,21 @@ def is_withdrawn(status: str | None) -> bool:
     return (status or "").strip().casefold() == "withdrawn"
 
 
-def commitment_event(deal: dict[str, Any], commitments: list[dict[str, Any]]) -> dict[str, Any]:
-    """Commitments' changes on their deal as Dealgate holds it: the deal's own modification
-    time, so the event neither goes stale nor moves the deal's clock. Each commitment as
-    `records.readable` made it: a promise, or unreadable with its problem."""
+def commitment_event(
+    deal: dict[str, Any], commitments: list[dict[str, Any]], *, snapshot: bool = False
+) -> dict[str, Any]:
+    """Commitments' changes on their deal as Dealgate holds it (`snapshot`: they are its
+    whole set): the deal's own modification time, so the event neither goes stale nor moves
+    the deal's clock. Each commitment as `records.readable` made it: a promise, or
+    unreadable with its problem."""
     return {
         "event_type": "deal.upserted",
         "occurred_at": deal["crm_updated_at"],
-        "snapshot": False,
-        "deal": {
-            "source": "salesforce",
-            "updated_at": deal["crm_updated_at"],
-            **{
-                name: deal[name]
-                for name in (
-                    "external_id", "name", "account", "amount", "currency", "stage",
-                    "expected_close", "owner",
-                )
-            },
-        },
+        "snapshot": snapshot,
+        "deal": held_deal(deal, "salesforce", deal["crm_updated_at"]),
         "commitments": [c for c in commitments if "problem" not in c],
         "unreadable": [c for c in commitments if "problem" in c],
-    }  # fmt: skip
+    }
 
 
 def commitment_event_id(notification: Notification, deal: dict[str, Any]) -> str:

@@ -9,12 +9,11 @@ written counts only records that exist) and, on a schedule, for every open oppor
 still has commitments.
 """
 
-import hashlib
-import json
 import logging
 from typing import Any
 
 from gateway.crm import salesforce, stored
+from gateway.crm.canonical import content_event_id
 from gateway.crm.records import readable
 from gateway.crm.salesforce_api import SalesforceApi, soql_string
 from gateway.crm.webhooks import take_adapted
@@ -88,16 +87,15 @@ class SalesforceConnector:
             f"WHERE Opportunity__c = {soql_string(deal['external_id'])} ORDER BY Id"
         )
         event = salesforce.commitment_event(
-            deal, [readable(commitment_of_record(record)) for record in records]
+            deal, [readable(commitment_of_record(record)) for record in records], snapshot=True
         )
-        event["snapshot"] = True
-        digest = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:24]
+        event_id = content_event_id(f"reconcile-{deal['external_id']}", event)
         try:
             await take_adapted(
                 self.commitments,
                 self.evaluator,
                 "salesforce",
-                (f"reconcile-{deal['external_id']}-{digest}", "salesforce.reconcile"),
+                (event_id, "salesforce.reconcile"),
                 event,
                 max_clock_skew=self.max_clock_skew,
                 modified_field=f"salesforce.Opportunity.{deal['external_id']}",

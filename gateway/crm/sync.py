@@ -23,7 +23,7 @@ from kit.contracts.crm import (
     ClaimedWriteback,
     ClaimedWritebacks,
     NotificationSettlement,
-    WritebackRetry,
+    Retry,
     WritebackSettlement,
     Written,
 )
@@ -144,8 +144,8 @@ class CrmSync:
                     if wait is None:
                         wait = backoff_seconds(item.attempts, self.max_retry_seconds, 2.0)
                     settlement.retry.append(
-                        WritebackRetry(
-                            deal_id=item.deal_id,
+                        Retry(
+                            id=item.deal_id,
                             reason=str(error)[:1000],
                             delay_seconds=min(wait, 86_400),
                         )

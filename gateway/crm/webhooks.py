@@ -387,11 +387,9 @@ async def _workflow_lookups(api, properties: dict) -> tuple[str | None, str | No
     stage, owner = None, None
     try:
         if properties.get("dealstage"):
-            meaning = await api.stage(
+            stage = await api.stage(
                 str(properties.get("pipeline") or "default"), str(properties["dealstage"])
             )
-            if meaning is not None:
-                stage = hubspot.stage_name("", meaning.won, meaning.closed)
         if properties.get("hubspot_owner_id") and not properties.get("owner_email"):
             owner = await api.owner_email(str(properties["hubspot_owner_id"]))
     except (CrmUnavailable, CrmRefused) as error:

@@ -116,6 +116,9 @@ class ClaimedNotifications(BaseModel):
 
 
 class Retry(Input):
+    """A claimed row released, due again after `delay_seconds`, with why: a notification by
+    its id, a write-back by its deal's id."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: Id
@@ -226,14 +229,6 @@ class Written(Input):
     blocking_count: Count
 
 
-class WritebackRetry(Input):
-    model_config = ConfigDict(extra="forbid")
-
-    deal_id: Id
-    reason: Reason
-    delay_seconds: JsonNumber = Field(ge=0, le=86_400)
-
-
 class WritebackSettlement(Input):
     model_config = ConfigDict(
         extra="forbid",
@@ -256,7 +251,7 @@ class WritebackSettlement(Input):
 
     token: ClaimToken
     written: Annotated[list[Written], Field(max_length=500)] = Field(default_factory=list)
-    retry: Annotated[list[WritebackRetry], Field(max_length=500)] = Field(default_factory=list)
+    retry: Annotated[list[Retry], Field(max_length=500)] = Field(default_factory=list)
 
 
 class WritebackRead(BaseModel):

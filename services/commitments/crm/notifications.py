@@ -8,9 +8,8 @@ CRM's API and settles them. A fetch that fails leaves them pending, due again la
 
 import json
 import uuid
-from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.crm import (
@@ -23,6 +22,7 @@ from kit.contracts.crm import (
     NotificationsTaken,
 )
 from kit.db import dialect_insert, utcnow
+from services.commitments import leases
 from services.commitments.tables import crm_notifications as table
 
 
@@ -70,33 +70,19 @@ def _storable(payload: dict) -> dict:
 
 async def claim(connection: AsyncConnection, request: NotificationClaim) -> ClaimedNotifications:
     """Pending notifications that are due, oldest first, leased to one token."""
-    now, token = utcnow(), uuid.uuid4().hex
-    free = or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
-    due = and_(
+    token, rows = await leases.claim(
+        connection,
+        table,
+        table.c.id,
         table.c.source == request.source.value,
         table.c.status == "pending",
-        table.c.due_at <= now,
-        free,
-    )
-    candidates = (
-        select(table.c.id)
-        .where(due)
-        .order_by(table.c.due_at, table.c.occurred_at, table.c.id)
-        .limit(request.limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = await connection.execute(
-        update(table)
-        .where(table.c.id.in_(candidates.scalar_subquery()), free)
-        .values(
-            claim_token=token,
-            claimed_until=now + timedelta(seconds=request.lease_seconds),
-            attempts=table.c.attempts + 1,
-        )
-        .returning(*(table.c[name] for name in ClaimedNotification.model_fields))
+        order_by=(table.c.due_at, table.c.occurred_at, table.c.id),
+        limit=request.limit,
+        lease_seconds=request.lease_seconds,
+        returning=[table.c[name] for name in ClaimedNotification.model_fields],
     )
     items = sorted(
-        (ClaimedNotification.model_validate(row._mapping) for row in claimed),
+        (ClaimedNotification.model_validate(row._mapping) for row in rows),
         key=lambda item: (item.occurred_at, item.event_id),
     )
     return ClaimedNotifications(token=token, items=items)
@@ -106,12 +92,11 @@ async def settle(connection: AsyncConnection, settlement: NotificationSettlement
     now = utcnow()
     held = table.c.claim_token == settlement.token
     settled = 0
-    released = {"claim_token": None, "claimed_until": None}
     if settlement.done:
         result = await connection.execute(
             update(table)
             .where(held, table.c.id.in_(settlement.done))
-            .values(status="done", reason=None, due_at=None, settled_at=now, **released)
+            .values(status="done", reason=None, due_at=None, settled_at=now, **leases.RELEASED)
         )
         settled += result.rowcount
     for ignored in settlement.ignored:
@@ -119,22 +104,17 @@ async def settle(connection: AsyncConnection, settlement: NotificationSettlement
             update(table)
             .where(held, table.c.id == ignored.id)
             .values(
-                status="ignored", reason=ignored.reason, due_at=None, settled_at=now, **released
+                status="ignored",
+                reason=ignored.reason,
+                due_at=None,
+                settled_at=now,
+                **leases.RELEASED,
             )
         )
         settled += result.rowcount
-    for retry in settlement.retry:
-        result = await connection.execute(
-            update(table)
-            .where(held, table.c.id == retry.id)
-            .values(
-                reason=retry.reason,
-                due_at=now + timedelta(seconds=retry.delay_seconds),
-                **released,
-            )
-        )
-        settled += result.rowcount
-    return settled
+    return settled + await leases.put_off(
+        connection, table, table.c.id, settlement.token, settlement.retry, table.c.reason
+    )
 
 
 async def listed(

@@ -10,10 +10,9 @@ claimed, by one replica at a time). The state written is recorded, so each chang
 written once.
 """
 
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.crm import (
@@ -24,6 +23,7 @@ from kit.contracts.crm import (
     WritebackSettlement,
 )
 from kit.db import dialect_insert, utcnow
+from services.commitments import leases
 from services.commitments.tables import crm_writebacks as table
 
 WRITTEN_BACK = ("hubspot", "salesforce")
@@ -72,33 +72,19 @@ async def owe(
 
 
 async def claim(connection: AsyncConnection, request: WritebackClaim) -> ClaimedWritebacks:
-    now, token = utcnow(), uuid.uuid4().hex
-    free = or_(table.c.claimed_until.is_(None), table.c.claimed_until < now)
-    due = and_(
+    token, rows = await leases.claim(
+        connection,
+        table,
+        table.c.deal_id,
         table.c.source.in_([source.value for source in request.sources]),
-        table.c.due_at <= now,
         table.c.written_version < table.c.version,
-        free,
-    )
-    candidates = (
-        select(table.c.deal_id)
-        .where(due)
-        .order_by(table.c.due_at, table.c.deal_id)
-        .limit(request.limit)
-        .with_for_update(skip_locked=True)
-    )
-    claimed = await connection.execute(
-        update(table)
-        .where(table.c.deal_id.in_(candidates.scalar_subquery()), free)
-        .values(
-            claim_token=token,
-            claimed_until=now + timedelta(seconds=request.lease_seconds),
-            attempts=table.c.attempts + 1,
-        )
-        .returning(*(table.c[name] for name in ClaimedWriteback.model_fields))
+        order_by=(table.c.due_at, table.c.deal_id),
+        limit=request.limit,
+        lease_seconds=request.lease_seconds,
+        returning=[table.c[name] for name in ClaimedWriteback.model_fields],
     )
     items = sorted(
-        (ClaimedWriteback.model_validate(row._mapping) for row in claimed),
+        (ClaimedWriteback.model_validate(row._mapping) for row in rows),
         key=lambda item: item.deal_id,
     )
     return ClaimedWritebacks(token=token, items=items)
@@ -107,42 +93,28 @@ async def claim(connection: AsyncConnection, request: WritebackClaim) -> Claimed
 async def settle(connection: AsyncConnection, settlement: WritebackSettlement) -> int:
     now = utcnow()
     held = table.c.claim_token == settlement.token
-    released = {"claim_token": None, "claimed_until": None}
     settled = 0
     for written in settlement.written:
-        values: dict = {
-            "written_version": written.version,
-            "written_ready": written.ready,
-            "written_blocking_count": written.blocking_count,
-            "written_at": now,
-            **released,
-        }
         # A change made while this one was written stays due; the rest is settled.
-        current = table.c.version == written.version
+        still_current = table.c.version == written.version
         result = await connection.execute(
             update(table)
-            .where(held, table.c.deal_id == written.deal_id, current)
-            .values(**values, attempts=0, due_at=None, last_error=None)
-        )
-        if not result.rowcount:
-            result = await connection.execute(
-                update(table)
-                .where(held, table.c.deal_id == written.deal_id, ~current)
-                .values(**values, attempts=0, due_at=now)
-            )
-        settled += result.rowcount
-    for retry in settlement.retry:
-        result = await connection.execute(
-            update(table)
-            .where(held, table.c.deal_id == retry.deal_id)
+            .where(held, table.c.deal_id == written.deal_id)
             .values(
-                last_error=retry.reason,
-                due_at=now + timedelta(seconds=retry.delay_seconds),
-                **released,
+                written_version=written.version,
+                written_ready=written.ready,
+                written_blocking_count=written.blocking_count,
+                written_at=now,
+                attempts=0,
+                due_at=case((still_current, None), else_=now),
+                last_error=None,
+                **leases.RELEASED,
             )
         )
         settled += result.rowcount
-    return settled
+    return settled + await leases.put_off(
+        connection, table, table.c.deal_id, settlement.token, settlement.retry, table.c.last_error
+    )
 
 
 async def read(connection: AsyncConnection, deal_id: str) -> WritebackRead | None:
