@@ -182,6 +182,37 @@ async def run(url: str, total: int, requests: int) -> None:
                 await measure(client, label, request, requests)
 
 
+async def time_reports(url: str, requests: int = 3) -> dict:
+    """Mean wall ms of the three reports and of a plain count(*) of the commitments, which
+    reads the same rows with nothing else to do: the floor a report is measured against."""
+    app = create_app(CommitmentsSettings(_env_file=None, database_url=url, service_token=TOKEN))
+    timed: dict[str, float] = {}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://c",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ) as client:
+            for path in ("/reports/summary", "/reports/conflicts", "/reports/aging"):
+                await client.get(path)  # warm up
+                began = time.perf_counter()
+                for _ in range(requests):
+                    (await client.get(path)).raise_for_status()
+                timed[path.rsplit("/", 1)[1]] = (time.perf_counter() - began) / requests * 1e3
+        engine = app.state.engine
+        async with engine.connect() as connection:
+            count = text("SELECT count(*) FROM commitments")
+            await connection.execute(count)
+            began = time.perf_counter()
+            for _ in range(requests):
+                await connection.execute(count)
+            count_ms = (time.perf_counter() - began) / requests * 1e3
+    return {
+        "count_ms": round(count_ms, 1),
+        "reports_ms": {name: round(ms, 1) for name, ms in timed.items()},
+    }
+
+
 async def postgres_database() -> str | None:
     try:
         admin = await asyncpg.connect(ADMIN_DSN, timeout=3)

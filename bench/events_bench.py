@@ -135,7 +135,7 @@ def _environment(database_url: str, port: int, dispatching: bool, batch: int) ->
     }
 
 
-async def run(backend: str, events: int, per_deal: int, batch: int) -> None:
+async def run(backend: str, events: int, per_deal: int, batch: int, *, quiet: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
         async with service_databases(backend, workdir, "bench_events") as databases:
             database_url = databases["commitments"]
@@ -177,11 +177,15 @@ async def run(backend: str, events: int, per_deal: int, batch: int) -> None:
                 receiver.wait()
     seconds = stats["last"] - stats["first"]
     rate = stats["count"] / seconds if seconds else float("inf")
+    figures = {"events": stats["count"], "seconds": round(seconds, 1), "rate": round(rate, 1)}
+    if quiet:
+        return figures
     print(
         f"{backend}: {stats['count']:,} events ({per_deal} per deal) drained to a local receiver "
         f"in {seconds:.1f} s: {rate:,.0f} events/s, {1000 / rate:.2f} ms wall per event "
         f"(backlog written in {loaded:.1f} s, batch {batch})"
     )
+    return figures
 
 
 def _start_receiver(port: int, workdir: str) -> subprocess.Popen:

@@ -47,13 +47,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(module: str, environment: dict[str, str], workdir: str, port: int) -> subprocess.Popen:
+def start(
+    module: str, environment: dict[str, str], workdir: str, port: int, log_level: str = "WARNING"
+) -> subprocess.Popen:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(APP_PREFIXES)}
     process = subprocess.Popen(
         [sys.executable, "-m", module, "serve"],
         cwd=workdir,
-        env={**inherited, **environment, "DEALGATE_LOG_LEVEL": "WARNING",
-             "ROADMAP_LOG_LEVEL": "WARNING", "COMMITMENTS_LOG_LEVEL": "WARNING"},
+        env={**inherited, **environment, "DEALGATE_LOG_LEVEL": log_level,
+             "ROADMAP_LOG_LEVEL": log_level, "COMMITMENTS_LOG_LEVEL": log_level},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip

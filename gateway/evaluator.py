@@ -31,6 +31,7 @@ from kit.contracts.commitments import (
 logger = logging.getLogger("gateway.evaluator")
 LEASE_SECONDS = 60
 MOST_CLAIMED = 100  # the most one claim takes
+MOST_RECORDED = 100  # the most one call records (POST /work/evaluations)
 
 
 class Evaluator:
@@ -47,6 +48,12 @@ class Evaluator:
             claimed = await self._claim({"commitment_ids": chunk, "limit": len(chunk)})
             recorded.update(await self._evaluate(claimed))
         return recorded
+
+    async def evaluate_claimed(
+        self, claimed: Sequence[ClaimedCommitment]
+    ) -> dict[str, ReviewStatus]:
+        """Evaluates commitments already claimed (an event's, claimed as it was taken)."""
+        return await self._evaluate(list(claimed))
 
     async def sweep(self, batch_size: int, *, retry_waiting: bool = False) -> int:
         """Claims up to `batch_size` due commitments and evaluates them; answers how many.
@@ -82,7 +89,10 @@ class Evaluator:
             )
             for commitment in claimed
         ]
-        return await self._record(records)
+        recorded: dict[str, ReviewStatus] = {}
+        for start in range(0, len(records), MOST_RECORDED):
+            recorded.update(await self._record(records[start : start + MOST_RECORDED]))
+        return recorded
 
     async def _record(self, records: list[dict]) -> dict[str, ReviewStatus]:
         """One call for the batch. Safe to repeat: a repeat finds the claims released. A

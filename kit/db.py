@@ -95,8 +95,27 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         # can lose the last commits to a power cut).
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
+        # Transactions are begun by `_sqlite_begin`, not by the driver.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _sqlite_begin(connection):
+        """A transaction takes SQLite's write lock as it begins, waiting its turn behind
+        other writers. Begun deferred, a transaction that read and then wrote would fail at
+        once ("database is locked") whenever another writer committed in between: no wait
+        can help a write from a snapshot that is already old. Reads ask for DEFERRED
+        (`READS_ONLY`), so they never wait for a writer."""
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'IMMEDIATE')}")
 
     return engine
+
+
+# Execution options of a connection that only reads: on SQLite it begins DEFERRED and so
+# never waits for the write lock (create_engine).
+READS_ONLY = {"sqlite_begin": "DEFERRED"}
 
 
 async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -117,16 +136,13 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
         # No connection could be had: refused, timed out, the file unopenable.
         raise DatabaseUnavailable(error) from error
     try:
-        postgres = connection.dialect.name == "postgresql"
-        if reading and postgres:
+        if reading and connection.dialect.name == "postgresql":
             await connection.execution_options(
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
+        elif reading:
+            await connection.execution_options(**READS_ONLY)
         async with connection.begin():
-            if reading and not postgres:
-                # pysqlite opens a transaction only before a write; a read-only request
-                # opens its own, so its reads share one WAL snapshot.
-                await connection.exec_driver_sql("BEGIN")
             yield connection
     finally:
         await connection.close()
@@ -233,6 +249,7 @@ def database_check(engine: AsyncEngine):
 
     async def check() -> None:
         async with engine.connect() as connection:
+            await connection.execution_options(**READS_ONLY)
             await connection.exec_driver_sql("SELECT 1")
 
     return check

@@ -40,3 +40,6 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # The access line is ours (kit.middleware); uvicorn's own would repeat it as plain text.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every call it makes at INFO: a second line for each of the gateway's calls
+    # to the services, which the services' own access lines already record.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

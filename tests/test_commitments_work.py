@@ -17,8 +17,10 @@ from tests.commitments_helpers import (
     evaluated,
     first_commitment,
     item_changed,
+    new_event_id,
     promise,
     read,
+    send,
     slip,
     tag_changed,
     take,
@@ -419,3 +421,43 @@ async def test_rechecks_and_crm_events_on_one_deal_at_once_all_succeed(
     )
 
     assert [response.status_code for response in answers] == [200] * 20
+
+
+async def test_an_event_taken_with_a_claim_answers_its_commitments_claimed_once(commitments):
+    """What a gateway evaluating at once asks for: the event's owed commitments claimed in
+    the event's own transaction; a re-delivery claims none while those claims hold, and a
+    stale event claims nothing."""
+    event, event_id = crm_event(promise("C-1"), promise("C-2"), updated=5), new_event_id()
+    lease = {"claim_lease_seconds": 60}
+
+    first = await commitments.put(f"/crm-events/generic/{event_id}", json=event, params=lease)
+    again = await commitments.put(f"/crm-events/generic/{event_id}", json=event, params=lease)
+    stale = await commitments.put(
+        f"/crm-events/generic/{new_event_id()}", json=crm_event(promise("C-3")), params=lease
+    )
+    unclaimed = await send(commitments, crm_event(promise("C-1"), promise("C-2"), updated=6))
+
+    taken = first.json()
+    assert first.status_code == 200, first.text
+    assert sorted(c["external_id"] for c in taken["claimed"]) == ["C-1", "C-2"]
+    assert {c["id"] for c in taken["claimed"]} == {c["id"] for c in taken["commitments"]}
+    assert all(len(c["claim_token"]) == 32 for c in taken["claimed"])
+    assert await claim(commitments, limit=10) == []  # held by the caller, not due to others
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["claimed"] == []
+    assert stale.json()["status"] == "stale"
+    assert stale.json()["claimed"] == []
+    assert unclaimed.json()["claimed"] == []  # only when asked
+
+
+async def test_a_claim_with_an_event_is_bounded_like_any_lease(commitments):
+    event = crm_event(promise("C-1"))
+    for lease in ("0", "3601", "soon"):
+        response = await commitments.put(
+            f"/crm-events/generic/{new_event_id()}",
+            json=event,
+            params={"claim_lease_seconds": lease},
+        )
+
+        assert response.status_code == 422, response.text
+    assert (await commitments.get("/deals")).json()["items"] == []  # nothing was taken

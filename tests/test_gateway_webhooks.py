@@ -6,7 +6,6 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
 from gateway.app import create_app
@@ -16,7 +15,6 @@ from tests.gateway_helpers import (
     THREE_PROMISES,
     VIEWER,
     WEBHOOK_SECRET,
-    Intercepting,
     post_webhook,
     roadmap_with_two_items,
     signed_webhook,
@@ -246,23 +244,15 @@ async def test_a_redelivery_finishes_an_evaluation_the_first_left_undone(
     stack = Stack(commitments_db_url, roadmap_db_url, sweep_interval_seconds=0)
     async with stack.running() as gateway:
         await roadmap_with_two_items(gateway)
-        claims_failed: list[httpx.Request] = []
-
-        async def failing_the_first_claim(request: httpx.Request) -> httpx.Response | None:
-            if request.url.path != "/work/claims" or claims_failed:
-                return None
-            claims_failed.append(request)
-            return httpx.Response(503)
-
-        network = stack.commitments_network
-        network.inner = Intercepting(network.inner, failing_the_first_claim)
         event_id = new_event_id()
 
+        stack.roadmap_network.up = False
         first = await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)
+        stack.roadmap_network.up = True
         again = await post_webhook(gateway, crm_event(*THREE_PROMISES), event_id)
 
     assert first.status_code == 200, first.text  # taken, though not evaluated yet
-    assert set(statuses(first.json()).values()) == {"received"}
+    assert set(statuses(first.json()).values()) == {"evaluation_pending"}
     assert again.json()["status"] == "duplicate"
     assert statuses(again.json()) == {
         "C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"

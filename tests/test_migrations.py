@@ -187,3 +187,36 @@ async def test_the_database_refuses_to_change_or_remove_a_decision(
     finally:
         await engine.dispose()
     assert comments == [("ok",)]
+
+
+async def test_items_made_before_the_search_rows_stay_searchable_and_deletable(tmp_path):
+    """Revision 0002 (SQLite's search index found by row id; PostgreSQL's is an expression
+    index, untouched) carries over the items indexed under 0001: they are found by their
+    words, and forgotten once deleted or retitled."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'roadmap.db'}")
+    search = text("SELECT key FROM roadmap_items_fts WHERE roadmap_items_fts MATCH :q")
+    try:
+        await upgrade(engine, ROADMAP_MIGRATIONS, "0001")
+        async with engine.begin() as connection:
+            for key, title in (("RM-1", "Okta single sign-on"), ("RM-2", "Okta audit export")):
+                await connection.execute(
+                    text(
+                        "INSERT INTO roadmap_items (key, title, description, status, confidence,"
+                        " version, created_at, updated_at) VALUES (:key, :title, '', 'planned',"
+                        " 'medium', 1, '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+                    ),
+                    {"key": key, "title": title},
+                )
+        await upgrade(engine, ROADMAP_MIGRATIONS)
+        async with engine.begin() as connection:
+            found = await connection.execute(search, {"q": "okta"})
+            assert sorted(found.scalars()) == ["RM-1", "RM-2"]
+            await connection.execute(text("DELETE FROM roadmap_items WHERE key = 'RM-1'"))
+            await connection.execute(
+                text("UPDATE roadmap_items SET title = 'Slack alerts' WHERE key = 'RM-2'")
+            )
+            assert (await connection.execute(search, {"q": "okta"})).all() == []
+            found = await connection.execute(search, {"q": "slack"})
+            assert list(found.scalars()) == ["RM-2"]
+    finally:
+        await engine.dispose()

@@ -25,7 +25,7 @@ from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.generic import verify_standard_webhook
 from gateway.crm.records import readable
 from gateway.dependencies import Commitments, EvaluatorDep
-from gateway.evaluator import Evaluator
+from gateway.evaluator import LEASE_SECONDS, Evaluator
 from gateway.relay import refuse
 from gateway.routing import public_router
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
@@ -35,6 +35,7 @@ from kit.contracts.commitments import (
     CommitmentPage,
     CrmEvent,
     IntakeAnswer,
+    IntakeClaimed,
     ReviewStatus,
     Source,
 )
@@ -183,14 +184,17 @@ async def take_and_evaluate(
         f"/crm-events/{source}/{event_id}",
         content=event,
         headers={"Content-Type": "application/json"},
+        # The event's commitments come back claimed for this gateway to evaluate.
+        params={"claim_lease_seconds": LEASE_SECONDS},
     )
     if response.status_code != 200:
         refuse(commitments, response)
-    answer = commitments.parse(response, IntakeAnswer)
+    taken = commitments.parse(response, IntakeClaimed)
+    answer = IntakeAnswer(status=taken.status, deal_id=taken.deal_id, commitments=taken.commitments)
     if answer.status == "stale":
         return answer
     try:
-        recorded = await evaluator.evaluate_now([c.id for c in answer.commitments])
+        recorded = await evaluator.evaluate_claimed(taken.claimed)
     except (UpstreamUnavailable, UpstreamBroken) as error:
         # The event is taken: it is acknowledged, and the sweep evaluates it later.
         logger.warning("evaluation after intake deferred", extra={"reason": str(error)})

@@ -614,6 +614,18 @@ class ClaimedWork(BaseModel):
     items: list[ClaimedCommitment]
 
 
+class IntakeClaimed(IntakeAnswer):
+    """The commitments service's answer to an event: the intake answer, and what it claimed
+    for the caller to evaluate."""
+
+    claimed: list[ClaimedCommitment] = Field(
+        default_factory=list,
+        description="With `claim_lease_seconds`: the event's commitments owed an evaluation, "
+        "claimed in the event's own transaction as `POST /work/claims` by id would claim them "
+        "(one call less for the gateway that evaluates them at once).",
+    )
+
+
 class RoadmapChangeMark(BaseModel):
     """One roadmap change a re-check is owed for, with the commitments it concerns."""
 

@@ -2,6 +2,7 @@
 and its tags. Kept in step with the commitment in the same transaction as every change."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,11 +35,14 @@ def _tallies(deal_owner: str | None, conflicts: list[Conflict]) -> dict[tuple[st
 
 async def set_conflict_tallies(
     connection: AsyncConnection,
-    commitment_id: str,
-    deal_owner: str | None,
-    conflicts: list[Conflict],
+    tallies: Mapping[str, tuple[str | None, list[Conflict]]],
 ) -> None:
-    await clear_conflict_tallies(connection, commitment_id)
+    """Each commitment's tallies from its conflicts: {commitment id: (deal owner, conflicts)}."""
+    if not tallies:
+        return
+    await connection.execute(
+        delete(conflict_tallies).where(conflict_tallies.c.commitment_id.in_(sorted(tallies)))
+    )
     rows = [
         {
             "commitment_id": commitment_id,
@@ -47,6 +51,7 @@ async def set_conflict_tallies(
             "conflicts": found,
             "blockers": blockers,
         }
+        for commitment_id, (deal_owner, conflicts) in sorted(tallies.items())
         for (dimension, key), (found, blockers) in sorted(_tallies(deal_owner, conflicts).items())
     ]
     if rows:

@@ -52,7 +52,7 @@ from services.commitments.lifecycle import Event, ReviewStatus
 from services.commitments.outbox import announce
 from services.commitments.reads import blocking
 from services.commitments.records import states_of_deal
-from services.commitments.tables import breaches, commitments, deals, inbox
+from services.commitments.tables import breaches, commitment_tags, commitments, deals, inbox
 
 DEAL_COPIES = {
     "owner": "deal_owner",
@@ -230,10 +230,22 @@ async def _apply(
         snapshot=event.snapshot,
         deal_stage=event.deal.stage,
     )
+    created = [
+        _created(deal.id, values, change, now, due, cause)
+        for change in plan
+        if change.action == "create"
+    ]
+    if created:
+        await connection.execute(commitments.insert(), created)
+        tags = [
+            {"commitment_id": row["id"], "tag": tag}
+            for row in created
+            for tag in sorted(set(row["tags"]))
+        ]
+        if tags:
+            await connection.execute(commitment_tags.insert(), tags)
     for change in plan:
-        if change.action == "create":
-            await _create(connection, deal.id, values, change, now, due, cause)
-        else:
+        if change.action != "create":
             await _update(connection, rows[change.external_id], change, now, due, cause)
 
 
@@ -283,38 +295,34 @@ def _status_after(status: ReviewStatus, events: tuple[Event, ...]) -> ReviewStat
     return status
 
 
-async def _create(
-    connection: AsyncConnection,
+def _created(
     deal_id: str,
     deal: dict,
     change: PlannedChange,
     now: datetime,
     due: datetime,
     cause: dict[str, str],
-) -> None:
+) -> dict[str, object]:
+    """The row of a commitment the event creates."""
     assert change.content is not None
     status = _status_after(ReviewStatus.received, change.events)
-    commitment_id = str(uuid.uuid4())
-    await connection.execute(
-        commitments.insert().values(
-            id=commitment_id,
-            deal_id=deal_id,
-            **{copy: deal[field] for field, copy in DEAL_COPIES.items()},
-            external_id=change.external_id,
-            **_content_values(change.content),
-            review_status=status.value,
-            crm_problem=change.problem,
-            status_changed_at=now,
-            version=1,
-            work_due_at=due if status is ReviewStatus.received else None,
-            work_generation=1,
-            work_attempts=0,
-            work_cause=cause,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    await set_commitment_tags(connection, commitment_id, change.content.tags)
+    return {
+        "id": str(uuid.uuid4()),
+        "deal_id": deal_id,
+        **{copy: deal[field] for field, copy in DEAL_COPIES.items()},
+        "external_id": change.external_id,
+        **_content_values(change.content),
+        "review_status": status.value,
+        "crm_problem": change.problem,
+        "status_changed_at": now,
+        "version": 1,
+        "work_due_at": due if status is ReviewStatus.received else None,
+        "work_generation": 1,
+        "work_attempts": 0,
+        "work_cause": cause,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def _update(

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import DecisionRead, ReviewStatus
@@ -73,41 +73,47 @@ async def write_event(
     now: datetime,
 ) -> None:
     """The event, and a delivery owed to every active subscription that takes its type."""
-    event = ENVELOPES[kind](id=new_event_id(), type=kind.value, occurred_at=now, data=data)
-    sequence = (
-        await connection.execute(
-            outbox_events.insert()
-            .values(
-                id=event.id,
-                type=kind.value,
-                deal_id=deal_id,
-                commitment_id=commitment_id,
-                occurred_at=now,
-                payload=event.model_dump(mode="json"),
-            )
-            .returning(outbox_events.c.sequence)
-        )
-    ).scalar_one()
-    await queue_deliveries(connection, sequence, kind, deal_id, now)
+    await write_events(connection, [(kind, data, commitment_id)], deal_id=deal_id, now=now)
 
 
-async def queue_deliveries(
-    connection: AsyncConnection, sequence: int, kind: EventType, deal_id: str, now: datetime
+async def write_events(
+    connection: AsyncConnection,
+    events: list[tuple[EventType, EventData, str | None]],
+    *,
+    deal_id: str,
+    now: datetime,
 ) -> None:
-    takers = await connection.execute(
-        select(subscription_event_types.c.subscription_id)
-        .join(
-            webhook_subscriptions,
-            webhook_subscriptions.c.id == subscription_event_types.c.subscription_id,
+    """The deal's events (kind, data, commitment id), in this order, in one statement, and a
+    delivery of each owed to every active subscription that takes its type."""
+    if not events:
+        return
+    rows = []
+    for kind, data, commitment_id in events:
+        event = ENVELOPES[kind](id=new_event_id(), type=kind.value, occurred_at=now, data=data)
+        rows.append(
+            {
+                "id": event.id,
+                "type": kind.value,
+                "deal_id": deal_id,
+                "commitment_id": commitment_id,
+                "occurred_at": now,
+                "payload": event.model_dump(mode="json"),
+            }
         )
-        .where(
-            subscription_event_types.c.event_type == kind.value,
-            webhook_subscriptions.c.status == "active",
+    sequences = (
+        (
+            await connection.execute(
+                outbox_events.insert().returning(
+                    outbox_events.c.sequence, sort_by_parameter_order=True
+                ),
+                rows,
+            )
         )
-        # A subscription being deleted is waited for, then skipped (subscriptions.remove).
-        .with_for_update(read=True, of=webhook_subscriptions)
+        .scalars()
+        .all()
     )
-    rows = [
+    takers = await _takers(connection, {kind for kind, _, _ in events})
+    deliveries = [
         {
             "subscription_id": subscription_id,
             "event_sequence": sequence,
@@ -116,10 +122,33 @@ async def queue_deliveries(
             "attempts": 0,
             "queued_at": now,
         }
-        for (subscription_id,) in takers
+        for sequence, (kind, _, _) in zip(sequences, events, strict=True)
+        for subscription_id in takers[kind]
     ]
-    if rows:
-        await connection.execute(webhook_deliveries.insert(), rows)
+    if deliveries:
+        await connection.execute(webhook_deliveries.insert(), deliveries)
+
+
+async def _takers(connection: AsyncConnection, kinds: set[EventType]) -> dict[EventType, list]:
+    """The active subscriptions taking each kind of event."""
+    found = await connection.execute(
+        select(subscription_event_types.c.event_type, subscription_event_types.c.subscription_id)
+        .join(
+            webhook_subscriptions,
+            webhook_subscriptions.c.id == subscription_event_types.c.subscription_id,
+        )
+        .where(
+            subscription_event_types.c.event_type.in_(sorted(kind.value for kind in kinds)),
+            webhook_subscriptions.c.status == "active",
+        )
+        .order_by(subscription_event_types.c.subscription_id)
+        # A subscription being deleted is waited for, then skipped (subscriptions.remove).
+        .with_for_update(read=True, of=webhook_subscriptions)
+    )
+    takers: dict[EventType, list] = {kind: [] for kind in kinds}
+    for event_type, subscription_id in found:
+        takers[EventType(event_type)].append(subscription_id)
+    return takers
 
 
 async def announce(
@@ -148,11 +177,13 @@ async def announce(
     )
     if commitment_ids is not None:
         query = query.where(commitments.c.id.in_(sorted(set(commitment_ids))))
+    events: list[tuple[EventType, EventData, str | None]] = []
+    announced: list[dict[str, str]] = []
     for row in (await connection.execute(query)).all():
         listed = as_listed(row)
-        announced = ReviewStatus(row.announced_status) if row.announced_status else None
+        told = ReviewStatus(row.announced_status) if row.announced_status else None
         kind = commitment_event(
-            listed.review_status, announced, reopened=listed.reopen_reason is not None
+            listed.review_status, told, reopened=listed.reopen_reason is not None
         )
         if kind is None:
             continue
@@ -168,20 +199,18 @@ async def announce(
             data.reason = Reason(summary=listed.reopen_reason or "", cause=cause)
         if kind in (EventType.commitment_approved, EventType.commitment_rejected):
             data.decision = await _latest_decision(connection, listed.id)
-        await write_event(connection, kind, data, deal_id=deal_id, commitment_id=listed.id, now=now)
+        events.append((kind, data, listed.id))
+        announced.append({"a_id": listed.id, "a_status": listed.review_status.value})
+    if announced:
         await connection.execute(
             update(commitments)
-            .where(commitments.c.id == listed.id)
-            .values(announced_status=listed.review_status.value)
+            .where(commitments.c.id == bindparam("a_id"))
+            .values(announced_status=bindparam("a_status")),
+            announced,
         )
     if breach is not None:
-        await write_event(
-            connection,
-            EventType.deal_breach_recorded,
-            BreachEventData(deal=deal, breach=breach),
-            deal_id=deal_id,
-            commitment_id=None,
-            now=now,
+        events.append(
+            (EventType.deal_breach_recorded, BreachEventData(deal=deal, breach=breach), None)
         )
     await writebacks.owe(
         connection,
@@ -196,17 +225,17 @@ async def announce(
         await connection.execute(select(deals.c.announced_ready).where(deals.c.id == deal_id))
     ).scalar_one()
     if previous is None or previous != gate.ready:
-        await write_event(
-            connection,
-            EventType.deal_gate_changed,
-            GateEventData(deal=deal, readiness=gate_now, previous_ready=previous),
-            deal_id=deal_id,
-            commitment_id=None,
-            now=now,
+        events.append(
+            (
+                EventType.deal_gate_changed,
+                GateEventData(deal=deal, readiness=gate_now, previous_ready=previous),
+                None,
+            )
         )
         await connection.execute(
             update(deals).where(deals.c.id == deal_id).values(announced_ready=gate.ready)
         )
+    await write_events(connection, events, deal_id=deal_id, now=now)
 
 
 async def _latest_decision(connection: AsyncConnection, commitment_id: str) -> DecisionRead | None:

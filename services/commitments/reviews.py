@@ -5,9 +5,10 @@ to one commitment queue on both databases, then moves it through `lifecycle.appl
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import (
@@ -32,8 +33,8 @@ from services.commitments.lifecycle import (
     uncovered,
 )
 from services.commitments.outbox import announce
-from services.commitments.records import lock_commitment
-from services.commitments.tables import commitments, decisions, evaluations
+from services.commitments.records import lock_commitment, not_found
+from services.commitments.tables import commitments, deals, decisions, evaluations
 
 EVALUATED = {
     ReviewStatus.cleared,
@@ -107,47 +108,184 @@ def _require_claim(row: Row, data: EvaluationCreate) -> None:
 async def record_evaluation(
     connection: AsyncConnection, commitment_id: str, data: EvaluationCreate
 ) -> None:
-    """Applies an evaluation and announces what it changed."""
-    deal_id = await _record(connection, commitment_id, data)
-    await announce(connection, deal_id, utcnow(), commitment_ids=[commitment_id])
+    """Applies one evaluation and announces what it changed; its refusal (404, 409) is
+    raised."""
+    _, refusals = await _record_all(connection, [(commitment_id, data)])
+    if refusals:
+        raise refusals[0]
 
 
-async def _record(connection: AsyncConnection, commitment_id: str, data: EvaluationCreate) -> str:
-    """Applies an evaluation; answers the commitment's deal."""
-    row = await lock_commitment(connection, commitment_id)
-    _require_claim(row, data)
-    status, now = ReviewStatus(row.review_status), utcnow()
+async def record_evaluations(
+    connection: AsyncConnection, batch: EvaluationBatch
+) -> EvaluationBatchAnswer:
+    """Several evaluations in one transaction; one whose claim no longer holds is skipped,
+    not the batch."""
+    answer, _ = await _record_all(connection, [(item.commitment_id, item) for item in batch.items])
+    return answer
+
+
+class _Written:
+    """What one batch of evaluations writes, gathered to be written in a few statements."""
+
+    def __init__(self) -> None:
+        self.evaluations: list[dict] = []
+        self.updates: list[dict] = []
+        self.tallies: dict[str, tuple[str | None, list[Conflict]]] = {}
+
+
+async def _record_all(
+    connection: AsyncConnection, items: list[tuple[str, EvaluationCreate]]
+) -> tuple[EvaluationBatchAnswer, dict[int, ProblemError]]:
+    """The commitments locked by deal, then by commitment id (the order every multi-row
+    write locks in), read, decided on in memory, and written in a few statements whatever
+    the batch's size. Each deal's changes are announced once, after all of its
+    evaluations. Answers each item's outcome, and the refusals by item index."""
+    rows = await lock_commitments(connection, {commitment_id for commitment_id, _ in items})
+    in_lock_order = sorted(
+        enumerate(items),
+        key=lambda pair: (rows[pair[1][0]].deal_id if pair[1][0] in rows else "", pair[1][0]),
+    )
+    kept = await _evaluations_kept(connection, rows.values())
+    reasons: dict[int, str] = {}
+    refusals: dict[int, ProblemError] = {}
+    taken: set[str] = set()
+    recorded: dict[str, list[str]] = {}
+    statuses = {row.id: ReviewStatus(row.review_status) for row in rows.values()}
+    written, now = _Written(), utcnow()
+    for index, (commitment_id, data) in in_lock_order:
+        if commitment_id in taken:
+            reasons[index] = "It was named earlier in this batch."
+            continue
+        taken.add(commitment_id)
+        row = rows.get(commitment_id)
+        try:
+            if row is None:
+                raise not_found("commitment", commitment_id)
+            _require_claim(row, data)
+        except ProblemError as refusal:  # refused before it wrote anything
+            reasons[index], refusals[index] = refusal.detail, refusal
+            continue
+        statuses[row.id] = _decide(row, data, kept, written, now)
+        recorded.setdefault(row.deal_id, []).append(row.id)
+    await _write(connection, written)
+    for deal_id, commitment_ids in recorded.items():
+        await announce(connection, deal_id, now, commitment_ids=commitment_ids)
+    answer = EvaluationBatchAnswer(
+        items=[
+            EvaluationRecorded(
+                commitment_id=commitment_id,
+                recorded=index not in reasons,
+                review_status=statuses.get(commitment_id),
+                reason=reasons.get(index),
+            )
+            for index, (commitment_id, _) in enumerate(items)
+        ]
+    )
+    return answer, refusals
+
+
+async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[str, Row]:
+    """The commitments' rows by id, locked until commit after their deals', in the order
+    every multi-row write locks in (`records.lock_commitment` for one). On SQLite the
+    transaction holds the write lock already (kit.db)."""
+    if not ids:
+        return {}
+    deal_ids = (
+        (
+            await connection.execute(
+                select(commitments.c.deal_id).where(commitments.c.id.in_(ids)).distinct()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await connection.execute(
+        select(deals.c.id)
+        .where(deals.c.id.in_(deal_ids))
+        .order_by(deals.c.id)
+        .with_for_update(key_share=True)
+    )
+    locked = await connection.execute(
+        select(commitments)
+        .where(commitments.c.id.in_(ids))
+        .order_by(commitments.c.deal_id, commitments.c.id)
+        .with_for_update()
+    )
+    return {row.id: row for row in locked}
+
+
+class _Kept:
+    """The stored evaluations a batch compares against: each commitment's current one's
+    fingerprint, and the conflicts of the one a PM approved."""
+
+    def __init__(self, fingerprints: dict[str, str], approved: dict[str, list]) -> None:
+        self.fingerprints, self.approved = fingerprints, approved
+
+    def approved_conflicts(self, evaluation_id: str | None) -> list[SignoffConflict] | None:
+        if evaluation_id is None:
+            return None
+        conflicts = self.approved[evaluation_id]
+        return _signoff([Conflict.model_validate(conflict) for conflict in conflicts])
+
+
+async def _evaluations_kept(connection: AsyncConnection, rows: Iterable[Row]) -> _Kept:
+    current, approved = set(), set()
+    for row in rows:
+        if row.current_evaluation_id is not None:
+            current.add(row.current_evaluation_id)
+        if row.approved_evaluation_id is not None:
+            approved.add(row.approved_evaluation_id)
+    fingerprints: dict[str, str] = {}
+    conflicts: dict[str, list] = {}
+    if current or approved:
+        found = await connection.execute(
+            select(evaluations.c.id, evaluations.c.fingerprint, evaluations.c.conflicts).where(
+                evaluations.c.id.in_(current | approved)
+            )
+        )
+        for evaluation_id, fingerprint, stored in found:
+            fingerprints[evaluation_id] = fingerprint
+            conflicts[evaluation_id] = stored
+    return _Kept(fingerprints, {key: conflicts[key] for key in approved if key in conflicts})
+
+
+def _decide(
+    row: Row, data: EvaluationCreate, kept: _Kept, written: _Written, now: datetime
+) -> ReviewStatus:
+    """What recording `data` on `row` writes (added to `written`); answers the status."""
+    status = ReviewStatus(row.review_status)
     if data.outcome == "roadmap_unreachable":
-        await _record_unreachable(connection, row, status, now)
-        return row.deal_id
+        values, status = _unreachable_values(row, status, now)
+        written.updates.append({"id": row.id, **values})
+        return status
     needing = _signoff(data.conflicts)
     found_print = lifecycle.fingerprint(needing)
-    if status in EVALUATED and row.current_evaluation_id is not None:
-        current = await connection.execute(
-            select(evaluations.c.fingerprint).where(evaluations.c.id == row.current_evaluation_id)
-        )
-        if current.scalar_one() == found_print:
-            await _update(connection, row.id, _work_settled(row, data.work_generation))
-            return row.deal_id
-    approved = await _approved_conflicts(connection, row.approved_evaluation_id)
+    if (
+        status in EVALUATED
+        and row.current_evaluation_id is not None
+        and kept.fingerprints.get(row.current_evaluation_id) == found_print
+    ):
+        written.updates.append({"id": row.id, **_work_settled(row, data.work_generation)})
+        return status
+    approved = kept.approved_conflicts(row.approved_evaluation_id)
     event = evaluation_event(needing, approved)
     transition = lifecycle.apply(status, event, standing_approval=approved is not None)
     evaluation_id = str(uuid.uuid4())
-    await connection.execute(
-        evaluations.insert().values(
-            id=evaluation_id,
-            commitment_id=row.id,
-            commitment_version=row.version,
-            conflicts=[conflict.model_dump(mode="json") for conflict in data.conflicts],
-            roadmap_item_versions=data.roadmap_item_versions,
-            policy_version=data.policy_version,
-            fingerprint=found_print,
-            review_status=transition.status.value,
-            reopened=transition.reopened,
-            item_owner=data.roadmap_item_owner,
-            item_area=data.roadmap_item_area,
-            evaluated_at=now,
-        )
+    written.evaluations.append(
+        {
+            "id": evaluation_id,
+            "commitment_id": row.id,
+            "commitment_version": row.version,
+            "conflicts": [conflict.model_dump(mode="json") for conflict in data.conflicts],
+            "roadmap_item_versions": data.roadmap_item_versions,
+            "policy_version": data.policy_version,
+            "fingerprint": found_print,
+            "review_status": transition.status.value,
+            "reopened": transition.reopened,
+            "item_owner": data.roadmap_item_owner,
+            "item_area": data.roadmap_item_area,
+            "evaluated_at": now,
+        }
     )
     values = {
         **_work_settled(row, data.work_generation),
@@ -162,72 +300,14 @@ async def _record(connection: AsyncConnection, commitment_id: str, data: Evaluat
         values["reopen_reason"] = None
     if transition.status is not status:
         values.update(review_status=transition.status.value, status_changed_at=now)
-    await _update(connection, row.id, values)
-    await set_conflict_tallies(connection, row.id, row.deal_owner, data.conflicts)
-    return row.deal_id
+    written.updates.append({"id": row.id, **values})
+    written.tallies[row.id] = (row.deal_owner, data.conflicts)
+    return transition.status
 
 
-async def record_evaluations(
-    connection: AsyncConnection, batch: EvaluationBatch
-) -> EvaluationBatchAnswer:
-    """Several evaluations in one transaction, taken by deal, then by commitment id (the
-    order every multi-row write locks in); one whose claim no longer holds is skipped, not
-    the batch. Each deal's changes are announced once, after all of its evaluations."""
-    reasons: dict[int, str] = {}
-    taken: set[str] = set()
-    deal_of = dict(
-        (
-            await connection.execute(
-                select(commitments.c.id, commitments.c.deal_id).where(
-                    commitments.c.id.in_({item.commitment_id for item in batch.items})
-                )
-            )
-        ).all()
-    )
-    in_lock_order = sorted(
-        enumerate(batch.items),
-        key=lambda pair: (deal_of.get(pair[1].commitment_id, ""), pair[1].commitment_id),
-    )
-    recorded: dict[str, list[str]] = {}
-    for index, item in in_lock_order:
-        if item.commitment_id in taken:
-            reasons[index] = "It was named earlier in this batch."
-            continue
-        taken.add(item.commitment_id)
-        try:
-            deal_id = await _record(connection, item.commitment_id, item)
-        except ProblemError as refusal:  # refused before it wrote anything
-            reasons[index] = refusal.detail
-        else:
-            recorded.setdefault(deal_id, []).append(item.commitment_id)
-    now = utcnow()
-    for deal_id, commitment_ids in recorded.items():
-        await announce(connection, deal_id, now, commitment_ids=commitment_ids)
-    statuses = dict(
-        (
-            await connection.execute(
-                select(commitments.c.id, commitments.c.review_status).where(
-                    commitments.c.id.in_(taken)
-                )
-            )
-        ).all()
-    )
-    return EvaluationBatchAnswer(
-        items=[
-            EvaluationRecorded(
-                commitment_id=item.commitment_id,
-                recorded=index not in reasons,
-                review_status=statuses.get(item.commitment_id),
-                reason=reasons.get(index),
-            )
-            for index, item in enumerate(batch.items)
-        ]
-    )
-
-
-async def _record_unreachable(
-    connection: AsyncConnection, row: Row, status: ReviewStatus, now: datetime
-) -> None:
+def _unreachable_values(
+    row: Row, status: ReviewStatus, now: datetime
+) -> tuple[dict[str, object], ReviewStatus]:
     """The work stays owed, retried after a growing pause; only a first evaluation parks
     the commitment as evaluation_pending."""
     transition = lifecycle.apply(status, Event.roadmap_unreachable)
@@ -245,20 +325,27 @@ async def _record_unreachable(
             version=row.version + 1,
             updated_at=now,
         )
-    await _update(connection, row.id, values)
+    return values, transition.status
 
 
-async def _approved_conflicts(
-    connection: AsyncConnection, evaluation_id: str | None
-) -> list[SignoffConflict] | None:
-    if evaluation_id is None:
-        return None
-    conflicts = (
-        await connection.execute(
-            select(evaluations.c.conflicts).where(evaluations.c.id == evaluation_id)
+async def _write(connection: AsyncConnection, written: _Written) -> None:
+    if written.evaluations:
+        await connection.execute(evaluations.insert(), written.evaluations)
+    # One executemany per shape of change (the columns it sets).
+    shapes: dict[tuple[str, ...], list[dict]] = {}
+    for values in written.updates:
+        shapes.setdefault(tuple(sorted(values)), []).append(values)
+    for columns, rows in shapes.items():
+        setting = [column for column in columns if column != "id"]
+        statement = (
+            update(commitments)
+            .where(commitments.c.id == bindparam("w_id"))
+            .values({column: bindparam(f"w_{column}") for column in setting})
         )
-    ).scalar_one()
-    return _signoff([Conflict.model_validate(conflict) for conflict in conflicts])
+        await connection.execute(
+            statement, [{f"w_{column}": values[column] for column in columns} for values in rows]
+        )
+    await set_conflict_tallies(connection, written.tallies)
 
 
 async def _update(connection: AsyncConnection, commitment_id: str, values: dict) -> None:

@@ -24,7 +24,7 @@ from kit.contracts.commitments import (
     EvaluationBatch,
     EvaluationBatchAnswer,
     EvaluationCreate,
-    IntakeAnswer,
+    IntakeClaimed,
     RecheckAnswer,
     RecheckRequest,
     RoadmapLink,
@@ -91,10 +91,33 @@ async def take_crm_event(
     event: CrmEvent,
     connection: RequestConnection,
     handoff: HandOff,
-) -> IntakeAnswer:
+    claim_lease_seconds: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=3600,
+            description="Also claim the event's commitments owed an evaluation, with this "
+            "lease, for the caller to evaluate (answered as `claimed`).",
+        ),
+    ] = None,
+) -> IntakeClaimed:
     if event.deal.source is not source:
         raise field_problem("body.deal.source", f"the event came from {source.value}")
-    return await events.take_event(connection, source.value, event_id, event, handoff)
+    answer = await events.take_event(connection, source.value, event_id, event, handoff)
+    claimed = []
+    if claim_lease_seconds is not None and answer.status != "stale" and answer.commitments:
+        ids = [commitment.id for commitment in answer.commitments]
+        claimed = await work.claim(
+            connection,
+            ClaimRequest.model_construct(
+                limit=len(ids),
+                lease_seconds=claim_lease_seconds,
+                commitment_ids=ids,
+                roadmap_item_keys=None,
+                retry_waiting=False,
+            ),
+        )
+    return IntakeClaimed(**answer.model_dump(), claimed=claimed)
 
 
 # Deals -----------------------------------------------------------------------------------
