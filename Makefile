@@ -7,7 +7,7 @@ VENV := $(ROOT).venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset test token lint format openapi openapi-check bench mutate clean
+.PHONY: run reset test token lint format openapi openapi-check bench bench-parts mutate clean
 
 $(STAMP): $(ROOT)pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,7 +59,13 @@ $(MUTATION_STAMP): $(ROOT)pyproject.toml $(STAMP)
 mutate: $(MUTATION_STAMP)
 	$(BIN)/python $(ROOT)scripts/mutate.py
 
+## bench: speed against the architecture's floor on PostgreSQL and SQLite (about 15 minutes;
+## README "Performance"); figures in bench/results/latest.json
 bench: $(STAMP)
+	$(BIN)/python $(ROOT)bench/speed.py
+
+## bench-parts: the older per-part benchmarks (each service in-process, outages, events)
+bench-parts: $(STAMP)
 	$(BIN)/python $(ROOT)bench/roadmap_bench.py
 	$(BIN)/python $(ROOT)bench/commitments_bench.py --commitments 100000
 	$(BIN)/python $(ROOT)bench/gateway_bench.py

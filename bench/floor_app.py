@@ -1,16 +1,17 @@
-"""The architecture's floor: the same Python, FastAPI, uvicorn, httpx and database driver as
-the apps, with handlers that do nothing else. `make bench` measures each scenario against
-these in the same run.
+"""The architecture's floor: the same Python, FastAPI, uvicorn, httpx (on the gateway's own
+transport) and database driver as the apps, with handlers that do nothing else. `make bench`
+measures each scenario against these in the same run.
 
     python bench/floor_app.py service --port P --database-url URL   # /answer, /insert
-    python bench/floor_app.py gateway --port P --service-url URL    # /hops/{n}
+    python bench/floor_app.py gateway --port P --service-url URL    # /hops/{levels}
 
 `/answer` answers at once; `/insert` is one INSERT committed per request (the least a write
-can cost); `/hops/{n}` makes n calls to the service's `/answer` in turn, as the gateway
-makes its calls to the services.
+can cost); `/hops/1,3,1` calls the service's `/answer` once, then three times at once, then
+once, as the gateway makes its calls to the services.
 """
 
 import argparse
+import asyncio
 import sys
 import uuid
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Column, MetaData, String, Table, Text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gateway.upstream import ServiceTransport
 from kit.db import create_engine
 
 metadata = MetaData()
@@ -71,30 +73,37 @@ def service_app(database_url: str) -> FastAPI:
 def gateway_app(service_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # As gateway.upstream.Upstream builds its pooled client.
+        # As gateway.upstream.Upstream builds its pooled client, on the same transport.
+        limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
         async with httpx.AsyncClient(
             base_url=service_url,
             timeout=httpx.Timeout(5.0, connect=2.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            limits=limits,
+            transport=ServiceTransport(limits=limits),
         ) as client:
             app.state.client = client
             yield
 
     app = FastAPI(lifespan=lifespan)
 
-    async def hops(request: Request, n: int, body: bytes) -> dict:
-        for _ in range(n):
-            response = await request.app.state.client.post("/answer", content=body)
-            response.raise_for_status()
-        return {"hops": n}
+    async def call(request: Request, body: bytes) -> None:
+        response = await request.app.state.client.post("/answer", content=body)
+        response.raise_for_status()
 
-    @app.get("/hops/{n}")
-    async def hops_get(n: int, request: Request) -> dict:
-        return await hops(request, n, b"")
+    async def hops(request: Request, levels: str, body: bytes) -> dict:
+        """`levels`: how many calls at once at each step, in turn ("1,3,1")."""
+        counts = [int(count) for count in levels.split(",")]
+        for count in counts:
+            await asyncio.gather(*(call(request, body) for _ in range(count)))
+        return {"calls": sum(counts)}
 
-    @app.post("/hops/{n}")
-    async def hops_post(n: int, request: Request) -> dict:
-        return await hops(request, n, await request.body())
+    @app.get("/hops/{levels}")
+    async def hops_get(levels: str, request: Request) -> dict:
+        return await hops(request, levels, b"")
+
+    @app.post("/hops/{levels}")
+    async def hops_post(levels: str, request: Request) -> dict:
+        return await hops(request, levels, await request.body())
 
     @app.get("/healthz")
     async def healthz() -> dict:

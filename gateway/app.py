@@ -84,7 +84,10 @@ def create_app(
             upstreams["commitments"], settings.api_key_cache_seconds
         )
         app.state.evaluator = Evaluator(
-            upstreams["commitments"], upstreams["roadmap"], settings.policy()
+            upstreams["commitments"],
+            upstreams["roadmap"],
+            settings.policy(),
+            settings.evaluate_at_once_max,
         )
         app.state.sweeper = Sweeper(
             app.state.evaluator,
@@ -102,6 +105,7 @@ def create_app(
         )
         try:
             async with contextlib.AsyncExitStack() as tasks:
+                tasks.push_async_callback(app.state.evaluator.stop_later)
                 for api in app.state.crm_sync.apis:
                     tasks.push_async_callback(api.aclose)
                 if app.state.crm_sync.active and settings.crm_sync_interval_seconds > 0:

@@ -57,15 +57,15 @@ Writer = Annotated[Principal, Depends(_role_in(WRITE))]
 Admin = Annotated[Principal, Depends(_role_in(ADMIN))]
 
 
-def _commitments(request: Request) -> Upstream:
+async def _commitments(request: Request) -> Upstream:
     return request.app.state.commitments
 
 
-def _roadmap(request: Request) -> Upstream:
+async def _roadmap(request: Request) -> Upstream:
     return request.app.state.roadmap
 
 
-def _evaluator(request: Request) -> Evaluator:
+async def _evaluator(request: Request) -> Evaluator:
     return request.app.state.evaluator
 
 
@@ -73,7 +73,7 @@ Commitments = Annotated[Upstream, Depends(_commitments)]
 Roadmap = Annotated[Upstream, Depends(_roadmap)]
 
 
-def _sweeper(request: Request) -> Sweeper:
+async def _sweeper(request: Request) -> Sweeper:
     return request.app.state.sweeper
 
 

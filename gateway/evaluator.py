@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from gateway.evaluation import Commitment, Evaluation, Policy, RoadmapItem, evaluate
 from gateway.snapshot import VisionTagCache, read_snapshots
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
+from kit import background
 from kit.contracts.commitments import (
     ClaimedCommitment,
     ClaimedWork,
@@ -30,14 +31,22 @@ from kit.contracts.commitments import (
 
 logger = logging.getLogger("gateway.evaluator")
 LEASE_SECONDS = 60
-MOST_CLAIMED = 100  # the most one claim takes
+MOST_CLAIMED = 500  # the most one claim takes
 MOST_RECORDED = 100  # the most one call records (POST /work/evaluations)
+# Batches a sweep works on at once: the commitments service, the database and the gateway
+# each take a part of a batch's time, so a second batch in flight keeps them all busy.
+SWEEP_WORKERS = 2
 
 
 class Evaluator:
-    def __init__(self, commitments: Upstream, roadmap: Upstream, policy: Policy) -> None:
+    def __init__(
+        self, commitments: Upstream, roadmap: Upstream, policy: Policy, at_once_max: int = 100
+    ) -> None:
         self.commitments, self.roadmap, self.policy = commitments, roadmap, policy
+        # An event with more commitments than this is evaluated after its answer.
+        self.at_once_max = at_once_max
         self.tags = VisionTagCache(roadmap)
+        self.later: set[asyncio.Task] = set()  # evaluate_later's
 
     async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, ReviewStatus]:
         """Claims those of `commitment_ids` that are due and evaluates them; answers the
@@ -54,6 +63,25 @@ class Evaluator:
     ) -> dict[str, ReviewStatus]:
         """Evaluates commitments already claimed (an event's, claimed as it was taken)."""
         return await self._evaluate(list(claimed))
+
+    def evaluate_later(self, claimed: Sequence[ClaimedCommitment]) -> None:
+        """Evaluates commitments already claimed once the caller has been answered. If it
+        fails or the app stops first, the claims lapse and the sweep takes the work."""
+        task = asyncio.create_task(self._evaluate_logged(list(claimed)))
+        self.later.add(task)
+        task.add_done_callback(self.later.discard)
+
+    async def _evaluate_logged(self, claimed: list[ClaimedCommitment]) -> None:
+        try:
+            await self._evaluate(claimed)
+        except (UpstreamUnavailable, UpstreamBroken) as error:
+            logger.warning("evaluation after the answer deferred", extra={"reason": str(error)})
+        except Exception:
+            logger.exception("evaluation after the answer failed")
+
+    async def stop_later(self) -> None:
+        for task in list(self.later):
+            await background.stop(task)
 
     async def sweep(self, batch_size: int, *, retry_waiting: bool = False) -> int:
         """Claims up to `batch_size` due commitments and evaluates them; answers how many.
@@ -89,6 +117,9 @@ class Evaluator:
             )
             for commitment in claimed
         ]
+        # A deal's commitments recorded together: each call announces the deals it touched.
+        deal_of = {commitment.id: commitment.deal_id for commitment in claimed}
+        records.sort(key=lambda record: (deal_of[record["commitment_id"]], record["commitment_id"]))
         recorded: dict[str, ReviewStatus] = {}
         for start in range(0, len(records), MOST_RECORDED):
             recorded.update(await self._record(records[start : start + MOST_RECORDED]))
@@ -200,19 +231,33 @@ class Sweeper:
             await self.sweep_until_done()
 
     async def sweep_until_done(self) -> int:
-        evaluator, swept, retry_waiting = self.evaluator, 0, False
+        """`SWEEP_WORKERS` loops claim and evaluate batches at once until one comes back
+        short: while one batch is recorded, the next is claimed and evaluated."""
         try:
-            if not await evaluator.roadmap.available():
+            if not await self.evaluator.roadmap.available():
                 return 0  # claiming now would only record the outage again
-            retry_waiting, self.roadmap_back = self.roadmap_back, False
+        except Exception:
+            logger.exception("sweep failed")
+            return 0
+        retry_waiting, self.roadmap_back = self.roadmap_back, False
+        ended = await asyncio.gather(
+            *(self._sweep_batches(retry_waiting) for _ in range(SWEEP_WORKERS))
+        )
+        if not all(done for _, done in ended):
+            self.roadmap_back |= retry_waiting  # not done: the next sweep tries again
+        return sum(swept for swept, _ in ended)
+
+    async def _sweep_batches(self, retry_waiting: bool) -> tuple[int, bool]:
+        """Batches until one comes back short; (how many swept, whether it got there)."""
+        evaluator, swept = self.evaluator, 0
+        try:
             while True:
                 count = await evaluator.sweep(self.batch_size, retry_waiting=retry_waiting)
                 swept += count
                 if count < self.batch_size or evaluator.roadmap.breaker.is_open:
-                    return swept  # done, or the roadmap failed again: wait for it
+                    return swept, True  # done, or the roadmap failed again: wait for it
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("sweep stopped", extra={"reason": str(error)})
         except Exception:
             logger.exception("sweep failed")
-        self.roadmap_back |= retry_waiting  # not done: the next sweep tries again
-        return swept
+        return swept, False

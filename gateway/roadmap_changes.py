@@ -122,7 +122,7 @@ class Rechecks:
             ) from error
 
 
-def _rechecks(request: Request) -> Rechecks:
+async def _rechecks(request: Request) -> Rechecks:
     return request.app.state.rechecks
 
 

@@ -140,7 +140,21 @@ class GatewaySettings(AppSettings):
     sweep_interval_seconds: float = Field(
         5.0, ge=0, le=3600, description="How often due evaluations are swept; 0 turns it off."
     )
-    sweep_batch_size: int = Field(100, ge=1, le=100)
+    sweep_batch_size: int = Field(
+        500,
+        ge=1,
+        le=500,
+        description="How many due commitments one sweep claims and evaluates together (one "
+        "roadmap read for all; recorded 100 at a time, a deal's together).",
+    )
+    evaluate_at_once_max: int = Field(
+        100,
+        ge=0,
+        le=500,
+        description="A CRM event with more commitments than this is answered as soon as it "
+        "is taken (its commitments `received`) and evaluated just after, so a large deal "
+        "is never answered slower than a CRM waits.",
+    )
 
     policy_version: str = Field("default-1", min_length=1, max_length=64)
     date_margin_days: int = Field(30, ge=0, le=365)

@@ -15,6 +15,7 @@ from tests.gateway_helpers import (
     THREE_PROMISES,
     VIEWER,
     WEBHOOK_SECRET,
+    eventually,
     post_webhook,
     roadmap_with_two_items,
     signed_webhook,
@@ -283,3 +284,30 @@ async def test_a_service_that_accepts_but_never_answers_is_a_quick_503():
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
     assert took < 5  # three tries of 0.2 s and their backoff, not the 30 s hang
+
+
+async def test_an_event_larger_than_evaluated_at_once_is_answered_taken_then_evaluated(
+    commitments_db_url, roadmap_db_url
+):
+    """A deal with more promises than `DEALGATE_EVALUATE_AT_ONCE_MAX` is answered as soon
+    as it is taken, and evaluated just after by the gateway that took it (no sweep here)."""
+    stack = Stack(
+        commitments_db_url, roadmap_db_url, sweep_interval_seconds=0, evaluate_at_once_max=2
+    )
+    async with stack.running() as gateway:
+        await roadmap_with_two_items(gateway)
+        large = await post_webhook(gateway, crm_event(*THREE_PROMISES))
+        small = await post_webhook(gateway, crm_event(*THREE_PROMISES[:2], deal="D-2002"))
+
+        async def listed() -> dict[str, str]:
+            found = await gateway.get(
+                "/v1/commitments", params={"deal_id": large.json()["deal_id"]}, headers=VIEWER
+            )
+            return {c["external_id"]: c["review_status"] for c in found.json()["items"]}
+
+        settled = await eventually(listed, lambda seen: "received" not in seen.values())
+
+    assert large.status_code == 200, large.text
+    assert set(statuses(large.json()).values()) == {"received"}
+    assert settled == {"C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"}
+    assert statuses(small.json()) == {"C-1": "needs_signoff", "C-2": "cleared"}

@@ -44,7 +44,8 @@ class Service:
 
 
 SERVICES = [
-    # The search index: FTS5 on SQLite, a GIN expression index on PostgreSQL.
+    # The search index: FTS5 on SQLite, stored documents with a GIN index on PostgreSQL
+    # (and the expression index they replaced, while downgrading).
     Service(
         "roadmap",
         ROADMAP_MIGRATIONS,

@@ -178,7 +178,8 @@ async def take_and_evaluate(
 ) -> IntakeAnswer:
     """Hands the event (canonical JSON, already validated) over, taken once per id, then
     evaluates what it named that is due: on a duplicate too, which finishes what a first
-    delivery may have left undone."""
+    delivery may have left undone. An event with more commitments than the evaluator takes
+    at once is answered as taken and evaluated just after."""
     response = await commitments.request(
         "PUT",
         f"/crm-events/{source}/{event_id}",
@@ -192,6 +193,9 @@ async def take_and_evaluate(
     taken = commitments.parse(response, IntakeClaimed)
     answer = IntakeAnswer(status=taken.status, deal_id=taken.deal_id, commitments=taken.commitments)
     if answer.status == "stale":
+        return answer
+    if len(taken.claimed) > evaluator.at_once_max:
+        evaluator.evaluate_later(taken.claimed)
         return answer
     try:
         recorded = await evaluator.evaluate_claimed(taken.claimed)

@@ -586,7 +586,7 @@ class ClaimRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"limit": 20, "lease_seconds": 60}]}
     )
 
-    limit: int = Field(20, ge=1, le=100)
+    limit: int = Field(20, ge=1, le=500)
     lease_seconds: int = Field(60, ge=1, le=3600)
     commitment_ids: Annotated[list[CommitmentId], Field(max_length=500)] | None = Field(
         None,

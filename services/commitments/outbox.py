@@ -45,7 +45,7 @@ from kit.contracts.events import (
 )
 from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
-from services.commitments.reads import readiness
+from services.commitments.reads import blocking_count, readiness
 from services.commitments.records import as_listed, get_deal, listed_query
 from services.commitments.tables import (
     commitments,
@@ -162,8 +162,8 @@ async def announce(
     """Writes the events the deal's changes call for. `commitment_ids`: the commitments that
     may have changed (None: all of the deal's). The deal's row must be locked."""
     deal = await get_deal(connection, deal_id)
-    gate_now = await readiness(connection, deal_id)
-    gate = Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking))
+    blocked = await blocking_count(connection, deal_id)
+    gate = Gate(ready=blocked == 0, blocking_count=blocked)
     query = (
         listed_query()
         .add_columns(
@@ -225,6 +225,8 @@ async def announce(
         await connection.execute(select(deals.c.announced_ready).where(deals.c.id == deal_id))
     ).scalar_one()
     if previous is None or previous != gate.ready:
+        # What blocks it, in full, only for the event that tells the gate changed.
+        gate_now = await readiness(connection, deal_id)
         events.append(
             (
                 EventType.deal_gate_changed,

@@ -5,7 +5,7 @@ Lists are keyset-paginated by id (the cursor is the previous page's last id).
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import (
@@ -114,6 +114,17 @@ async def readiness_by_crm_id(
     if deal_id is None:
         raise not_found("deal", f"{external_id} from {source}")
     return await readiness(connection, deal_id)
+
+
+async def blocking_count(connection: AsyncConnection, deal_id: str) -> int:
+    """How many of the deal's commitments block it (what `readiness` lists), counted."""
+    return (
+        await connection.execute(
+            select(func.count())
+            .select_from(commitments)
+            .where(commitments.c.deal_id == deal_id, blocking())
+        )
+    ).scalar_one()
 
 
 async def readiness(connection: AsyncConnection, deal_id: str) -> DealReadiness:

@@ -184,6 +184,13 @@ async def _record_all(
     return answer, refusals
 
 
+# What recording an evaluation reads of a commitment (not its JSON: decoding costs).
+_DECIDED_ON = (
+    "id", "deal_id", "deal_owner", "review_status", "version", "current_evaluation_id",
+    "approved_evaluation_id", "claim_token", "work_generation", "work_attempts",
+)  # fmt: skip
+
+
 async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[str, Row]:
     """The commitments' rows by id, locked until commit after their deals', in the order
     every multi-row write locks in (`records.lock_commitment` for one). On SQLite the
@@ -206,7 +213,7 @@ async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[s
         .with_for_update(key_share=True)
     )
     locked = await connection.execute(
-        select(commitments)
+        select(*(commitments.c[name] for name in _DECIDED_ON))
         .where(commitments.c.id.in_(ids))
         .order_by(commitments.c.deal_id, commitments.c.id)
         .with_for_update()
@@ -229,24 +236,22 @@ class _Kept:
 
 
 async def _evaluations_kept(connection: AsyncConnection, rows: Iterable[Row]) -> _Kept:
-    current, approved = set(), set()
-    for row in rows:
-        if row.current_evaluation_id is not None:
-            current.add(row.current_evaluation_id)
-        if row.approved_evaluation_id is not None:
-            approved.add(row.approved_evaluation_id)
+    rows = list(rows)
+    current = {row.current_evaluation_id for row in rows} - {None}
+    approved = {row.approved_evaluation_id for row in rows} - {None}
     fingerprints: dict[str, str] = {}
     conflicts: dict[str, list] = {}
-    if current or approved:
+    if current:
         found = await connection.execute(
-            select(evaluations.c.id, evaluations.c.fingerprint, evaluations.c.conflicts).where(
-                evaluations.c.id.in_(current | approved)
-            )
+            select(evaluations.c.id, evaluations.c.fingerprint).where(evaluations.c.id.in_(current))
         )
-        for evaluation_id, fingerprint, stored in found:
-            fingerprints[evaluation_id] = fingerprint
-            conflicts[evaluation_id] = stored
-    return _Kept(fingerprints, {key: conflicts[key] for key in approved if key in conflicts})
+        fingerprints = dict(found.all())
+    if approved:
+        found = await connection.execute(
+            select(evaluations.c.id, evaluations.c.conflicts).where(evaluations.c.id.in_(approved))
+        )
+        conflicts = dict(found.all())
+    return _Kept(fingerprints, conflicts)
 
 
 def _decide(

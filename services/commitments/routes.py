@@ -64,7 +64,7 @@ router.include_router(outbound_routes.router)
 router.include_router(crm_routes.router)
 
 
-def _handoff_grace(request: Request) -> timedelta:
+async def _handoff_grace(request: Request) -> timedelta:
     return timedelta(seconds=request.app.state.settings.handoff_grace_seconds)
 
 

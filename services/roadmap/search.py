@@ -2,11 +2,11 @@
 
 An item named by its key in the query ("RM-12") ranks first. The rest of the query is a
 full-text match over title and description: PostgreSQL full-text search (english config)
-over an expression GIN index, title weighted above description; SQLite an FTS5 table the
-migration keeps in step (porter stemming), ranked by bm25 with the same weighting. Either
-way any word may match (OR), English stopwords are ignored, and items matching more of
-the words, or rarer ones, rank higher: the caller is usually matching a salesperson's
-phrasing ("SSO with Okta") against roadmap titles.
+over stored documents with a GIN index, title weighted above description; SQLite an FTS5
+table (porter stemming), ranked by bm25 with the same weighting; on both, triggers keep the
+index in step with the items. Either way any word may match (OR), English stopwords are
+ignored, and items matching more of the words, or rarer ones, rank higher: the caller is
+usually matching a salesperson's phrasing ("SSO with Okta") against roadmap titles.
 """
 
 import re
@@ -17,21 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kit.types import ITEM_KEY_PATTERN
 from services.roadmap.tables import roadmap_items
 
-# Keep in step with the expression index in the migrations, or the index goes unused.
-PG_DOCUMENT = (
-    "setweight(to_tsvector('english', title), 'A') || "
-    "setweight(to_tsvector('english', description), 'B')"
-)
-
+# Each item's weighted document (title A, description B) is stored in roadmap_items_fts by
+# a trigger (migration 0003) and ranked from there.
 _PG_SEARCH = text(
-    f"""
+    """
     WITH query AS (
         SELECT replace(plainto_tsquery('english', :q)::text, '&', '|')::tsquery AS tsq
     )
-    SELECT key, ts_rank({PG_DOCUMENT}, query.tsq) AS score
-    FROM roadmap_items, query
-    WHERE {PG_DOCUMENT} @@ query.tsq
-    ORDER BY score DESC, key
+    SELECT fts.key, ts_rank(fts.document, query.tsq) AS score
+    FROM roadmap_items_fts AS fts, query
+    WHERE fts.document @@ query.tsq
+    ORDER BY score DESC, fts.key
     LIMIT :limit
     """
 )

@@ -26,7 +26,7 @@ router = service_router()
 TAGS = ["webhook subscriptions"]
 
 
-def _allowed_networks(request: Request) -> list[Network]:
+async def _allowed_networks(request: Request) -> list[Network]:
     return request.app.state.settings.sendable_networks()
 
 
