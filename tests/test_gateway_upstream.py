@@ -7,7 +7,14 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from gateway.upstream import CircuitBreaker, Upstream, UpstreamBroken, UpstreamUnavailable
+from gateway.upstream import (
+    CircuitBreaker,
+    ServiceTransport,
+    Upstream,
+    UpstreamBroken,
+    UpstreamUnavailable,
+)
+from tests.support.processes import free_port
 
 
 class FakeClock:
@@ -241,3 +248,52 @@ async def test_a_reply_that_cannot_be_decoded_is_a_failure_not_a_crash():
 
     with pytest.raises(UpstreamUnavailable):
         await client.request("GET", "/items")
+
+
+async def _server(on_connection) -> tuple[asyncio.Server, int]:
+    server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def _call_through_service_transport(port: int) -> BaseException:
+    client = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        timeout=httpx.Timeout(0.3, connect=0.3),
+        transport=ServiceTransport(),
+    )
+    try:
+        await client.get("/readyz")
+    except httpx.HTTPError as error:
+        return error
+    finally:
+        await client.aclose()
+    raise AssertionError("the call did not fail")
+
+
+async def test_the_service_transport_tells_a_lost_connection_from_a_timeout():
+    """Upstream retries a connection that failed (refused, cut off) and never one that timed
+    out; the aiohttp transport must report them as httpx does."""
+
+    async def hang(reader, writer) -> None:
+        await asyncio.sleep(5)
+        writer.close()
+
+    async def hang_up(reader, writer) -> None:
+        await reader.read(100)
+        writer.close()
+
+    hanging, hanging_port = await _server(hang)
+    hanging_up, hanging_up_port = await _server(hang_up)
+    refused_port = free_port()
+    try:
+        timed_out = await _call_through_service_transport(hanging_port)
+        cut_off = await _call_through_service_transport(hanging_up_port)
+        refused = await _call_through_service_transport(refused_port)
+    finally:
+        for server in (hanging, hanging_up):
+            server.close()
+
+    assert isinstance(timed_out, httpx.TimeoutException), repr(timed_out)
+    assert isinstance(cut_off, httpx.TransportError), repr(cut_off)
+    assert not isinstance(cut_off, httpx.TimeoutException), repr(cut_off)
+    assert isinstance(refused, httpx.ConnectError), repr(refused)
