@@ -47,6 +47,7 @@ class Evaluator:
         self.at_once_max = at_once_max
         self.tags = VisionTagCache(roadmap)
         self.later: set[asyncio.Task] = set()  # evaluate_later's
+        self.later_turn = asyncio.Semaphore(1)
 
     async def evaluate_now(self, commitment_ids: Sequence[str]) -> dict[str, ReviewStatus]:
         """Claims those of `commitment_ids` that are due and evaluates them; answers the
@@ -73,7 +74,10 @@ class Evaluator:
 
     async def _evaluate_logged(self, claimed: list[ClaimedCommitment]) -> None:
         try:
-            await self._evaluate(claimed)
+            # One large event evaluated at a time: the events still arriving are answered
+            # between its calls rather than queueing behind several at once.
+            async with self.later_turn:
+                await self._evaluate(claimed)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("evaluation after the answer deferred", extra={"reason": str(error)})
         except Exception:

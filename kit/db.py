@@ -5,6 +5,8 @@ begun by the dependency and committed by it before the response is sent, rolled 
 any error. Code below the dependency never commits.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -126,10 +128,20 @@ async def request_connection(request: Request) -> AsyncIterator[AsyncConnection]
     snapshot across all its statements (REPEATABLE READ, read-only, on PostgreSQL), so an
     answer built from several reads is consistent: an ETag never names another version
     than the history beside it. On SQLite the same holds by an explicit BEGIN (deferred:
-    WAL readers never wait for the writer).
+    WAL readers never wait for the writer); writes take turns in this process, in the
+    order they came, before beginning (`serving_database`).
     """
-    engine: AsyncEngine = request.app.state.engine
     reading = request.method in ("GET", "HEAD")
+    turn = None if reading else getattr(request.app.state, "write_turn", None)
+    async with (
+        turn or contextlib.nullcontext(),
+        _transaction(request.app.state.engine, reading) as connection,
+    ):
+        yield connection
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine, reading: bool) -> AsyncIterator[AsyncConnection]:
     try:
         connection = await engine.connect()
     except (OSError, DBAPIError) as error:
@@ -237,6 +249,10 @@ async def serving_database(app: FastAPI, url: str, pool_size: int) -> AsyncItera
     """For an app's lifespan: its engine on `app.state`, a readiness check, disposal."""
     engine = create_engine(url, pool_size=pool_size)
     app.state.engine = engine
+    # SQLite: this process's writing requests take turns, first come first served
+    # (request_connection), rather than racing for the file's lock in SQLite's busy wait,
+    # which lets a late writer in before one that has waited for seconds.
+    app.state.write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
     app.state.readiness_checks = {"database": database_check(engine)}
     try:
         yield engine
