@@ -1,7 +1,8 @@
-"""The writes on one commitment: an evaluation recorded, a PM's decision, a PM's roadmap link.
+"""The writes on commitments: evaluations recorded, a PM's decision, a PM's roadmap link.
 
-Each locks the commitment's row first (`records.lock_commitment`), so concurrent writes
-to one commitment queue on both databases, then moves it through `lifecycle.apply`.
+Each locks the commitment's row first (`records.lock_commitment`; a batch of evaluations
+locks all of its rows at once, `lock_commitments`), so concurrent writes to one commitment
+queue on both databases, then moves it through `lifecycle.apply`.
 """
 
 import uuid
