@@ -208,36 +208,55 @@ async def service_databases(backend: str, workdir: str, prefix: str) -> AsyncIte
         await admin.close()
 
 
+def start_stack(
+    databases: dict[str, str], workdir: str, ports: dict[str, int], log_level: str = "WARNING"
+) -> dict[str, subprocess.Popen]:
+    """The three apps as processes on `ports`, the roadmap pushing its changes to the gateway;
+    stopped (all of them) when one does not come up."""
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    environments = {
+        "services.commitments": {
+            "COMMITMENTS_PORT": str(ports["commitments"]),
+            "COMMITMENTS_DATABASE_URL": databases["commitments"],
+            "COMMITMENTS_SERVICE_TOKEN": TOKEN,
+        },
+        "services.roadmap": {
+            "ROADMAP_PORT": str(ports["roadmap"]),
+            "ROADMAP_DATABASE_URL": databases["roadmap"],
+            "ROADMAP_SERVICE_TOKEN": TOKEN,
+            "ROADMAP_SUBSCRIBER_URL": f"{urls['gateway']}/internal/roadmap-changes",
+        },
+        "gateway": {
+            "DEALGATE_PORT": str(ports["gateway"]),
+            "DEALGATE_COMMITMENTS_URL": urls["commitments"],
+            "DEALGATE_ROADMAP_URL": urls["roadmap"],
+            "DEALGATE_SERVICE_TOKEN": TOKEN,
+            "DEALGATE_JWT_SECRET": JWT_SECRET,
+            "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        },
+    }
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for module, environment in environments.items():
+            name = module.rsplit(".", 1)[-1]
+            processes[name] = start(module, environment, workdir, ports[name], log_level)
+    except BaseException:
+        stop(list(processes.values()))
+        raise
+    return processes
+
+
 async def run(backend: str, deals: int, requests: int) -> None:
     ports = {name: free_port() for name in ("gateway", "commitments", "roadmap")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     with tempfile.TemporaryDirectory() as workdir:
         async with service_databases(backend, workdir, "dealgate_bench") as databases:
-            processes = []
+            processes = start_stack(databases, workdir, ports)
             try:
-                processes.append(start("services.commitments", {
-                    "COMMITMENTS_PORT": str(ports["commitments"]),
-                    "COMMITMENTS_DATABASE_URL": databases["commitments"],
-                    "COMMITMENTS_SERVICE_TOKEN": TOKEN,
-                }, workdir, ports["commitments"]))  # fmt: skip
-                processes.append(start("services.roadmap", {
-                    "ROADMAP_PORT": str(ports["roadmap"]),
-                    "ROADMAP_DATABASE_URL": databases["roadmap"],
-                    "ROADMAP_SERVICE_TOKEN": TOKEN,
-                    "ROADMAP_SUBSCRIBER_URL": f"{urls['gateway']}/internal/roadmap-changes",
-                }, workdir, ports["roadmap"]))  # fmt: skip
-                processes.append(start("gateway", {
-                    "DEALGATE_PORT": str(ports["gateway"]),
-                    "DEALGATE_COMMITMENTS_URL": urls["commitments"],
-                    "DEALGATE_ROADMAP_URL": urls["roadmap"],
-                    "DEALGATE_SERVICE_TOKEN": TOKEN,
-                    "DEALGATE_JWT_SECRET": JWT_SECRET,
-                    "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-                }, workdir, ports["gateway"]))  # fmt: skip
                 print(f"{backend}: {deals} deals, {requests} requests per read")
                 await measure(urls, deals, requests)
             finally:
-                stop(processes)
+                stop(list(processes.values()))
 
 
 async def postgres_reachable() -> bool:

@@ -48,13 +48,11 @@ import commitments_bench  # noqa: E402
 import events_bench  # noqa: E402
 from gateway_bench import (  # noqa: E402
     JWT_SECRET,
-    TOKEN,
-    WEBHOOK_SECRET,
     free_port,
     postgres_reachable,
     service_databases,
     signed,
-    start,
+    start_stack,
 )
 from load import Load, drive, json_request, raw_request  # noqa: E402
 
@@ -171,26 +169,8 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self) -> None:
-        ports, urls, databases = self.ports, self.urls, self.databases
-        self.processes["commitments"] = start("services.commitments", {
-            "COMMITMENTS_PORT": str(ports["commitments"]),
-            "COMMITMENTS_DATABASE_URL": databases["commitments"],
-            "COMMITMENTS_SERVICE_TOKEN": TOKEN,
-        }, self.workdir, ports["commitments"], "INFO")  # fmt: skip
-        self.processes["roadmap"] = start("services.roadmap", {
-            "ROADMAP_PORT": str(ports["roadmap"]),
-            "ROADMAP_DATABASE_URL": databases["roadmap"],
-            "ROADMAP_SERVICE_TOKEN": TOKEN,
-            "ROADMAP_SUBSCRIBER_URL": f"{urls['gateway']}/internal/roadmap-changes",
-        }, self.workdir, ports["roadmap"], "INFO")  # fmt: skip
-        self.processes["gateway"] = start("gateway", {
-            "DEALGATE_PORT": str(ports["gateway"]),
-            "DEALGATE_COMMITMENTS_URL": urls["commitments"],
-            "DEALGATE_ROADMAP_URL": urls["roadmap"],
-            "DEALGATE_SERVICE_TOKEN": TOKEN,
-            "DEALGATE_JWT_SECRET": JWT_SECRET,
-            "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        }, self.workdir, ports["gateway"], "INFO")  # fmt: skip
+        # As `make run` logs (INFO): the access lines are part of a request's cost.
+        self.processes = start_stack(self.databases, self.workdir, self.ports, "INFO")
 
     def peak_memory(self) -> dict[str, float]:
         return {name: round(peak_memory_mb(p.pid), 1) for name, p in self.processes.items()}

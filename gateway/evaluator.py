@@ -56,14 +56,8 @@ class Evaluator:
         for start in range(0, len(commitment_ids), MOST_CLAIMED):
             chunk = list(commitment_ids[start : start + MOST_CLAIMED])
             claimed = await self._claim({"commitment_ids": chunk, "limit": len(chunk)})
-            recorded.update(await self._evaluate(claimed))
+            recorded.update(await self.evaluate_claimed(claimed))
         return recorded
-
-    async def evaluate_claimed(
-        self, claimed: Sequence[ClaimedCommitment]
-    ) -> dict[str, ReviewStatus]:
-        """Evaluates commitments already claimed (an event's, claimed as it was taken)."""
-        return await self._evaluate(list(claimed))
 
     def evaluate_later(self, claimed: Sequence[ClaimedCommitment]) -> None:
         """Evaluates commitments already claimed once the caller has been answered. If it
@@ -77,7 +71,7 @@ class Evaluator:
             # One large event evaluated at a time: the events still arriving are answered
             # between its calls rather than queueing behind several at once.
             async with self.later_turn:
-                await self._evaluate(claimed)
+                await self.evaluate_claimed(claimed)
         except (UpstreamUnavailable, UpstreamBroken) as error:
             logger.warning("evaluation after the answer deferred", extra={"reason": str(error)})
         except Exception:
@@ -91,7 +85,7 @@ class Evaluator:
         """Claims up to `batch_size` due commitments and evaluates them; answers how many.
         `retry_waiting`: also those pausing after a failed attempt."""
         claimed = await self._claim({"limit": batch_size, "retry_waiting": retry_waiting})
-        await self._evaluate(claimed)
+        await self.evaluate_claimed(claimed)
         return len(claimed)
 
     async def _claim(self, request: dict) -> list[ClaimedCommitment]:
@@ -102,7 +96,8 @@ class Evaluator:
             raise UpstreamBroken(self.commitments.name, f"claims answered {response.status_code}")
         return self.commitments.parse(response, ClaimedWork).items
 
-    async def _evaluate(self, claimed: list[ClaimedCommitment]) -> dict[str, ReviewStatus]:
+    async def evaluate_claimed(self, claimed: list[ClaimedCommitment]) -> dict[str, ReviewStatus]:
+        """Evaluates commitments already claimed (a sweep's, or an event's as it was taken)."""
         if not claimed:
             return {}
         promises = {c.id: _rules_view(c) for c in claimed}

@@ -107,6 +107,7 @@ async def take_crm_event(
     claimed = []
     if claim_lease_seconds is not None and answer.status != "stale" and answer.commitments:
         ids = [commitment.id for commitment in answer.commitments]
+        # Unvalidated: a deal may have gathered more commitments than a caller may name.
         claimed = await work.claim(
             connection,
             ClaimRequest.model_construct(
