@@ -609,3 +609,42 @@ async def test_a_replayed_older_event_waits_for_the_delivery_in_flight_on_its_de
     assert receiver.types()[-2:] == ["commitment.approved", "deal.gate_changed"]
     replayed = [d.headers["webhook-id"] for d in receiver.deliveries].count(first["id"])
     assert replayed == 2
+
+
+async def test_a_batch_of_evaluations_and_a_decision_on_one_deal_tell_the_gate_it_made(outbound):
+    """A batch clears one of a deal's two flagged promises while a PM approves the other:
+    whichever commits second must see the first, or neither tells the deal turned ready (the
+    batch's lock on the deal makes the decision wait)."""
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "deal.gate_changed")
+    answer = await take(client, crm_event(promise("C-1"), promise("C-2")))
+    first, second = (c["id"] for c in answer["commitments"])
+    await evaluated(client, first, slip("2027-04-01"))
+    await evaluated(client, second, slip("2027-04-01"))
+    claim = await claim_one(client, second)
+    batch = EvaluationBatch.model_validate(
+        {
+            "items": [
+                {
+                    "commitment_id": second,
+                    "claim_token": claim["claim_token"],
+                    "evaluated_version": claim["version"],
+                    "work_generation": claim["work_generation"],
+                }
+            ]
+        }
+    )
+    engine = create_engine(app.state.settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.begin()
+            await reviews.record_evaluations(connection, batch)  # clears it, not committed
+            deciding = asyncio.create_task(decide(client, first))
+            await asyncio.sleep(0.5)
+            await connection.commit()
+        assert (await asyncio.wait_for(deciding, 30)).status_code == 200
+    finally:
+        await engine.dispose()
+    await drain(app)
+    told = [event["data"]["readiness"]["ready"] for event in receiver.events]
+    assert told == [False, True]

@@ -211,6 +211,9 @@ async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[s
         select(deals.c.id)
         .where(deals.c.id.in_(deal_ids))
         .order_by(deals.c.id)
+        # FOR NO KEY UPDATE (SQLAlchemy's key_share): the lock lock_commitment's UPDATE takes,
+        # so a decision on another of the deal's commitments waits and reads this batch's
+        # outcome before it tells the gate.
         .with_for_update(key_share=True)
     )
     locked = await connection.execute(
