@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from gateway import (
     api_key_routes,
+    reviewer_routes,
     roadmap_changes,
     roadmap_routes,
     routes,
@@ -142,6 +143,7 @@ def create_app(
         roadmap_routes,
         subscription_routes,
         api_key_routes,
+        reviewer_routes,
         roadmap_changes,
     ):
         app.include_router(module.router)

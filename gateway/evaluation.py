@@ -42,6 +42,11 @@ class Policy:
     signoff_severities: frozenset[str] = frozenset({"blocker", "warning"})
     signoff_sla_hours: int = 48
     reminder_fractions: tuple[float, ...] = (0.5, 0.9)  # of the SLA, when reminders go out
+    triage_area: str = "triage"  # who reviews a promise no roadmap item gives an area
+
+    def review_area(self, item: "RoadmapItem | None") -> str:
+        """The area whose reviewers decide a promise on `item` (the reviewers directory)."""
+        return item.area if item is not None and item.area else self.triage_area
 
 
 @dataclass(frozen=True)

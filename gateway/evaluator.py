@@ -113,6 +113,7 @@ class Evaluator:
                 commitment,
                 evaluate(promises[commitment.id], snapshots[commitment.id], self.policy),
                 snapshots[commitment.id].items.get(commitment.roadmap_item_key or ""),
+                self.policy,
             )
             for commitment in claimed
         ]
@@ -176,11 +177,14 @@ def _claim_fields(commitment: ClaimedCommitment) -> dict:
     }
 
 
-def _evaluated(commitment: ClaimedCommitment, found: Evaluation, item: RoadmapItem | None) -> dict:
+def _evaluated(
+    commitment: ClaimedCommitment, found: Evaluation, item: RoadmapItem | None, policy: Policy
+) -> dict:
     return {
         **_claim_fields(commitment),
         "roadmap_item_owner": item.owner if item else None,
         "roadmap_item_area": item.area if item else None,
+        "review_area": policy.review_area(item),
         "outcome": "evaluated",
         "conflicts": [conflict.as_json() for conflict in found.conflicts],
         "roadmap_item_versions": dict(found.roadmap_item_versions),

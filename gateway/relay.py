@@ -13,7 +13,7 @@ from gateway.upstream import Upstream, UpstreamBroken
 from kit.problems import FieldError, Problem, ProblemError
 
 # Statuses a service answers about the caller's request; others are about the gateway.
-CALLER_PROBLEMS = frozenset({400, 404, 409, 412, 413, 422})
+CALLER_PROBLEMS = frozenset({400, 403, 404, 409, 412, 413, 422})
 PASSED_HEADERS = ("ETag",)
 
 

@@ -180,9 +180,12 @@ async def get_commitment(
     summary="A PM approves or rejects what the current evaluation found",
     description="Only while it awaits sign-off (else 409). With If-Match, a stale ETag is "
     "refused (412). A rejection needs a comment. The decision history records the token's "
-    "`sub`. Answers the commitment as GET shows it.",
+    "`sub`. A PM decides only promises of their areas in the reviewers directory (the "
+    "evaluation's `review_area`), or those of an out-of-office reviewer who named them "
+    "delegate (the decision records `on_behalf_of`); anyone else gets 403 with the reason. "
+    "An admin decides anything. Answers the commitment as GET shows it.",
     response_model=CommitmentRead,
-    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
 )
 async def decide(
     commitment_id: IdPath,

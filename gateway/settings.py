@@ -163,6 +163,13 @@ class GatewaySettings(AppSettings):
         description="Which severities need a PM's sign-off, comma-separated.",
     )
     signoff_sla_hours: int = Field(48, ge=1, le=8760)
+    triage_area: str = Field(
+        "triage",
+        min_length=1,
+        max_length=64,
+        description="The area whose reviewers decide promises with no roadmap item to give "
+        "one (unlinked features, custom work, an item with no area).",
+    )
     signoff_reminder_fractions: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], NoDecode] = (
         Field(
             default_factory=lambda: [0.5, 0.9],
@@ -255,6 +262,7 @@ class GatewaySettings(AppSettings):
             date_margin_days=self.date_margin_days,
             signoff_severities=frozenset(self.signoff_severities),
             signoff_sla_hours=self.signoff_sla_hours,
+            triage_area=self.triage_area,
             reminder_fractions=tuple(self.signoff_reminder_fractions),
         )
 

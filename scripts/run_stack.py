@@ -60,6 +60,7 @@ from kit.startup import (
     reached_database,
     read_settings,
 )
+from services.commitments.demo import DEMO_REVIEWERS, seed_demo_reviewers
 from services.commitments.settings import CommitmentsSettings
 from services.roadmap.demo import DEMO_ITEMS, DEMO_TAGS, seed_demo_roadmap
 from services.roadmap.settings import RoadmapSettings
@@ -522,6 +523,12 @@ def demo_data(settings: dict[str, AppSettings]) -> list[str]:
     except Exception as error:
         return [f"{PROG}: the demo roadmap could not be seeded ({type(error).__name__}: {error})"]
     seeded = f"{created} records created" if created else "already there"
+    commitments = settings["commitments"]
+    assert isinstance(commitments, CommitmentsSettings)
+    try:
+        added = asyncio.run(_seed_reviewers(commitments))
+    except Exception as error:
+        return [f"{PROG}: the demo reviewers could not be seeded ({type(error).__name__}: {error})"]
     try:
         deals = demo.post_and_summarize(gateway.local_url(), gateway.webhook_secret)
     except SystemExit as failed:
@@ -531,7 +538,18 @@ def demo_data(settings: dict[str, AppSettings]) -> list[str]:
         f"Demo roadmap: {pillars} pillars, {len(DEMO_TAGS) - pillars} non-goals, "
         f"{len(DEMO_ITEMS)} items ({seeded})."
     )
-    return [roadmap_line, *deals]
+    reviewers_line = (
+        "Demo reviewers: "
+        + "; ".join(f"{email} decides {', '.join(entry.areas)}"
+                    for email, entry in DEMO_REVIEWERS.items())
+        + f" ({f'{added} added' if added else 'already there'})."
+    )  # fmt: skip
+    return [roadmap_line, reviewers_line, *deals]
+
+
+async def _seed_reviewers(settings: CommitmentsSettings) -> int:
+    async with reached_database(settings.database_url, settings.env_name("database_url")) as db:
+        return await seed_demo_reviewers(db)
 
 
 async def _seed_roadmap(settings: RoadmapSettings) -> int:

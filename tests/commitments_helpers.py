@@ -9,6 +9,9 @@ _event_ids = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
+TRIAGE = "triage"  # the review area of the helpers' evaluations
+
+
 def at(minutes: int) -> str:
     """A CRM modification time, `minutes` after a fixed base."""
     return (BASE_TIME + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
@@ -135,6 +138,7 @@ async def evaluate(
         "evaluated_version": version or claim["version"],
         "work_generation": claim["work_generation"],
         "conflicts": list(conflicts),
+        "review_area": TRIAGE,
         **fields,
     }
     return await client.post(f"/commitments/{commitment_id}/evaluations", json=body)
@@ -155,6 +159,10 @@ async def decide(
     by: str = "ana@example.com",
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    """As the PM `by`, put in the directory as a reviewer of the triage area (where the
+    helpers' evaluations are) if they are not in it yet."""
+    if (await client.get(f"/reviewers/{by}")).status_code == 404:
+        assert (await client.put(f"/reviewers/{by}", json={"areas": [TRIAGE]})).status_code == 201
     body = {"decision": decision, "comment": comment, "decided_by": by, "role": "pm"}
     return await client.post(
         f"/commitments/{commitment_id}/decisions", json=body, headers=headers or {}

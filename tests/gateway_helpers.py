@@ -91,6 +91,16 @@ async def eventually(
 
 
 PM, CRM, VIEWER = bearer("pm"), bearer("crm", sub="crm-bot@example.com"), bearer("viewer")
+ADMIN = bearer("admin", sub="admin@example.com")
+TRIAGE = "triage"  # the default policy's review area for promises with no item area
+
+
+async def reviewer(gateway, email: str = "ana@example.com", *areas: str, **fields) -> dict:
+    """Puts `email` in the reviewers directory (by default: reviewing the triage area)."""
+    body = {"areas": list(areas or [TRIAGE]), **fields}
+    response = await gateway.put(f"/v1/reviewers/{email}", json=body, headers=ADMIN)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
 
 
 async def roadmap_with_two_items(gateway) -> None:

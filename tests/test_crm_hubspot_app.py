@@ -4,7 +4,7 @@ written back to the deal, with no JSON typed by anyone."""
 
 import pytest
 
-from tests.gateway_helpers import PM, VIEWER, eventually, roadmap_with_two_items
+from tests.gateway_helpers import PM, VIEWER, eventually, reviewer, roadmap_with_two_items
 from tests.hubspot_helpers import (
     a_deal_with_two_promises,
     an_account,
@@ -32,6 +32,7 @@ async def gateway(commitments_db_url, roadmap_db_url, account):
 
 async def test_a_new_deal_with_two_records_is_evaluated_gated_approved_and_opened(gateway, account):
     await roadmap_with_two_items(gateway)
+    await reviewer(gateway)
     a_deal_with_two_promises(account)
 
     answer = await send_batch(

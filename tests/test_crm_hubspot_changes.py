@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import SERVICE_TOKEN
-from tests.gateway_helpers import PM, VIEWER, eventually, roadmap_with_two_items
+from tests.gateway_helpers import PM, VIEWER, eventually, reviewer, roadmap_with_two_items
 from tests.hubspot_helpers import (
     a_deal_with_two_promises,
     an_account,
@@ -163,6 +163,7 @@ async def test_the_write_back_waits_out_rate_limits_and_writes_each_state_once(g
         Fault(status=429, retry_after="6", path_contains="/objects/deals/9001"),
     )
     await a_gated_deal(gateway, account)
+    await reviewer(gateway)
 
     await eventually(lambda: gate_shown(account), lambda gate: gate == ("false", "1"), seconds=20)
     flagged = next(

@@ -5,7 +5,7 @@ against a simulator of Salesforce's OAuth and REST APIs."""
 import pytest
 
 from tests.conftest import Stack
-from tests.gateway_helpers import PM, VIEWER, eventually, roadmap_with_two_items
+from tests.gateway_helpers import PM, VIEWER, eventually, reviewer, roadmap_with_two_items
 from tests.support.crm_simulators import (
     SALESFORCE_CLIENT_ID,
     SALESFORCE_CLIENT_SECRET,
@@ -105,6 +105,7 @@ async def test_the_gate_reaches_the_opportunity_and_a_deleted_record_stops_block
 
 async def test_an_approval_is_written_back_and_an_expired_token_is_renewed(gateway, org):
     await send_the_opportunity_and_its_records(gateway)
+    await reviewer(gateway)
     await eventually(lambda: gate(org), lambda found: found == (False, 1))
     flagged = next(
         c

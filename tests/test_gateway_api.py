@@ -22,6 +22,7 @@ from tests.gateway_helpers import (
     eventually,
     post_webhook,
     readiness,
+    reviewer,
     roadmap_with_two_items,
 )
 from tests.support.clients import running
@@ -30,6 +31,7 @@ from tests.support.clients import running
 async def deal_with_three_promises(gateway) -> dict[str, str]:
     """External id -> commitment id: C-1 and C-3 need sign-off, C-2 is cleared."""
     await roadmap_with_two_items(gateway)
+    await reviewer(gateway)  # ana, the PM of the tokens, reviews the items' (triage) area
     answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
     ids = {c["external_id"]: c["id"] for c in answer["commitments"]}
     return {**ids, "deal": answer["deal_id"]}
@@ -129,6 +131,8 @@ async def test_a_second_decision_is_409_and_a_stale_etag_412(gateway):
 async def test_pms_deciding_at_once_one_wins_the_others_get_409_or_412(gateway):
     ids = await deal_with_three_promises(gateway)
     etag = (await gateway.get(f"/v1/commitments/{ids['C-1']}", headers=PM)).headers["ETag"]
+    for n in range(6):
+        await reviewer(gateway, f"pm{n}@example.com")
 
     answers = await asyncio.gather(
         *(

@@ -20,6 +20,7 @@ from tests.gateway_helpers import (
     bearer,
     eventually,
     post_webhook,
+    reviewer,
     roadmap_with_two_items,
 )
 from tests.outbound_helpers import ALL_TYPES, RECEIVER_URL, Receiver
@@ -71,6 +72,7 @@ async def test_only_an_admin_manages_subscriptions(stack):
 async def test_a_deal_and_its_decision_reach_the_subscriber_signed_and_in_order(stack, receiver):
     async with stack.running() as gateway:
         await roadmap_with_two_items(gateway)
+        await reviewer(gateway)
         created = await gateway.post(
             "/v1/webhook-subscriptions",
             json={"url": RECEIVER_URL, "event_types": ALL_TYPES},

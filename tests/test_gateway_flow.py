@@ -18,6 +18,7 @@ from tests.gateway_helpers import (
     eventually,
     post_webhook,
     readiness,
+    reviewer,
     roadmap_with_two_items,
     statuses,
 )
@@ -25,6 +26,8 @@ from tests.gateway_helpers import (
 
 async def test_a_deal_from_webhook_to_sign_off_to_a_slip_that_reopens(gateway):
     await roadmap_with_two_items(gateway)
+    for pm in ("ana@example.com", "bo@example.com"):
+        await reviewer(gateway, pm)
 
     response = await post_webhook(gateway, crm_event(*THREE_PROMISES))
 

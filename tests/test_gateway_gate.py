@@ -13,6 +13,7 @@ from tests.gateway_helpers import (
     eventually,
     post_webhook,
     readiness,
+    reviewer,
     roadmap_with_two_items,
 )
 from tests.support.clients import client_of
@@ -157,6 +158,7 @@ async def test_an_approval_landing_on_an_evaluation_under_way_opens_the_gate_soo
     stack = Stack(commitments_db_url, roadmap_db_url, sweep_interval_seconds=30)
     async with stack.running() as gateway, client_of(stack.commitments_app, SERVICE_TOKEN) as svc:
         await roadmap_with_two_items(gateway)
+        await reviewer(gateway)
         answer = await post_webhook(
             gateway, crm_event(promise("C-1", roadmap_item_key="RM-12", promised_by="2027-03-01"))
         )

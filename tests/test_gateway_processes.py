@@ -22,6 +22,7 @@ from tests.gateway_helpers import (
     eventually,
     post_webhook,
     readiness,
+    reviewer,
     roadmap_with_two_items,
     statuses,
 )
@@ -37,6 +38,7 @@ def three_processes(commitments_db_url, roadmap_db_url, tmp_path):
 async def test_the_story_runs_through_three_processes(three_processes):
     async with httpx.AsyncClient(base_url=three_processes["gateway"].url, timeout=10) as gateway:
         await roadmap_with_two_items(gateway)
+        await reviewer(gateway)
         answer = (await post_webhook(gateway, crm_event(*THREE_PROMISES))).json()
         assert statuses(answer) == {
             "C-1": "needs_signoff", "C-2": "cleared", "C-3": "needs_signoff"

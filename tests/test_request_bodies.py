@@ -43,6 +43,7 @@ PATH_VALUES = {
     "slug": "on-prem",
     "source": "generic",
     "event_id": "evt-1",
+    "email": "ana@example.com",
 }
 ADMIN = bearer("admin")
 SERVICE = {"Authorization": f"Bearer {SERVICE_TOKEN}"}

@@ -340,6 +340,11 @@ class EvaluationCreate(BaseModel):
     roadmap_item_area: text(64, min_length=1) | None = Field(  # type: ignore[valid-type]
         None, description="The linked roadmap item's area, as the roadmap read."
     )
+    review_area: text(64, min_length=1) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="The area whose reviewers decide it: the item's, or the policy's triage "
+        "area. None: only an admin may decide it.",
+    )
 
     @model_validator(mode="after")
     def _unreachable_has_no_conflicts(self) -> "EvaluationCreate":
@@ -405,6 +410,9 @@ class EvaluationRead(BaseModel):
     conflicts: list[Conflict]
     roadmap_item_versions: dict[str, int]
     policy_version: str
+    review_area: str | None = Field(
+        None, description="The area whose reviewers decide it (the reviewers directory)."
+    )
     fingerprint: str = Field(description="Identifies the conflicts that need sign-off.")
     review_status: ReviewStatus = Field(description="Where it moved the commitment.")
     reopened: bool
@@ -462,6 +470,9 @@ class DecisionRead(BaseModel):
     conditions: str
     decided_by: str
     role: str
+    on_behalf_of: str | None = Field(
+        None, description="The out-of-office reviewer the decider stood in for, if any."
+    )
     decided_at: datetime
 
 

@@ -24,6 +24,10 @@ from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN
 register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
 register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
 register_url_convertor("tag_slug", PatternConvertor(TAG_SLUG_PATTERN))
+# An email in a path: as a token's `sub` is, but with no "/" (it would end the segment) and
+# no "%" (a client that sends it unescaped has it read as an escape).
+EMAIL_PATH_PATTERN = EMAIL_PATTERN.replace("[^@", "[^@/%")
+register_url_convertor("email", PatternConvertor(EMAIL_PATH_PATTERN))
 
 EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
@@ -52,3 +56,14 @@ ExternalIdQuery = Annotated[
 ]
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
+EmailPath = Annotated[
+    str, Path(pattern=EMAIL_PATH_PATTERN, max_length=254, examples=["ana@example.com"])
+]
+AreaQuery = Annotated[
+    str | None, Query(min_length=1, max_length=64, description="Only those who review this area.")
+]
+EmailCursor = Annotated[
+    str | None,
+    Query(pattern=EMAIL_PATH_PATTERN, max_length=254,
+          description="`next_cursor` of the previous page."),
+]  # fmt: skip

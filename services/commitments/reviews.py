@@ -23,7 +23,7 @@ from kit.contracts.commitments import (
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
-from services.commitments import lifecycle
+from services.commitments import lifecycle, reviewers
 from services.commitments.conflict_rows import clear_conflict_tallies, set_conflict_tallies
 from services.commitments.lifecycle import (
     Event,
@@ -293,6 +293,7 @@ def _decide(
             "reopened": transition.reopened,
             "item_owner": data.roadmap_item_owner,
             "item_area": data.roadmap_item_area,
+            "review_area": data.review_area,
             "evaluated_at": now,
         }
     )
@@ -369,18 +370,27 @@ async def decide(
     row = await lock_commitment(connection, commitment_id)
     if await _repeats_latest_decision(connection, row, data):
         return  # a retry of the decision that was taken: the same state as one
+    now, on_behalf_of = utcnow(), None
+    if row.current_evaluation_id is not None:  # without one, the lifecycle refuses (409)
+        on_behalf_of = await reviewers.decider_for(
+            connection,
+            person=data.decided_by,
+            role=data.role,
+            area=await _review_area(connection, row.current_evaluation_id),
+            now=now,
+        )
     require_if_match(if_match, strong_etag(row.version), "The commitment")
     try:
         transition = lifecycle.apply(ReviewStatus(row.review_status), Event(data.decision))
     except TransitionRefused as error:
         raise refused(error) from None
-    now = utcnow()
     await connection.execute(
         decisions.insert().values(
             id=str(uuid.uuid4()),
             commitment_id=row.id,
             evaluation_id=row.current_evaluation_id,
             decided_at=now,
+            on_behalf_of=on_behalf_of,
             **data.model_dump(),
         )
     )
@@ -401,6 +411,14 @@ async def decide(
         )
     await _update(connection, row.id, values)
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+
+
+async def _review_area(connection: AsyncConnection, evaluation_id: str) -> str | None:
+    return (
+        await connection.execute(
+            select(evaluations.c.review_area).where(evaluations.c.id == evaluation_id)
+        )
+    ).scalar_one()
 
 
 async def _repeats_latest_decision(

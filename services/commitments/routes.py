@@ -33,7 +33,10 @@ from kit.contracts.commitments import (
 from kit.contracts.events import SignoffAlertAnswer, SignoffAlertRequest
 from kit.contracts.parameters import (
     AgingCursor,
+    AreaQuery,
     Cursor,
+    EmailCursor,
+    EmailPath,
     ExternalIdQuery,
     IdPath,
     IdQuery,
@@ -41,12 +44,22 @@ from kit.contracts.parameters import (
     Owner,
     RequiredExternalId,
 )
+from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
 from kit.types import ITEM_KEY_PATTERN
-from services.commitments import alerts, api_keys, events, reads, reports, reviews, work
+from services.commitments import (
+    alerts,
+    api_keys,
+    events,
+    reads,
+    reports,
+    reviewers,
+    reviews,
+    work,
+)
 from services.commitments.crm import routes as crm_routes
 from services.commitments.lifecycle import ReviewStatus
 from services.commitments.outbound import routes as outbound_routes
@@ -278,8 +291,10 @@ async def record_evaluation(
     tags=["commitments"],
     summary="A PM approves or rejects what the current evaluation found",
     description="Only from needs_signoff (else 409); If-Match honoured (412); a rejection "
-    "needs a comment. Repeating the decision just taken answers 200 and writes nothing.",
-    responses=with_etag(problem_responses(404, 409, 412, 413, 422)),
+    "needs a comment. Repeating the decision just taken answers 200 and writes nothing. "
+    "A PM decides only promises of their areas, or of an out-of-office reviewer who made "
+    "them delegate (recorded as on their behalf); else 403. An admin decides anything.",
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
 )
 async def decide(
     commitment_id: IdPath,
@@ -425,6 +440,76 @@ async def revoke_api_key(key_id: IdPath, connection: RequestConnection) -> ApiKe
 )
 async def look_up_api_key(lookup: ApiKeyLookup, connection: RequestConnection) -> ApiKeyRead:
     return await api_keys.look_up(connection, lookup.key_hash)
+
+
+# Reviewers -------------------------------------------------------------------------------
+
+
+@router.put(
+    "/reviewers/{email:email}",
+    tags=["reviewers"],
+    summary="Create or replace a reviewer's entry in the directory",
+    description="Answers 201 when created, 200 when replaced or already so (a retry "
+    "changes nothing). If-Match honoured (412).",
+    status_code=200,
+    responses=with_etag({201: {"description": "Created", "headers": ETAG_HEADER},
+                         **problem_responses(404, 412, 413, 422)}),
+)  # fmt: skip
+async def put_reviewer(
+    email: EmailPath,
+    data: ReviewerWrite,
+    connection: RequestConnection,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReviewerRead:
+    reviewer, created = await reviewers.put(connection, email, data, if_match)
+    response.headers["ETag"] = strong_etag(reviewer.version)
+    if created:
+        response.status_code = 201
+    return reviewer
+
+
+@router.get(
+    "/reviewers",
+    tags=["reviewers"],
+    summary="The reviewers directory, by email",
+    responses=problem_responses(422),
+)
+async def list_reviewers(
+    connection: RequestConnection,
+    limit: Limit = 50,
+    cursor: EmailCursor = None,
+    area: AreaQuery = None,
+) -> ReviewerPage:
+    return await reviewers.list_page(connection, limit=limit, cursor=cursor, area=area)
+
+
+@router.get(
+    "/reviewers/{email:email}",
+    tags=["reviewers"],
+    summary="One reviewer's entry",
+    responses=with_etag(problem_responses(404, 422)),
+)
+async def get_reviewer(
+    email: EmailPath, connection: RequestConnection, response: Response
+) -> ReviewerRead:
+    reviewer = await reviewers.get(connection, email)
+    response.headers["ETag"] = strong_etag(reviewer.version)
+    return reviewer
+
+
+@router.delete(
+    "/reviewers/{email:email}",
+    tags=["reviewers"],
+    status_code=204,
+    summary="Remove a reviewer from the directory",
+    description="204 whether or not they were in it (a retry is safe); If-Match honoured.",
+    responses=problem_responses(404, 412, 422),
+)
+async def remove_reviewer(
+    email: EmailPath, connection: RequestConnection, if_match: IfMatch = None
+) -> None:
+    await reviewers.remove(connection, email, if_match)
 
 
 # Reports ---------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ evaluations = Table(
     # The linked item's PM and area as the roadmap read them: who is told (notifications).
     Column("item_owner", String(254), nullable=True),
     Column("item_area", String(64), nullable=True),
+    # The area whose reviewers decide it: the item's, or the policy's triage area.
+    Column("review_area", String(64), nullable=True),
     Column("evaluated_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "evaluated_at"),
 )
@@ -177,6 +179,8 @@ decisions = Table(
     Column("decision", String(8), nullable=False),
     Column("decided_by", String(254), nullable=False),
     Column("role", String(16), nullable=False),
+    # The reviewer a delegate decided for while they were out of office.
+    Column("on_behalf_of", String(254), nullable=True),
     Column("comment", Text, nullable=False),
     Column("conditions", Text, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
@@ -361,6 +365,22 @@ notification_recipients = Table(
 )
 
 # API keys for machine clients: only the SHA-256 of each key is kept.
+# The reviewers directory (kit/contracts/reviewers.py): who decides which areas.
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("email", String(254), primary_key=True),
+    Column("areas", JSON, nullable=False),
+    Column("escalation_contact", String(254), nullable=True),
+    Column("away_from", UTCDateTime, nullable=True),
+    Column("away_until", UTCDateTime, nullable=True),
+    Column("delegate", String(254), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "delegate"),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
