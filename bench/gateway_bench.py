@@ -135,6 +135,9 @@ async def measure(urls: dict[str, str], deals: int, requests: int) -> None:
             await gateway.post("/v1/roadmap/items", json={
                 "key": key, "title": f"Item {key}", "status": "planned",
                 "planned_end": planned_end, "vision_tags": ["security"]})  # fmt: skip
+        # The items name no area: the bench's PM decides the triage area's promises.
+        reviewer = await commitments.put("/reviewers/bench@example.com", json={"areas": ["triage"]})
+        reviewer.raise_for_status()
 
         async def webhook(index: int):
             body, headers = signed(deal_event(index), f"bench-{index}")

@@ -244,6 +244,9 @@ async def seed_roadmap(gateway: httpx.AsyncClient) -> None:
             "key": key, "title": f"Item {key}", "status": "planned",
             "planned_end": planned_end, "vision_tags": ["security"]})  # fmt: skip
         created.raise_for_status()
+    # The items name no area: the PM of the decisions scenario decides the triage area's.
+    reviewer = await gateway.put("/v1/reviewers/bench@example.com", json={"areas": ["triage"]})
+    reviewer.raise_for_status()
 
 
 # Scenarios -------------------------------------------------------------------------------

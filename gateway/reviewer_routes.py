@@ -60,7 +60,7 @@ async def put_reviewer(
     )
     answer = relay(commitments, response, ReviewerRead)
     if answer.status_code == 201:
-        answer.headers["Location"] = f"/v1/reviewers/{email}"
+        answer.headers["Location"] = "/v1" + _path(email)
     return answer
 
 

@@ -5,6 +5,8 @@ import contextlib
 from typing import Annotated
 
 from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from gateway.dependencies import (
     Commitments,
@@ -14,9 +16,14 @@ from gateway.dependencies import (
     SweeperDep,
     Writer,
 )
-from gateway.relay import caller_query, preconditions, relay
+from gateway.relay import caller_query, preconditions, refuse, relay
 from gateway.routing import public_router
 from gateway.upstream import UpstreamBroken, UpstreamUnavailable
+from kit.contracts.bulk_decisions import (
+    BulkDecisionAnswer,
+    BulkDecisionOutcome,
+    BulkDecisionRequest,
+)
 from kit.contracts.commitments import (
     AgingReport,
     CommitmentPage,
@@ -44,7 +51,7 @@ from kit.contracts.parameters import (
     RequiredExternalId,
 )
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
-from kit.problems import problem_responses
+from kit.problems import problem_responses, validation_problem
 from kit.types import ITEM_KEY_PATTERN
 
 router = public_router()
@@ -208,6 +215,57 @@ async def decide(
         # due, and until it is done again the deal's gate stays shut.
         sweeper.wake()
     return relay(commitments, response, CommitmentRead)
+
+
+@router.post(
+    "/commitments/decisions",
+    tags=["commitments"],
+    summary="Decide up to 100 commitments at once, each on its own",
+    description="Each item is what `POST /v1/commitments/{id}/decision` takes, with the "
+    "commitment's id and, optionally, the ETag it was read at (`if_match`). Each is taken "
+    "or refused on its own: one item's refusal never undoes another's. Answers 200 with "
+    "the items in the order asked, each with the status the single decision would have had "
+    "(200 with the commitment; 403, 404, 409, 412 or 422 with the problem). A request the "
+    "schema refuses (no items, more than 100, a malformed id) is a 422 and decides nothing.",
+    response_model=BulkDecisionAnswer,
+    responses=problem_responses(413, 422),
+)
+async def decide_all(
+    data: BulkDecisionRequest,
+    principal: Writer,
+    commitments: Commitments,
+    sweeper: SweeperDep,
+) -> Response:
+    role = "pm" if "pm" in principal.roles else "admin"
+    refused: dict[int, BulkDecisionOutcome] = {}
+    sent: list[tuple[int, dict]] = []
+    for index, item in enumerate(data.items):
+        asked = {"decision": item.decision, "comment": item.comment or "",
+                 "conditions": item.conditions or ""}  # fmt: skip
+        try:
+            DecisionRequest.model_validate(asked)
+        except ValidationError as error:
+            problem = validation_problem(error.errors(), ("body", "items", str(index)))
+            refused[index] = BulkDecisionOutcome(
+                commitment_id=item.commitment_id, status=422, problem=problem.problem()
+            )
+            continue
+        sent.append((index, {**asked, "commitment_id": item.commitment_id,
+                             "if_match": item.if_match, "decided_by": principal.sub,
+                             "role": role}))  # fmt: skip
+    outcomes = dict(refused)
+    if sent:
+        response = await commitments.request(
+            "POST", "/commitments/decisions", json={"items": [body for _, body in sent]}
+        )
+        if response.status_code != 200:
+            refuse(commitments, response)
+        answered = commitments.parse(response, BulkDecisionAnswer).items
+        outcomes.update(zip((index for index, _ in sent), answered, strict=True))
+        if any(outcome.status == 200 for outcome in answered):
+            sweeper.wake()  # as for one decision: an evaluation under way must run again
+    answer = BulkDecisionAnswer(items=[outcomes[index] for index in range(len(data.items))])
+    return JSONResponse(answer.model_dump(mode="json"))
 
 
 @router.put(

@@ -80,6 +80,16 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
 
+    def problem(self) -> "Problem":
+        """The problem document this error answers with (for one item of a batch)."""
+        return Problem(
+            type=f"urn:dealgate:problem:{self.kind}",
+            title=HTTPStatus(self.status).phrase,
+            status=self.status,
+            detail=self.detail,
+            errors=self.errors,
+        )
+
 
 def field_problem(field: str, message: str, *, status: int = 422) -> ProblemError:
     """A validation problem about one field, shaped like the framework's own."""

@@ -251,3 +251,13 @@ async def test_the_triage_area_is_a_setting(commitments_db_url, roadmap_db_url):
         assert (await commitment(gateway, ids["C-2"]))["evaluation"]["review_area"] == "deal-desk"
         await reviewer(gateway, "ana@example.com", "deal-desk")
         assert (await approve(gateway, ids["C-2"], PM)).status_code == 200
+
+
+async def test_an_email_beyond_ascii_is_addressed_escaped(gateway):
+    created = await gateway.put(
+        "/v1/reviewers/zoë@example.com", json={"areas": ["x"]}, headers=ADMIN
+    )
+    assert created.status_code == 201
+    assert created.headers["Location"] == "/v1/reviewers/zo%C3%AB@example.com"
+    read = await gateway.get(created.headers["Location"], headers=VIEWER)
+    assert read.json()["email"] == "zoë@example.com"

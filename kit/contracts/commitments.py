@@ -281,7 +281,7 @@ _UNREACHABLE_HAS_NO_CONFLICTS = {
     "if": {"required": ["outcome"], "properties": {"outcome": {"const": "roadmap_unreachable"}}},
     "then": {"properties": {"conflicts": {"maxItems": 0}}},
 }
-_REJECTION_NEEDS_A_COMMENT = {
+REJECTION_NEEDS_A_COMMENT = {
     "if": {"properties": {"decision": {"const": "reject"}}},
     "then": {"required": ["comment"], "properties": {"comment": {"pattern": NOT_BLANK_PATTERN}}},
 }
@@ -425,7 +425,7 @@ class DecisionRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            **_REJECTION_NEEDS_A_COMMENT,
+            **REJECTION_NEEDS_A_COMMENT,
             "examples": [
                 {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
                  "conditions": "Pilot only."}
@@ -448,7 +448,7 @@ class DecisionCreate(DecisionRequest):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            **_REJECTION_NEEDS_A_COMMENT,
+            **REJECTION_NEEDS_A_COMMENT,
             "examples": [
                 {"decision": "approve", "comment": "Fine: the pilot starts after GA.",
                  "conditions": "Pilot only.", "decided_by": "ana@example.com", "role": "pm"}

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.bulk_decisions import BulkDecisionAnswer, BulkDecisionOutcome, DecisionBatch
 from kit.contracts.commitments import (
     Conflict,
     DecisionCreate,
@@ -34,7 +35,7 @@ from services.commitments.lifecycle import (
     uncovered,
 )
 from services.commitments.outbox import announce
-from services.commitments.records import lock_commitment, not_found
+from services.commitments.records import get_commitment, lock_commitment, not_found
 from services.commitments.tables import commitments, deals, decisions, evaluations
 
 EVALUATED = {
@@ -411,6 +412,45 @@ async def decide(
         )
     await _update(connection, row.id, values)
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+
+
+async def decide_all(connection: AsyncConnection, batch: DecisionBatch) -> BulkDecisionAnswer:
+    """Each decision as `decide` takes it, in a savepoint of its own: a refused one (its
+    problem answered) undoes only itself. Taken in the order every multi-row write locks in
+    (deal, then commitment), answered in the order asked."""
+    ids = {item.commitment_id for item in batch.items}
+    found = await connection.execute(
+        select(commitments.c.id, commitments.c.deal_id).where(commitments.c.id.in_(ids))
+    )
+    deal_of: dict[str, str] = {row.id: row.deal_id for row in found}
+    order = sorted(
+        range(len(batch.items)),
+        key=lambda i: (
+            deal_of.get(batch.items[i].commitment_id, ""),
+            batch.items[i].commitment_id,
+            i,
+        ),
+    )
+    outcomes: dict[int, BulkDecisionOutcome] = {}
+    for index in order:
+        item = batch.items[index]
+        data = DecisionCreate.model_validate(item.model_dump(exclude={"commitment_id", "if_match"}))
+        savepoint = await connection.begin_nested()
+        try:
+            await decide(connection, item.commitment_id, data, item.if_match)
+        except ProblemError as error:
+            await savepoint.rollback()
+            outcomes[index] = BulkDecisionOutcome(
+                commitment_id=item.commitment_id, status=error.status, problem=error.problem()
+            )
+            continue
+        await savepoint.commit()
+        outcomes[index] = BulkDecisionOutcome(
+            commitment_id=item.commitment_id,
+            status=200,
+            commitment=await get_commitment(connection, item.commitment_id),
+        )
+    return BulkDecisionAnswer(items=[outcomes[index] for index in range(len(batch.items))])
 
 
 async def _review_area(connection: AsyncConnection, evaluation_id: str) -> str | None:

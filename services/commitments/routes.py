@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.contracts.api_keys import ApiKeyLookup, ApiKeyPage, ApiKeyRead, ApiKeyRecord
+from kit.contracts.bulk_decisions import BulkDecisionAnswer, DecisionBatch
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
     ClaimedWork,
@@ -305,6 +306,18 @@ async def decide(
 ) -> CommitmentRead:
     await reviews.decide(connection, commitment_id, data, if_match)
     return await _answer(connection, commitment_id, response)
+
+
+@router.post(
+    "/commitments/decisions",
+    tags=["commitments"],
+    summary="Several PM decisions, each taken or refused on its own",
+    description="Each as `POST /commitments/{id}/decisions` takes it, with its If-Match; a "
+    "refused one (403, 404, 409, 412) undoes only itself. Answered in the order asked.",
+    responses=problem_responses(413, 422),
+)
+async def decide_all(batch: DecisionBatch, connection: RequestConnection) -> BulkDecisionAnswer:
+    return await reviews.decide_all(connection, batch)
 
 
 @router.put(
