@@ -22,6 +22,8 @@ ROLES: frozenset[str] = frozenset(get_args(Role))
 READ_ALL = frozenset({"viewer", "pm", "admin"})
 READ_DEALS = frozenset({"crm", "viewer", "pm", "admin"})
 WRITE = frozenset({"pm", "admin"})
+# Who may answer a reviewer's question for the rep: the CRM (its key), or a PM or admin.
+ANSWER = frozenset({"crm", "pm", "admin"})
 ADMIN = frozenset({"admin"})
 
 

@@ -8,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.auth import (
     ADMIN,
+    ANSWER,
     READ_ALL,
     READ_DEALS,
     WRITE,
@@ -55,6 +56,7 @@ Reader = Annotated[Principal, Depends(_role_in(READ_ALL))]
 DealReader = Annotated[Principal, Depends(_role_in(READ_DEALS))]
 Writer = Annotated[Principal, Depends(_role_in(WRITE))]
 Admin = Annotated[Principal, Depends(_role_in(ADMIN))]
+Answerer = Annotated[Principal, Depends(_role_in(ANSWER))]
 
 
 async def _commitments(request: Request) -> Upstream:

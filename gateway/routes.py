@@ -8,7 +8,9 @@ from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from gateway.auth import Principal
 from gateway.dependencies import (
+    Answerer,
     Commitments,
     DealReader,
     EvaluatorDep,
@@ -18,7 +20,7 @@ from gateway.dependencies import (
 )
 from gateway.relay import caller_query, preconditions, refuse, relay
 from gateway.routing import public_router
-from gateway.upstream import UpstreamBroken, UpstreamUnavailable
+from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.contracts.bulk_decisions import (
     BulkDecisionAnswer,
     BulkDecisionOutcome,
@@ -26,6 +28,7 @@ from kit.contracts.bulk_decisions import (
 )
 from kit.contracts.commitments import (
     AgingReport,
+    AnswerRequest,
     CommitmentPage,
     CommitmentRead,
     ConflictCode,
@@ -35,6 +38,8 @@ from kit.contracts.commitments import (
     DealReadiness,
     DealStage,
     DecisionRequest,
+    QuestionRequest,
+    RecallRequest,
     ReviewStatus,
     RoadmapLink,
     Source,
@@ -215,6 +220,93 @@ async def decide(
         # due, and until it is done again the deal's gate stays shut.
         sweeper.wake()
     return relay(commitments, response, CommitmentRead)
+
+
+async def _comment(
+    commitments: Upstream, commitment_id: str, body: dict, if_match: str | None
+) -> Response:
+    response = await commitments.request(
+        "POST",
+        f"/commitments/{commitment_id}/comments",
+        json=body,
+        headers=preconditions(if_match),
+    )
+    return relay(commitments, response, CommitmentRead)
+
+
+def _role(principal: Principal, order: tuple[str, ...]) -> str:
+    """The first of `order` the caller holds: what the thread records them as."""
+    return next(role for role in order if role in principal.roles)
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/questions",
+    tags=["commitments"],
+    summary="Ask the rep a question instead of deciding",
+    description="Whoever may decide the commitment may ask (see the decision). It moves to "
+    "`info_requested` (still blocking its deal; it may still be decided), the question joins "
+    "its thread (`comments`), and `commitment.info_requested` tells the rep. 409 unless it "
+    "awaits sign-off or a question already; If-Match honoured (412).",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
+)
+async def ask(
+    commitment_id: IdPath,
+    data: QuestionRequest,
+    principal: Writer,
+    commitments: Commitments,
+    if_match: IfMatch = None,
+) -> Response:
+    body = {"kind": "question", "body": data.question, "author": principal.sub,
+            "role": _role(principal, ("pm", "admin"))}  # fmt: skip
+    return await _comment(commitments, commitment_id, body, if_match)
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/answers",
+    tags=["commitments"],
+    summary="Answer the reviewer's question; the commitment goes back in the queue",
+    description="For the rep: through the CRM's API key (crm role), or a PM or admin "
+    "relaying it. The answer joins the thread, the commitment awaits sign-off again, and "
+    "`commitment.answered` tells the reviewers. 409 when no question awaits an answer.",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
+)
+async def answer(
+    commitment_id: IdPath,
+    data: AnswerRequest,
+    principal: Answerer,
+    commitments: Commitments,
+    if_match: IfMatch = None,
+) -> Response:
+    body = {"kind": "answer", "body": data.answer, "author": principal.sub,
+            "role": _role(principal, ("crm", "pm", "admin"))}  # fmt: skip
+    return await _comment(commitments, commitment_id, body, if_match)
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/recall",
+    tags=["commitments"],
+    summary="Withdraw your own decision, soon after taking it",
+    description="Only the person who took the latest decision, within "
+    "DEALGATE_RECALL_WINDOW_MINUTES of it (else 403, or 409 once the window has passed). "
+    "The commitment awaits sign-off again (`commitment.reopened`, with the recall as the "
+    "reason); the decision stays in the history and the recall joins the thread.",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
+)
+async def recall(
+    commitment_id: IdPath,
+    data: RecallRequest,
+    principal: Writer,
+    commitments: Commitments,
+    request: Request,
+    if_match: IfMatch = None,
+) -> Response:
+    window = request.app.state.settings.recall_window_minutes * 60
+    body = {"kind": "recall", "body": data.reason, "author": principal.sub,
+            "role": _role(principal, ("pm", "admin")), "recall_window_seconds": window}  # fmt: skip
+    return await _comment(commitments, commitment_id, body, if_match)
 
 
 @router.post(

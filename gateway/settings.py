@@ -163,6 +163,12 @@ class GatewaySettings(AppSettings):
         description="Which severities need a PM's sign-off, comma-separated.",
     )
     signoff_sla_hours: int = Field(48, ge=1, le=8760)
+    recall_window_minutes: int = Field(
+        15,
+        ge=0,
+        le=7 * 24 * 60,
+        description="How long after a decision its author may recall it (0: never).",
+    )
     triage_area: str = Field(
         "triage",
         min_length=1,

@@ -71,6 +71,8 @@ ALL_TYPES = [
     "commitment.cleared",
     "commitment.withdrawn",
     "commitment.needs_attention",
+    "commitment.info_requested",
+    "commitment.answered",
     "deal.gate_changed",
     "deal.breach_recorded",
     "signoff.reminder",

@@ -22,25 +22,29 @@ from services.commitments.lifecycle import (
 # Restated from DESIGN.md (and the choices in lifecycle.py's docstring), independently of
 # the module's own table. Rows: from-status; columns: the events below, in order.
 # R received, P evaluation_pending, C cleared, N needs_signoff, A approved, X rejected,
-# W withdrawn, F needs_attention (fix in the CRM), "-" refused (409 for a PM decision).
+# W withdrawn, F needs_attention (fix in the CRM), I info_requested (a question to the rep),
+# "-" refused (409 for a PM decision, a question, an answer or a recall).
 EVENTS = [
     "evaluated_clear", "evaluated_covered", "evaluated_uncovered", "roadmap_unreachable",
     "approve", "reject", "crm_changed", "relinked", "withdrawn", "crm_unreadable",
+    "asked", "answered", "recalled",
 ]  # fmt: skip
 MATRIX = {
-    #                     clr cov unc unr app rej crm lnk wdr unr
-    "received":           "C   A   N   P   -   -   R   R   W   F",
-    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F",
-    "cleared":            "C   A   N   C   -   -   R   R   W   F",
-    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F",
-    "approved":           "C   A   N   A   -   -   R   R   W   F",
-    "rejected":           "X   X   X   X   -   -   R   -   W   F",
-    "withdrawn":          "W   W   W   W   -   -   R   -   W   F",
-    "needs_attention":    "F   F   F   F   -   -   R   -   W   F",
+    #                     clr cov unc unr app rej crm lnk wdr unr ask ans rcl
+    "received":           "C   A   N   P   -   -   R   R   W   F   -   -   -",
+    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F   -   -   -",
+    "cleared":            "C   A   N   C   -   -   R   R   W   F   -   -   -",
+    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F   I   -   -",
+    "info_requested":     "C   A   I   I   A   X   R   R   W   F   I   N   -",
+    "approved":           "C   A   N   A   -   -   R   R   W   F   -   -   N",
+    "rejected":           "X   X   X   X   -   -   R   -   W   F   -   -   N",
+    "withdrawn":          "W   W   W   W   -   -   R   -   W   F   -   -   -",
+    "needs_attention":    "F   F   F   F   -   -   R   -   W   F   -   -   -",
 }  # fmt: skip
 LETTERS = {
     "R": "received", "P": "evaluation_pending", "C": "cleared", "N": "needs_signoff",
-    "A": "approved", "X": "rejected", "W": "withdrawn", "F": "needs_attention", "-": "-",
+    "A": "approved", "X": "rejected", "W": "withdrawn", "F": "needs_attention",
+    "I": "info_requested", "-": "-",
 }  # fmt: skip
 EXPECTED = {status: [LETTERS[cell] for cell in row.split()] for status, row in MATRIX.items()}
 PAIRS = [

@@ -648,3 +648,40 @@ async def test_a_batch_of_evaluations_and_a_decision_on_one_deal_tell_the_gate_i
     await drain(app)
     told = [event["data"]["readiness"]["ready"] for event in receiver.events]
     assert told == [False, True]
+
+
+async def test_a_question_its_answer_and_a_recall_are_told(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver)
+    commitment_id = (await take(client, crm_event()))["commitments"][0]["id"]
+    await evaluated(client, commitment_id, slip("2027-04-01"))
+    said = {"author": "ana@example.com", "role": "pm"}
+    thread = f"/commitments/{commitment_id}/comments"
+    assert (await decide(client, commitment_id, by="ana@example.com")).status_code == 200
+    recalled = await client.post(thread, json={"kind": "recall", "body": "Too soon.", **said})
+    assert recalled.status_code == 200, recalled.text
+    asked = await client.post(thread, json={"kind": "question", "body": "A pilot?", **said})
+    assert asked.status_code == 200, asked.text
+    answer = {"kind": "answer", "body": "Yes.", "author": "rep@example.com", "role": "crm"}
+    assert (await client.post(thread, json=answer)).status_code == 200
+    await drain(app)
+
+    assert receiver.types() == [
+        "deal.gate_changed",  # first known: not ready
+        "commitment.flagged",
+        "commitment.approved",
+        "deal.gate_changed",  # ready
+        "commitment.reopened",  # recalled
+        "deal.gate_changed",  # not ready again
+        "commitment.info_requested",
+        "commitment.answered",
+    ]
+    reopened, asked_event, answered = (receiver.events[i]["data"] for i in (4, 6, 7))
+    assert reopened["reason"]["summary"] == "ana@example.com recalled their decision: Too soon."
+    assert reopened["reason"]["cause"]["kind"] == "recall"
+    assert asked_event["comment"]["body"] == "A pilot?"
+    assert asked_event["commitment"]["review_status"] == "info_requested"
+    assert (answered["comment"]["author"], answered["comment"]["body"]) == (
+        "rep@example.com",
+        "Yes.",
+    )

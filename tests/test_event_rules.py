@@ -36,10 +36,30 @@ S, E = ReviewStatus, EventType
         (S.needs_attention, S.approved, False, E.commitment_needs_attention),
         (S.needs_attention, None, False, E.commitment_needs_attention),
         (S.needs_attention, S.needs_attention, False, None),
+        (S.info_requested, S.needs_signoff, False, E.commitment_info_requested),
+        (S.info_requested, S.info_requested, False, None),
     ],
 )
 def test_an_event_goes_out_only_when_what_was_told_changes(status, announced, reopened, expected):
     assert commitment_event(status, announced, reopened=reopened) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "announced", "reopened", "answered", "expected"),
+    [
+        (S.needs_signoff, S.info_requested, False, True, E.commitment_answered),
+        (S.needs_signoff, S.info_requested, True, True, E.commitment_answered),
+        # Back in the queue some other way (the CRM changed it meanwhile): flagged anew.
+        (S.needs_signoff, S.info_requested, False, False, E.commitment_flagged),
+        (S.needs_signoff, S.approved, True, True, E.commitment_reopened),
+        (S.needs_signoff, S.needs_signoff, False, True, None),
+        (S.approved, S.info_requested, False, True, E.commitment_approved),
+    ],
+)
+def test_an_answer_is_told_only_when_it_ends_a_question(
+    status, announced, reopened, answered, expected
+):
+    assert commitment_event(status, announced, reopened=reopened, answered=answered) is expected
 
 
 def test_thresholds_are_the_reminders_then_overdue():

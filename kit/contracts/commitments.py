@@ -76,6 +76,7 @@ class ReviewStatus(StrEnum):
     rejected = "rejected"
     withdrawn = "withdrawn"
     needs_attention = "needs_attention"  # the CRM's record cannot be read as a promise
+    info_requested = "info_requested"  # a reviewer asked the rep a question; still blocking
 
 
 class CommitmentKind(StrEnum):
@@ -561,6 +562,84 @@ class CommitmentRead(CommitmentListed):
     evaluation: EvaluationRead | None = Field(description="The current evaluation.")
     evaluations: list[EvaluationRead] = Field(description="Every evaluation, oldest first.")
     decisions: list[DecisionRead] = Field(description="Every decision, oldest first.")
+    comments: list["CommentRead"] = Field(
+        default_factory=list,
+        description="Its thread, oldest first: reviewers' questions, the answers, recalled "
+        "decisions.",
+    )
+
+
+class CommentRead(BaseModel):
+    id: str
+    kind: Literal["question", "answer", "recall"]
+    body: str
+    author: str = Field(description="Who wrote it (the token's `sub`).")
+    role: str
+    created_at: datetime
+
+
+_TEXT = text(5000, min_length=1, strip=True)
+
+
+class QuestionRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "Would a pilot on the current SSO beta be enough?"}]
+        },
+    )
+
+    question: _TEXT  # type: ignore[valid-type]
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"answer": "Yes: the pilot starts in March."}]},
+    )
+
+    answer: _TEXT  # type: ignore[valid-type]
+
+
+class RecallRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "Approved the wrong promise."}]},
+    )
+
+    reason: text(5000, strip=True) = ""  # type: ignore[valid-type]
+
+
+class CommentCreate(BaseModel):
+    """A question, an answer or a recall as the gateway hands it to the commitments
+    service: with who wrote it, and for a recall the window it may come within."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            # A question or an answer says something; a recall's reason may be empty.
+            "if": {"properties": {"kind": {"enum": ["question", "answer"]}}},
+            "then": {"required": ["body"], "properties": {"body": {"pattern": NOT_BLANK_PATTERN}}},
+            "examples": [
+                {"kind": "question", "body": "Would a pilot be enough?",
+                 "author": "ana@example.com", "role": "pm"}
+            ],
+        },
+    )  # fmt: skip
+
+    kind: Literal["question", "answer", "recall"]
+    body: text(5000, strip=True) = ""  # type: ignore[valid-type]
+    author: text(254, min_length=1, strip=True)  # type: ignore[valid-type]
+    role: Literal["crm", "pm", "admin"]
+    recall_window_seconds: int = Field(
+        900, ge=0, le=30 * 86_400, description="recall: how long after the decision."
+    )
+
+    @model_validator(mode="after")
+    def _questions_and_answers_say_something(self) -> "CommentCreate":
+        if self.kind != "recall" and not self.body:
+            raise ValueError(f"a {self.kind} needs a body")
+        return self
 
 
 class CommitmentState(BaseModel):

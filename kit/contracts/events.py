@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from kit.contracts.commitments import (
+    CommentRead,
     CommitmentListed,
     DealRead,
     DealReadiness,
@@ -41,6 +42,8 @@ class EventType(StrEnum):
     commitment_cleared = "commitment.cleared"
     commitment_withdrawn = "commitment.withdrawn"
     commitment_needs_attention = "commitment.needs_attention"
+    commitment_info_requested = "commitment.info_requested"
+    commitment_answered = "commitment.answered"
     deal_gate_changed = "deal.gate_changed"
     deal_breach_recorded = "deal.breach_recorded"
     signoff_reminder = "signoff.reminder"
@@ -59,6 +62,10 @@ EVENT_DESCRIPTIONS = {
     EventType.commitment_needs_attention: "The CRM sent the commitment's record in a form "
     "Dealgate cannot read as a promise (`crm_problem` says why): it blocks the deal until the "
     "record is fixed in the CRM.",
+    EventType.commitment_info_requested: "A reviewer asked the rep a question instead of "
+    "deciding (`comment`); the commitment still blocks its deal.",
+    EventType.commitment_answered: "The rep answered the reviewer's question (`comment`): the "
+    "commitment awaits sign-off again.",
     EventType.deal_gate_changed: "The deal's readiness to close was first known, or flipped "
     "between ready and not ready; with the blocking commitments.",
     EventType.deal_breach_recorded: "The CRM reported the deal won while it was not ready.",
@@ -84,9 +91,10 @@ class RoadmapChange(BaseModel):
 class Cause(BaseModel):
     """What made Dealgate evaluate the commitment again."""
 
-    kind: Literal["crm_changed", "roadmap_changed", "roadmap_link", "decision"] = Field(
+    kind: Literal["crm_changed", "roadmap_changed", "roadmap_link", "decision", "recall"] = Field(
         description="The CRM sent it changed; the roadmap changed (`changes`); a PM linked "
-        "it to a roadmap item; a decision came while it was being evaluated."
+        "it to a roadmap item; a decision came while it was being evaluated; a reviewer "
+        "recalled their decision."
     )
     source: str | None = Field(None, description="crm_changed: the CRM.")
     event_id: str | None = Field(None, description="crm_changed: the CRM's event id.")
@@ -118,6 +126,10 @@ class CommitmentEventData(BaseModel):
     reason: Reason | None = Field(None, description="commitment.reopened: why.")
     decision: DecisionRead | None = Field(
         None, description="commitment.approved and commitment.rejected: the decision."
+    )
+    comment: CommentRead | None = Field(
+        None,
+        description="commitment.info_requested: the question; commitment.answered: the answer.",
     )
 
 
@@ -433,6 +445,32 @@ EXAMPLE_DATA: dict[EventType, dict] = {
             "decision": "reject",
             "comment": "Not before Q3.",
             "conditions": "",
+        },
+    },
+    EventType.commitment_info_requested: {
+        "deal": _DEAL,
+        "commitment": {**_COMMITMENT, "review_status": "info_requested"},
+        "gate": _GATE,
+        "comment": {
+            "id": "7e1f0c2a-5b3d-4e6f-8a9b-0c1d2e3f4a5b",
+            "kind": "question",
+            "body": "Would a pilot on the SSO beta be enough?",
+            "author": "ana@example.com",
+            "role": "pm",
+            "created_at": "2026-11-21T09:30:00Z",
+        },
+    },
+    EventType.commitment_answered: {
+        "deal": _DEAL,
+        "commitment": _COMMITMENT,
+        "gate": _GATE,
+        "comment": {
+            "id": "8f2a1d3b-6c4e-4f70-9b0c-1d2e3f4a5b6c",
+            "kind": "answer",
+            "body": "Yes: the pilot starts in March.",
+            "author": "rep@example.com",
+            "role": "crm",
+            "created_at": "2026-11-21T10:30:00Z",
         },
     },
     EventType.commitment_cleared: {

@@ -13,16 +13,20 @@ SETTLED_EVENTS = {
     S.rejected: EventType.commitment_rejected,
     S.withdrawn: EventType.commitment_withdrawn,
     S.needs_attention: EventType.commitment_needs_attention,
+    S.info_requested: EventType.commitment_info_requested,
 }
 
 
 def commitment_event(
-    status: ReviewStatus, announced: ReviewStatus | None, *, reopened: bool
+    status: ReviewStatus, announced: ReviewStatus | None, *, reopened: bool, answered: bool = False
 ) -> EventType | None:
     """The event a commitment's status now calls for, given the status last announced;
-    `reopened`: it needs sign-off again because an approval or a clearance stopped holding."""
+    `reopened`: it needs sign-off again because an approval or a clearance stopped holding;
+    `answered`: the latest of its thread is the rep's answer."""
     if status in (S.received, S.evaluation_pending) or status is announced:
         return None  # not decided yet, or nothing new to tell
+    if status is S.needs_signoff and announced is S.info_requested and answered:
+        return EventType.commitment_answered
     if status is S.needs_signoff:
         return EventType.commitment_reopened if reopened else EventType.commitment_flagged
     return SETTLED_EVENTS[status]

@@ -14,6 +14,11 @@ Where DESIGN.md is silent, the table says what we chose:
 - A record the CRM sends that cannot be read as a promise puts it in `needs_attention`,
   whatever it was: the content Dealgate held no longer says what was promised. It blocks
   the deal, takes no decision, and waits for the CRM to send it readable (then `received`).
+- A question (`info_requested`) still blocks the deal and may still be decided; an answer
+  puts it back in the queue (`needs_signoff`); an evaluation that finds nothing to sign off
+  (or all covered) settles it as from needs_signoff, else the question stands.
+- A recalled approval or rejection awaits sign-off again; only one is recalled, never a
+  clearance.
 - Coverage: date codes on one item cover one another by their dates (DESIGN's "same code"
   would let a pull-in that turns date_before_plan into date_at_risk reopen, which its "a
   pull-in does not reopen" forbids); other codes need the same code and item.
@@ -38,6 +43,9 @@ class Event(StrEnum):
     relinked = "relinked"  # a PM linked it to a roadmap item
     withdrawn = "withdrawn"  # the CRM removed it, or the deal was lost
     crm_unreadable = "crm_unreadable"  # the CRM sent its record in a form Dealgate cannot read
+    asked = "asked"  # a reviewer asked the rep a question instead of deciding
+    answered = "answered"  # the rep answered it
+    recalled = "recalled"  # a reviewer withdrew their own decision, within the window
 
 
 S, E = ReviewStatus, Event
@@ -48,6 +56,10 @@ _EVALUATED = {
 }
 _NOT_AWAITING = "it is not awaiting sign-off"
 _UNREADABLE = "its CRM record cannot be read; it waits for the CRM to send it fixed"
+_NO_QUESTION = "no question awaits an answer"
+_NO_DECISION = "it has no decision to recall"
+# Asking, answering and recalling belong to a review under way: elsewhere they are refused.
+_NOT_IN_REVIEW = {E.asked: _NOT_AWAITING, E.answered: _NO_QUESTION, E.recalled: _NO_DECISION}
 
 # status -> event -> the status it moves to, or the reason it is refused.
 TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
@@ -60,6 +72,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        **_NOT_IN_REVIEW,
     },
     S.evaluation_pending: {
         **_EVALUATED,
@@ -70,6 +83,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        **_NOT_IN_REVIEW,
     },
     S.cleared: {
         **_EVALUATED,
@@ -80,6 +94,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        **_NOT_IN_REVIEW,
     },
     S.needs_signoff: {
         **_EVALUATED,
@@ -90,6 +105,24 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        E.asked: S.info_requested,
+        E.answered: _NO_QUESTION,
+        E.recalled: _NO_DECISION,
+    },
+    S.info_requested: {
+        E.evaluated_clear: S.cleared,
+        E.evaluated_covered: S.approved,
+        E.evaluated_uncovered: S.info_requested,  # the question stands
+        E.roadmap_unreachable: S.info_requested,
+        E.approve: S.approved,
+        E.reject: S.rejected,
+        E.crm_changed: S.received,
+        E.relinked: S.received,
+        E.withdrawn: S.withdrawn,
+        E.crm_unreadable: S.needs_attention,
+        E.asked: S.info_requested,
+        E.answered: S.needs_signoff,
+        E.recalled: _NO_DECISION,
     },
     S.approved: {
         **_EVALUATED,
@@ -100,6 +133,9 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: S.received,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        E.asked: _NOT_AWAITING,
+        E.answered: _NO_QUESTION,
+        E.recalled: S.needs_signoff,
     },
     S.rejected: {
         E.evaluated_clear: S.rejected,
@@ -112,6 +148,9 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: "it was rejected; it waits for the CRM to change it",
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        E.asked: _NOT_AWAITING,
+        E.answered: _NO_QUESTION,
+        E.recalled: S.needs_signoff,
     },
     S.needs_attention: {
         E.evaluated_clear: S.needs_attention,
@@ -124,6 +163,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: _UNREADABLE,
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        **_NOT_IN_REVIEW,
     },
     S.withdrawn: {
         E.evaluated_clear: S.withdrawn,
@@ -136,6 +176,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.relinked: "it has been withdrawn",
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
+        **_NOT_IN_REVIEW,
     },
 }
 

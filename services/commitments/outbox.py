@@ -46,7 +46,7 @@ from kit.contracts.events import (
 from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
 from services.commitments.reads import blocking_count, readiness
-from services.commitments.records import as_listed, get_deal, listed_query
+from services.commitments.records import as_listed, get_deal, latest_comment, listed_query
 from services.commitments.tables import (
     commitments,
     deals,
@@ -182,8 +182,17 @@ async def announce(
     for row in (await connection.execute(query)).all():
         listed = as_listed(row)
         told = ReviewStatus(row.announced_status) if row.announced_status else None
+        latest = None
+        if (
+            told is ReviewStatus.info_requested
+            or listed.review_status is ReviewStatus.info_requested
+        ):
+            latest = await latest_comment(connection, listed.id)
         kind = commitment_event(
-            listed.review_status, told, reopened=listed.reopen_reason is not None
+            listed.review_status,
+            told,
+            reopened=listed.reopen_reason is not None,
+            answered=latest is not None and latest.kind == "answer",
         )
         if kind is None:
             continue
@@ -199,6 +208,8 @@ async def announce(
             data.reason = Reason(summary=listed.reopen_reason or "", cause=cause)
         if kind in (EventType.commitment_approved, EventType.commitment_rejected):
             data.decision = await _latest_decision(connection, listed.id)
+        if kind in (EventType.commitment_info_requested, EventType.commitment_answered):
+            data.comment = latest
         events.append((kind, data, listed.id))
         announced.append({"a_id": listed.id, "a_status": listed.review_status.value})
     if announced:

@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import (
+    CommentRead,
     CommitmentListed,
     CommitmentRead,
     DealRead,
@@ -17,7 +18,13 @@ from kit.contracts.commitments import (
     EvaluationRead,
 )
 from kit.problems import ProblemError
-from services.commitments.tables import commitments, deals, decisions, evaluations
+from services.commitments.tables import (
+    commitment_comments,
+    commitments,
+    deals,
+    decisions,
+    evaluations,
+)
 
 COMMITMENT_FIELDS = (
     "id", "deal_id", "external_id", "kind", "summary", "roadmap_item_key", "link_source",
@@ -116,13 +123,34 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
             .order_by(decisions.c.decided_at, decisions.c.id)
         )
     ]
+    thread = [
+        CommentRead.model_validate(row._mapping)
+        for row in await connection.execute(
+            select(commitment_comments)
+            .where(commitment_comments.c.commitment_id == commitment_id)
+            .order_by(commitment_comments.c.created_at, commitment_comments.c.id)
+        )
+    ]
     return CommitmentRead(
         **listed.model_dump(),
         deal=await get_deal(connection, listed.deal_id),
         evaluation=next((e for e in history if e.id == current_id), None),
         evaluations=history,
         decisions=decided,
+        comments=thread,
     )
+
+
+async def latest_comment(connection: AsyncConnection, commitment_id: str) -> CommentRead | None:
+    row = (
+        await connection.execute(
+            select(commitment_comments)
+            .where(commitment_comments.c.commitment_id == commitment_id)
+            .order_by(commitment_comments.c.created_at.desc(), commitment_comments.c.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else CommentRead.model_validate(row._mapping)
 
 
 async def states_of_deal(connection: AsyncConnection, deal_id: str) -> Sequence[Row]:

@@ -13,6 +13,7 @@ from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
     ClaimedWork,
     ClaimRequest,
+    CommentCreate,
     CommitmentPage,
     CommitmentRead,
     ConflictCode,
@@ -55,6 +56,7 @@ from services.commitments import (
     alerts,
     api_keys,
     events,
+    questions,
     reads,
     reports,
     reviewers,
@@ -305,6 +307,28 @@ async def decide(
     if_match: IfMatch = None,
 ) -> CommitmentRead:
     await reviews.decide(connection, commitment_id, data, if_match)
+    return await _answer(connection, commitment_id, response)
+
+
+@router.post(
+    "/commitments/{commitment_id:uuid_text}/comments",
+    tags=["commitments"],
+    summary="A question to the rep, the rep's answer, or a recalled decision",
+    description="`question`: needs_signoff to info_requested (403 unless the author may "
+    "decide it); `answer`: back to needs_signoff; `recall`: the latest decision's author, "
+    "within `recall_window_seconds` (403 for anyone else, 409 after), back to "
+    "needs_signoff. 409 where the lifecycle refuses it; If-Match honoured (412). The same "
+    "again, once taken, answers 200 and writes nothing.",
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
+)
+async def add_comment(
+    commitment_id: IdPath,
+    data: CommentCreate,
+    connection: RequestConnection,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CommitmentRead:
+    await questions.add(connection, commitment_id, data, if_match)
     return await _answer(connection, commitment_id, response)
 
 

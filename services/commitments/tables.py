@@ -27,7 +27,7 @@ metadata = new_metadata()
 ID = String(36)
 REVIEW_STATUSES = (
     "'received', 'evaluation_pending', 'cleared', 'needs_signoff', 'approved', 'rejected', "
-    "'withdrawn', 'needs_attention'"
+    "'withdrawn', 'needs_attention', 'info_requested'"
 )
 
 deals = Table(
@@ -186,6 +186,21 @@ decisions = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "decided_at"),
     CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
+)
+
+# A commitment's thread: reviewers' questions, the rep's answers, recalled decisions.
+commitment_comments = Table(
+    "commitment_comments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("commitment_id", ID, ForeignKey("commitments.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("author", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "commitment_id", "created_at"),
+    CheckConstraint("kind IN ('question', 'answer', 'recall')", name="kind"),
 )
 
 # Every CRM event taken, by (source, event id), with the answer it got.

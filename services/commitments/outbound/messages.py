@@ -14,6 +14,8 @@ TITLES = {
     E.commitment_approved: "Approved",
     E.commitment_rejected: "Rejected",
     E.commitment_needs_attention: "Fix in the CRM",
+    E.commitment_info_requested: "A reviewer asks",
+    E.commitment_answered: "Answered, awaiting sign-off",
     E.signoff_reminder: "Reminder: sign-off awaited",
     E.signoff_overdue: "Overdue: sign-off past its SLA",
 }
@@ -61,6 +63,10 @@ def notice(kind: str, data: Mapping, gateway_url: str) -> Notice:
             notes.append(f"What changed: a PM linked it to {cause.get('roadmap_item_key')}.")
     if kind == E.commitment_needs_attention and commitment.get("crm_problem"):
         notes.append(f"The CRM's record cannot be read: {commitment['crm_problem']}")
+    if data.get("comment"):
+        comment = data["comment"]
+        asked = "Asked" if comment["kind"] == "question" else "Answered"
+        notes.append(f"{asked} by {comment['author']}: {comment['body']}")
     if data.get("decision"):
         decision = data["decision"]
         said = f": {decision['comment']}" if decision.get("comment") else ""

@@ -3,9 +3,10 @@ says is messages.py). Pure: no I/O.
 
 Who hears what (DESIGN.md "Events out", issue 10):
 - the PM of the linked roadmap item, or else the area's PMs from the settings (`*` names
-  those for promises with no item or no known PM): flagged, reopened, reminder, overdue;
-- the deal's owner (the rep): approved, rejected, reopened, and a record to fix in the CRM
-  (needs_attention);
+  those for promises with no item or no known PM): flagged, reopened, answered, reminder,
+  overdue;
+- the deal's owner (the rep): approved, rejected, reopened, a reviewer's question
+  (info_requested), and a record to fix in the CRM (needs_attention);
 - the escalation address: overdue;
 - a Slack route (an incoming webhook): the event types it takes, for the areas it names
   (none named: every area).
@@ -25,15 +26,24 @@ PEOPLE_EVENTS = (
     E.commitment_approved,
     E.commitment_rejected,
     E.commitment_needs_attention,
+    E.commitment_info_requested,
+    E.commitment_answered,
     E.signoff_reminder,
     E.signoff_overdue,
 )
-TO_REVIEWERS = {E.commitment_flagged, E.commitment_reopened, E.signoff_reminder, E.signoff_overdue}
+TO_REVIEWERS = {
+    E.commitment_flagged,
+    E.commitment_reopened,
+    E.commitment_answered,
+    E.signoff_reminder,
+    E.signoff_overdue,
+}
 TO_REP = {
     E.commitment_approved,
     E.commitment_rejected,
     E.commitment_reopened,
     E.commitment_needs_attention,
+    E.commitment_info_requested,
 }
 ANY_AREA = "*"
 

@@ -1,0 +1,127 @@
+"""A commitment's thread: a reviewer asks the rep a question instead of deciding, the rep
+answers, a reviewer recalls their own decision. Each moves the review through
+`lifecycle.apply`, is kept in the thread (`commitment_comments`), and is announced.
+
+Who may: a question, as a decision (reviewers.decider_for: the area's reviewer, their
+delegate, an admin); an answer, whoever may answer for the rep (crm, pm, admin); a recall,
+only the person who took the latest decision, within the window. Saying the same again
+(same person, same words) once it took effect changes nothing: a retry is safe.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.contracts.commitments import CommentCreate
+from kit.db import utcnow
+from kit.etags import require_if_match, strong_etag
+from kit.problems import ProblemError
+from services.commitments import lifecycle, reviewers
+from services.commitments.lifecycle import Event, ReviewStatus, TransitionRefused
+from services.commitments.outbox import announce
+from services.commitments.records import latest_comment, lock_commitment
+from services.commitments.tables import commitment_comments, commitments, decisions, evaluations
+
+EVENTS = {"question": Event.asked, "answer": Event.answered, "recall": Event.recalled}
+# Where each leaves the commitment: what a retry finds when it took effect already.
+LEADS_TO = {
+    "question": ReviewStatus.info_requested,
+    "answer": ReviewStatus.needs_signoff,
+    "recall": ReviewStatus.needs_signoff,
+}
+
+
+async def add(
+    connection: AsyncConnection, commitment_id: str, data: CommentCreate, if_match: str | None
+) -> None:
+    row = await lock_commitment(connection, commitment_id)
+    if await _repeats_latest(connection, row, data):
+        return
+    now = utcnow()
+    if data.kind == "question" and row.current_evaluation_id is not None:
+        area = (
+            await connection.execute(
+                select(evaluations.c.review_area).where(
+                    evaluations.c.id == row.current_evaluation_id
+                )
+            )
+        ).scalar_one()
+        await reviewers.decider_for(
+            connection, person=data.author, role=data.role, area=area, now=now
+        )
+    require_if_match(if_match, strong_etag(row.version), "The commitment")
+    status = ReviewStatus(row.review_status)
+    try:
+        transition = lifecycle.apply(status, EVENTS[data.kind])
+    except TransitionRefused as error:
+        raise ProblemError(
+            409, f"The commitment cannot take this: {error.reason}.", kind="conflict"
+        ) from None
+    values: dict[str, object] = {
+        "review_status": transition.status.value,
+        "status_changed_at": now,
+        "version": row.version + 1,
+        "updated_at": now,
+    }
+    if data.kind == "recall":
+        await _require_own_recent_decision(connection, row, data, now)
+        values.update(
+            approved_evaluation_id=None,
+            reopen_reason=f"{data.author} recalled their decision"
+            + (f": {data.body}" if data.body else "."),
+            work_cause={"kind": "recall"},
+        )
+    if row.claim_token is not None:
+        # An evaluation under way saw the commitment before this: it is refused (409), and
+        # the work comes due again at once, as after a decision.
+        values.update(claim_token=None, claimed_until=None, work_due_at=now)
+    await connection.execute(
+        commitment_comments.insert().values(
+            id=str(uuid.uuid4()),
+            commitment_id=row.id,
+            kind=data.kind,
+            body=data.body,
+            author=data.author,
+            role=data.role,
+            created_at=now,
+        )
+    )
+    await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
+    await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+
+
+async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCreate) -> bool:
+    if ReviewStatus(row.review_status) is not LEADS_TO[data.kind]:
+        return False
+    latest = await latest_comment(connection, row.id)
+    return latest is not None and (latest.kind, latest.author, latest.body) == (
+        data.kind,
+        data.author,
+        data.body,
+    )
+
+
+async def _require_own_recent_decision(
+    connection: AsyncConnection, row: Row, data: CommentCreate, now: datetime
+) -> None:
+    latest = (
+        await connection.execute(
+            select(decisions.c.decided_by, decisions.c.decided_at)
+            .where(decisions.c.commitment_id == row.id)
+            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
+            .limit(1)
+        )
+    ).one()  # approved or rejected: there is one
+    if latest.decided_by != data.author:
+        raise ProblemError(403, f"Only {latest.decided_by}, who took the decision, may recall it.")
+    window = timedelta(seconds=data.recall_window_seconds)
+    if now - latest.decided_at > window:
+        minutes = round(window / timedelta(minutes=1))
+        raise ProblemError(
+            409,
+            f"The decision was taken at {latest.decided_at.isoformat()}; it could be "
+            f"recalled for {minutes} minutes after.",
+            kind="conflict",
+        )
