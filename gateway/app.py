@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from gateway import (
     api_key_routes,
+    audit_routes,
     reviewer_routes,
     roadmap_changes,
     roadmap_routes,
@@ -144,6 +145,7 @@ def create_app(
         subscription_routes,
         api_key_routes,
         reviewer_routes,
+        audit_routes,
         roadmap_changes,
     ):
         app.include_router(module.router)

@@ -19,7 +19,7 @@ from kit.contracts.commitments import (
     MAX_PAGE,
 )
 from kit.routing import PatternConvertor
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Timestamp
 
 register_url_convertor("uuid_text", PatternConvertor(ID_PATTERN))
 register_url_convertor("item_key", PatternConvertor(ITEM_KEY_PATTERN))
@@ -67,3 +67,7 @@ EmailCursor = Annotated[
     Query(pattern=EMAIL_PATH_PATTERN, max_length=254,
           description="`next_cursor` of the previous page."),
 ]  # fmt: skip
+TimestampQuery = Annotated[
+    Timestamp | None,
+    Query(description="An RFC 3339 time with its offset.", examples=["2026-12-01T00:00:00Z"]),
+]

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.contracts.api_keys import ApiKeyLookup, ApiKeyPage, ApiKeyRead, ApiKeyRecord
+from kit.contracts.audit import DecisionOutcome, DecisionRecordPage
 from kit.contracts.bulk_decisions import BulkDecisionAnswer, DecisionBatch
 from kit.contracts.commitments import (
     EVENT_ID_PATTERN,
@@ -45,8 +46,11 @@ from kit.contracts.parameters import (
     Limit,
     Owner,
     RequiredExternalId,
+    TimeCursor,
+    TimestampQuery,
 )
 from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
+from kit.cursors import parse_time_cursor
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
@@ -55,6 +59,7 @@ from kit.types import ITEM_KEY_PATTERN
 from services.commitments import (
     alerts,
     api_keys,
+    audit,
     events,
     questions,
     reads,
@@ -477,6 +482,40 @@ async def revoke_api_key(key_id: IdPath, connection: RequestConnection) -> ApiKe
 )
 async def look_up_api_key(lookup: ApiKeyLookup, connection: RequestConnection) -> ApiKeyRead:
     return await api_keys.look_up(connection, lookup.key_hash)
+
+
+# Decisions audit -------------------------------------------------------------------------
+
+
+@router.get(
+    "/decisions",
+    tags=["decisions"],
+    summary="Every decision, oldest first, with the evaluation it decided",
+    description="Filters: `decided_by` (the decider, or the reviewer a delegate stood in "
+    "for), `area` (any case), `decision`, `decided_from` (included) and `decided_until` (not "
+    "included). Keyset-paged by decision time.",
+    responses=problem_responses(422),
+)
+async def list_decisions(
+    connection: RequestConnection,
+    limit: Limit = 50,
+    cursor: TimeCursor = None,
+    decided_by: Owner = None,
+    area: AreaQuery = None,
+    decision: DecisionOutcome | None = None,
+    decided_from: TimestampQuery = None,
+    decided_until: TimestampQuery = None,
+) -> DecisionRecordPage:
+    return await audit.decision_page(
+        connection,
+        limit=limit,
+        after=None if cursor is None else parse_time_cursor(cursor),
+        decided_by=decided_by,
+        area=area,
+        decision=decision,
+        decided_from=decided_from,
+        decided_until=decided_until,
+    )
 
 
 # Reviewers -------------------------------------------------------------------------------

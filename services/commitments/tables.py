@@ -185,6 +185,7 @@ decisions = Table(
     Column("conditions", Text, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "decided_at"),
+    Index(None, "decided_at", "id"),  # the audit's order
     CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
 )
 

@@ -1,4 +1,5 @@
-"""Questions to the rep (info_requested) and each commitment's thread.
+"""Questions to the rep (info_requested) and each commitment's thread; the decisions audit's
+order (decided_at, id).
 
 Revision ID: 0007
 Revises: 0006
@@ -50,9 +51,11 @@ def upgrade() -> None:
         "commitment_comments",
         ["commitment_id", "created_at"],
     )
+    op.create_index(op.f("ix_decisions_decided_at_id"), "decisions", ["decided_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_decisions_decided_at_id"), table_name="decisions")
     op.drop_index(
         op.f("ix_commitment_comments_commitment_id_created_at"), table_name="commitment_comments"
     )
