@@ -60,6 +60,12 @@ from kit.problems import problem_responses, validation_problem
 from kit.types import ITEM_KEY_PATTERN
 
 router = public_router()
+DECIDERS = ("pm", "admin")  # what a decision records the caller as, the first they hold
+
+
+def _role(principal: Principal, order: tuple[str, ...]) -> str:
+    """The first of `order` the caller holds: what the thread records them as."""
+    return next(role for role in order if role in principal.roles)
 
 
 # Deals -----------------------------------------------------------------------------------
@@ -207,8 +213,7 @@ async def decide(
     sweeper: SweeperDep,
     if_match: IfMatch = None,
 ) -> Response:
-    role = "pm" if "pm" in principal.roles else "admin"
-    body = {**data.model_dump(), "decided_by": principal.sub, "role": role}
+    body = {**data.model_dump(), "decided_by": principal.sub, "role": _role(principal, DECIDERS)}
     response = await commitments.request(
         "POST",
         f"/commitments/{commitment_id}/decisions",
@@ -234,11 +239,6 @@ async def _comment(
     return relay(commitments, response, CommitmentRead)
 
 
-def _role(principal: Principal, order: tuple[str, ...]) -> str:
-    """The first of `order` the caller holds: what the thread records them as."""
-    return next(role for role in order if role in principal.roles)
-
-
 @router.post(
     "/commitments/{commitment_id:uuid_text}/questions",
     tags=["commitments"],
@@ -258,7 +258,7 @@ async def ask(
     if_match: IfMatch = None,
 ) -> Response:
     body = {"kind": "question", "body": data.question, "author": principal.sub,
-            "role": _role(principal, ("pm", "admin"))}  # fmt: skip
+            "role": _role(principal, DECIDERS)}  # fmt: skip
     return await _comment(commitments, commitment_id, body, if_match)
 
 
@@ -305,7 +305,7 @@ async def recall(
 ) -> Response:
     window = request.app.state.settings.recall_window_minutes * 60
     body = {"kind": "recall", "body": data.reason, "author": principal.sub,
-            "role": _role(principal, ("pm", "admin")), "recall_window_seconds": window}  # fmt: skip
+            "role": _role(principal, DECIDERS), "recall_window_seconds": window}  # fmt: skip
     return await _comment(commitments, commitment_id, body, if_match)
 
 
@@ -328,7 +328,7 @@ async def decide_all(
     commitments: Commitments,
     sweeper: SweeperDep,
 ) -> Response:
-    role = "pm" if "pm" in principal.roles else "admin"
+    role = _role(principal, DECIDERS)
     refused: dict[int, BulkDecisionOutcome] = {}
     sent: list[tuple[int, dict]] = []
     for index, item in enumerate(data.items):

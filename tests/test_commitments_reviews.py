@@ -5,6 +5,8 @@ import asyncio
 import pytest
 
 from tests.commitments_helpers import (
+    TRIAGE,
+    claim_one,
     conflict,
     crm_event,
     decide,
@@ -291,3 +293,27 @@ async def test_unknown_commitments_are_404_and_malformed_ids_do_not_route(commit
 
     assert missing.status_code == 404
     assert malformed.status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["question", "recall"])
+async def test_a_thread_entry_landing_on_an_evaluation_under_way_makes_it_run_again(
+    commitments, kind
+):
+    """As a decision does: the evaluation claimed before it is refused, and the work is due
+    again at once rather than when the claim's lease ends."""
+    commitment_id = await needing_signoff(commitments)
+    author = {"author": "ana@example.com", "role": "pm"}
+    if kind == "recall":
+        assert (await decide(commitments, commitment_id)).status_code == 200
+    else:
+        await commitments.put("/reviewers/ana@example.com", json={"areas": [TRIAGE]})
+    claim = await claim_one(commitments, commitment_id)
+    thread = f"/commitments/{commitment_id}/comments"
+    said = await commitments.post(thread, json={"kind": kind, "body": "Why?", **author})
+    assert said.status_code == 200, said.text
+
+    late = await evaluate(commitments, commitment_id, claim=claim)
+
+    assert late.status_code == 409
+    again = await claim_one(commitments, commitment_id)
+    assert again is not None  # due again now, not after the first claim's lease

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import DecisionRead, ReviewStatus
+from kit.contracts.commitments import ReviewStatus
 from kit.contracts.events import (
     ENVELOPES,
     Breach,
@@ -46,11 +46,16 @@ from kit.contracts.events import (
 from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
 from services.commitments.reads import blocking_count, readiness
-from services.commitments.records import as_listed, get_deal, latest_comment, listed_query
+from services.commitments.records import (
+    as_listed,
+    get_deal,
+    latest_comment,
+    latest_decision,
+    listed_query,
+)
 from services.commitments.tables import (
     commitments,
     deals,
-    decisions,
     evaluations,
     outbox_events,
     subscription_event_types,
@@ -207,7 +212,7 @@ async def announce(
             cause = Cause.model_validate(row.work_cause) if row.work_cause else None
             data.reason = Reason(summary=listed.reopen_reason or "", cause=cause)
         if kind in (EventType.commitment_approved, EventType.commitment_rejected):
-            data.decision = await _latest_decision(connection, listed.id)
+            data.decision = await latest_decision(connection, listed.id)
         if kind in (EventType.commitment_info_requested, EventType.commitment_answered):
             data.comment = latest
         events.append((kind, data, listed.id))
@@ -249,18 +254,6 @@ async def announce(
             update(deals).where(deals.c.id == deal_id).values(announced_ready=gate.ready)
         )
     await write_events(connection, events, deal_id=deal_id, now=now)
-
-
-async def _latest_decision(connection: AsyncConnection, commitment_id: str) -> DecisionRead | None:
-    row = (
-        await connection.execute(
-            select(decisions)
-            .where(decisions.c.commitment_id == commitment_id)
-            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    return None if row is None else DecisionRead.model_validate(row._mapping)
 
 
 async def write_signoff_event(

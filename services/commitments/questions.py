@@ -11,7 +11,7 @@ only the person who took the latest decision, within the window. Saying the same
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import CommentCreate
@@ -21,8 +21,9 @@ from kit.problems import ProblemError
 from services.commitments import lifecycle, reviewers
 from services.commitments.lifecycle import Event, ReviewStatus, TransitionRefused
 from services.commitments.outbox import announce
-from services.commitments.records import latest_comment, lock_commitment
-from services.commitments.tables import commitment_comments, commitments, decisions, evaluations
+from services.commitments.records import latest_comment, latest_decision, lock_commitment
+from services.commitments.reviews import evaluation_interrupted
+from services.commitments.tables import commitment_comments, commitments
 
 EVENTS = {"question": Event.asked, "answer": Event.answered, "recall": Event.recalled}
 # Where each leaves the commitment: what a retry finds when it took effect already.
@@ -40,17 +41,8 @@ async def add(
     if await _repeats_latest(connection, row, data):
         return
     now = utcnow()
-    if data.kind == "question" and row.current_evaluation_id is not None:
-        area = (
-            await connection.execute(
-                select(evaluations.c.review_area).where(
-                    evaluations.c.id == row.current_evaluation_id
-                )
-            )
-        ).scalar_one()
-        await reviewers.decider_for(
-            connection, person=data.author, role=data.role, area=area, now=now
-        )
+    if data.kind == "question":
+        await reviewers.may_decide(connection, row, person=data.author, role=data.role, now=now)
     require_if_match(if_match, strong_etag(row.version), "The commitment")
     status = ReviewStatus(row.review_status)
     try:
@@ -73,10 +65,7 @@ async def add(
             + (f": {data.body}" if data.body else "."),
             work_cause={"kind": "recall"},
         )
-    if row.claim_token is not None:
-        # An evaluation under way saw the commitment before this: it is refused (409), and
-        # the work comes due again at once, as after a decision.
-        values.update(claim_token=None, claimed_until=None, work_due_at=now)
+    values.update(evaluation_interrupted(row, now, cause=None))
     await connection.execute(
         commitment_comments.insert().values(
             id=str(uuid.uuid4()),
@@ -106,14 +95,8 @@ async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCr
 async def _require_own_recent_decision(
     connection: AsyncConnection, row: Row, data: CommentCreate, now: datetime
 ) -> None:
-    latest = (
-        await connection.execute(
-            select(decisions.c.decided_by, decisions.c.decided_at)
-            .where(decisions.c.commitment_id == row.id)
-            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
-            .limit(1)
-        )
-    ).one()  # approved or rejected: there is one
+    latest = await latest_decision(connection, row.id)
+    assert latest is not None  # approved or rejected: there is one
     if latest.decided_by != data.author:
         raise ProblemError(403, f"Only {latest.decided_by}, who took the decision, may recall it.")
     window = timedelta(seconds=data.recall_window_seconds)

@@ -141,6 +141,18 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
     )
 
 
+async def latest_decision(connection: AsyncConnection, commitment_id: str) -> DecisionRead | None:
+    row = (
+        await connection.execute(
+            select(decisions)
+            .where(decisions.c.commitment_id == commitment_id)
+            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else DecisionRead.model_validate(row._mapping)
+
+
 async def latest_comment(connection: AsyncConnection, commitment_id: str) -> CommentRead | None:
     row = (
         await connection.execute(

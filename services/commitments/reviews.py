@@ -35,7 +35,12 @@ from services.commitments.lifecycle import (
     uncovered,
 )
 from services.commitments.outbox import announce
-from services.commitments.records import get_commitment, lock_commitment, not_found
+from services.commitments.records import (
+    get_commitment,
+    latest_decision,
+    lock_commitment,
+    not_found,
+)
 from services.commitments.tables import commitments, deals, decisions, evaluations
 
 EVALUATED = {
@@ -365,21 +370,28 @@ async def _update(connection: AsyncConnection, commitment_id: str, values: dict)
     )
 
 
+def evaluation_interrupted(row: Row, now: datetime, cause: dict | None) -> dict[str, object]:
+    """For a write that moves a commitment while an evaluation of it may be under way: that
+    evaluation saw it before and is refused (409), and the work comes due again at once, not
+    when the claim's lease ends. `cause`: why, for the events (None: leave it as it is)."""
+    if row.claim_token is None:
+        return {}
+    values: dict[str, object] = {"claim_token": None, "claimed_until": None, "work_due_at": now}
+    if cause is not None:
+        values["work_cause"] = cause
+    return values
+
+
 async def decide(
     connection: AsyncConnection, commitment_id: str, data: DecisionCreate, if_match: str | None
 ) -> None:
     row = await lock_commitment(connection, commitment_id)
     if await _repeats_latest_decision(connection, row, data):
         return  # a retry of the decision that was taken: the same state as one
-    now, on_behalf_of = utcnow(), None
-    if row.current_evaluation_id is not None:  # without one, the lifecycle refuses (409)
-        on_behalf_of = await reviewers.decider_for(
-            connection,
-            person=data.decided_by,
-            role=data.role,
-            area=await _review_area(connection, row.current_evaluation_id),
-            now=now,
-        )
+    now = utcnow()
+    on_behalf_of = await reviewers.may_decide(
+        connection, row, person=data.decided_by, role=data.role, now=now
+    )
     require_if_match(if_match, strong_etag(row.version), "The commitment")
     try:
         transition = lifecycle.apply(ReviewStatus(row.review_status), Event(data.decision))
@@ -404,12 +416,7 @@ async def decide(
         "version": row.version + 1,
         "updated_at": now,
     }
-    if row.claim_token is not None:
-        # An evaluation under way saw the commitment before this decision: it is refused
-        # (409), and the work comes due again at once, not when that claim's lease ends.
-        values.update(
-            claim_token=None, claimed_until=None, work_due_at=now, work_cause={"kind": "decision"}
-        )
+    values.update(evaluation_interrupted(row, now, cause={"kind": "decision"}))
     await _update(connection, row.id, values)
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
 
@@ -453,27 +460,12 @@ async def decide_all(connection: AsyncConnection, batch: DecisionBatch) -> BulkD
     return BulkDecisionAnswer(items=[outcomes[index] for index in range(len(batch.items))])
 
 
-async def _review_area(connection: AsyncConnection, evaluation_id: str) -> str | None:
-    return (
-        await connection.execute(
-            select(evaluations.c.review_area).where(evaluations.c.id == evaluation_id)
-        )
-    ).scalar_one()
-
-
 async def _repeats_latest_decision(
     connection: AsyncConnection, row: Row, data: DecisionCreate
 ) -> bool:
     if row.review_status not in (ReviewStatus.approved, ReviewStatus.rejected):
         return False
-    latest = (
-        await connection.execute(
-            select(decisions)
-            .where(decisions.c.commitment_id == row.id)
-            .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
+    latest = await latest_decision(connection, row.id)
     return (
         latest is not None
         and latest.evaluation_id == row.current_evaluation_id
