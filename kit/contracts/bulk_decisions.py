@@ -3,9 +3,10 @@ its own (one item's refusal never undoes another's), answered in the order asked
 
 Each item is what `POST /v1/commitments/{id}/decision` takes, with the commitment's id and
 optionally the If-Match it would carry. Its answer is the status that single decision would
-have had (200, 403, 404, 409, 412, 422) with the commitment or the problem. Only the item's
-`commitment_id` is held to the request's schema; a decision the single endpoint would refuse
-as invalid (say, a rejection with no comment) is that item's 422, not the request's.
+have had (200, 403, 404, 409, 412, 422) with the commitment or the problem. The request's
+schema holds each item's shape (its id, its fields, their lengths); a decision the single
+endpoint would refuse as invalid (say, a rejection with no comment, or a decision that is
+neither approve nor reject) is that item's 422, not the request's.
 """
 
 from typing import Annotated, Literal
