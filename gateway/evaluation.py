@@ -23,9 +23,12 @@ Where DESIGN.md is silent, the rules here chose:
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kit.fingerprint import conflict_fingerprint
+
+if TYPE_CHECKING:
+    from gateway.approval_rules import ApprovalRule
 
 Severity = Literal["blocker", "warning"]
 LINK_NEEDED = frozenset({"feature", "integration"})
@@ -43,6 +46,8 @@ class Policy:
     signoff_sla_hours: int = 48
     reminder_fractions: tuple[float, ...] = (0.5, 0.9)  # of the SLA, when reminders go out
     triage_area: str = "triage"  # who reviews a promise no roadmap item gives an area
+    # Not read by the rules: which approval chain a flagged promise goes through.
+    approval_rules: tuple["ApprovalRule", ...] = ()
 
     def review_area(self, item: "RoadmapItem | None") -> str:
         """The area whose reviewers decide a promise on `item` (the reviewers directory)."""

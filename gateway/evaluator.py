@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from gateway import approval_rules
 from gateway.evaluation import Commitment, Evaluation, Policy, RoadmapItem, evaluate
 from gateway.snapshot import VisionTagCache, read_snapshots
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
@@ -180,11 +181,26 @@ def _claim_fields(commitment: ClaimedCommitment) -> dict:
 def _evaluated(
     commitment: ClaimedCommitment, found: Evaluation, item: RoadmapItem | None, policy: Policy
 ) -> dict:
+    area = policy.review_area(item)
+    rule, chain = approval_rules.choose(
+        policy.approval_rules,
+        approval_rules.Subject(
+            source=commitment.deal_source.value,
+            currency=commitment.deal_currency,
+            amount=commitment.deal_amount,
+            kind=commitment.kind.value,
+            conflict_codes=frozenset(c.code for c in found.conflicts if c.needs_signoff),
+            area=area,
+        ),
+    )
     return {
         **_claim_fields(commitment),
         "roadmap_item_owner": item.owner if item else None,
         "roadmap_item_area": item.area if item else None,
-        "review_area": policy.review_area(item),
+        "review_area": area,
+        # No rule: the service's default chain (one area step), not sent.
+        "approval_rule": rule,
+        "approval_chain": [step.model_dump() for step in chain] if rule else None,
         "outcome": "evaluated",
         "conflicts": [conflict.as_json() for conflict in found.conflicts],
         "roadmap_item_versions": dict(found.roadmap_item_versions),

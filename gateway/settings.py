@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from gateway.approval_rules import ApprovalRule
 from gateway.evaluation import Policy
 from kit.settings import DEV_SERVICE_TOKEN, AppSettings
 
@@ -176,6 +177,14 @@ class GatewaySettings(AppSettings):
         description="The area whose reviewers decide promises with no roadmap item to give "
         "one (unlinked features, custom work, an item with no area).",
     )
+    approval_rules: list[ApprovalRule] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The policy's approval rules, as JSON: the first whose conditions hold "
+        "chooses a flagged promise's chain of approvals (README, 'For deal-desk admins'). "
+        "None holding: one step, a reviewer of the promise's area. Bump the policy version "
+        "when they change.",
+    )
     signoff_reminder_fractions: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], NoDecode] = (
         Field(
             default_factory=lambda: [0.5, 0.9],
@@ -256,6 +265,14 @@ class GatewaySettings(AppSettings):
             raise ValueError(f"Salesforce API access also needs {', '.join(missing)}")
         return self
 
+    @field_validator("approval_rules")
+    @classmethod
+    def _rules_named_once(cls, rules: list[ApprovalRule]) -> list[ApprovalRule]:
+        names = [rule.name.casefold() for rule in rules]
+        if len(set(names)) != len(names):
+            raise ValueError("each approval rule has a name of its own")
+        return rules
+
     @model_validator(mode="after")
     def _rs256_needs_keys(self) -> "GatewaySettings":
         if self.jwt_algorithm == "RS256" and self.jwks_url is None:
@@ -270,6 +287,7 @@ class GatewaySettings(AppSettings):
             signoff_sla_hours=self.signoff_sla_hours,
             triage_area=self.triage_area,
             reminder_fractions=tuple(self.signoff_reminder_fractions),
+            approval_rules=tuple(self.approval_rules),
         )
 
     def gateway_url(self) -> str:

@@ -91,6 +91,10 @@ class ProblemError(Exception):
         )
 
 
+def not_found(what: str, identifier: str) -> ProblemError:
+    return ProblemError(404, f"No {what} {identifier}.", kind="not-found")
+
+
 def field_problem(field: str, message: str, *, status: int = 422) -> ProblemError:
     """A validation problem about one field, shaped like the framework's own."""
     return ProblemError(

@@ -27,9 +27,17 @@ from tests.support.databases import (
     postgres_url,
     sqlite_copy,
 )
+from tests.support.stray_tasks import stop_stray_tasks
 
 SERVICE_TOKEN = "test-service-token-0123456789"
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+async def stray_tasks_stopped() -> AsyncIterator[None]:
+    """Set up first, so torn down last: after every other fixture, before the loop closes."""
+    yield
+    await stop_stray_tasks()
 
 
 @pytest.fixture(scope="session")

@@ -27,19 +27,20 @@ from services.commitments.lifecycle import (
 EVENTS = [
     "evaluated_clear", "evaluated_covered", "evaluated_uncovered", "roadmap_unreachable",
     "approve", "reject", "crm_changed", "relinked", "withdrawn", "crm_unreadable",
-    "asked", "answered", "recalled",
+    "asked", "answered", "recalled", "step_approved",
 ]  # fmt: skip
+# A step's approval (stp) keeps it awaiting; recalling one (rcl from N or I) leaves it so.
 MATRIX = {
-    #                     clr cov unc unr app rej crm lnk wdr unr ask ans rcl
-    "received":           "C   A   N   P   -   -   R   R   W   F   -   -   -",
-    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F   -   -   -",
-    "cleared":            "C   A   N   C   -   -   R   R   W   F   -   -   -",
-    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F   I   -   -",
-    "info_requested":     "C   A   I   I   A   X   R   R   W   F   I   N   -",
-    "approved":           "C   A   N   A   -   -   R   R   W   F   -   -   N",
-    "rejected":           "X   X   X   X   -   -   R   -   W   F   -   -   N",
-    "withdrawn":          "W   W   W   W   -   -   R   -   W   F   -   -   -",
-    "needs_attention":    "F   F   F   F   -   -   R   -   W   F   -   -   -",
+    #                     clr cov unc unr app rej crm lnk wdr unr ask ans rcl stp
+    "received":           "C   A   N   P   -   -   R   R   W   F   -   -   -   -",
+    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F   -   -   -   -",
+    "cleared":            "C   A   N   C   -   -   R   R   W   F   -   -   -   -",
+    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F   I   -   N   N",
+    "info_requested":     "C   A   I   I   A   X   R   R   W   F   I   N   I   I",
+    "approved":           "C   A   N   A   -   -   R   R   W   F   -   -   N   -",
+    "rejected":           "X   X   X   X   -   -   R   -   W   F   -   -   N   -",
+    "withdrawn":          "W   W   W   W   -   -   R   -   W   F   -   -   -   -",
+    "needs_attention":    "F   F   F   F   -   -   R   -   W   F   -   -   -   -",
 }  # fmt: skip
 LETTERS = {
     "R": "received", "P": "evaluation_pending", "C": "cleared", "N": "needs_signoff",
@@ -169,7 +170,6 @@ def test_a_non_date_approval_does_not_cover_a_date_conflict_on_the_same_item(app
     approved = [SignoffConflict(approved_code, "blocker", "RM-12")]
 
     assert uncovered(approved, [found]) == [found]
-    assert evaluation_event([found], approved) is Event.evaluated_uncovered
     assert apply(ReviewStatus.approved, Event.evaluated_uncovered).reopened
 
 
@@ -218,11 +218,10 @@ def test_non_date_conflicts_are_covered_by_code_and_item():
 def test_the_evaluation_event():
     conflict = SignoffConflict("custom_work", "blocker", None)
 
-    assert evaluation_event([], None) is Event.evaluated_clear
-    assert evaluation_event([], [conflict]) is Event.evaluated_clear
-    assert evaluation_event([conflict], None) is Event.evaluated_uncovered
-    assert evaluation_event([conflict], [conflict]) is Event.evaluated_covered
-    assert evaluation_event([conflict], []) is Event.evaluated_uncovered
+    assert evaluation_event([], chain_complete=False) is Event.evaluated_clear
+    assert evaluation_event([], chain_complete=True) is Event.evaluated_clear
+    assert evaluation_event([conflict], chain_complete=False) is Event.evaluated_uncovered
+    assert evaluation_event([conflict], chain_complete=True) is Event.evaluated_covered
 
 
 days = st.integers(min_value=-400, max_value=400)
@@ -242,4 +241,4 @@ def test_adding_a_conflict_never_turns_uncovered_into_covered(codes):
     approved = [SignoffConflict(code, "blocker", None) for code in codes]
     found = [*approved, SignoffConflict("item_declined", "blocker", "RM-9")]
 
-    assert evaluation_event(found, approved) is Event.evaluated_uncovered
+    assert uncovered(approved, found) == [found[-1]]

@@ -20,6 +20,7 @@ class DecisionRecord(BaseModel):
                  "comment": "Fine for the pilot.", "conditions": "Pilot only.",
                  "decided_by": "ben@example.com", "role": "pm",
                  "on_behalf_of": "ana@example.com", "decided_at": "2026-12-01T10:00:00Z",
+                 "step": "area reviewer", "recalled_at": None,
                  "review_area": "identity", "evaluation_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                  "policy_version": "default-1", "roadmap_item_versions": {"RM-12": 3},
                  "conflicts": [
@@ -43,6 +44,12 @@ class DecisionRecord(BaseModel):
     role: str
     on_behalf_of: str | None = Field(description="The absent reviewer a delegate stood in for.")
     decided_at: datetime
+    step: str | None = Field(
+        description="The approval chain's step it was taken at (null: taken before chains)."
+    )
+    recalled_at: datetime | None = Field(
+        description="When its author recalled it (null: it stands)."
+    )
     review_area: str | None = Field(description="The area whose reviewers decide it.")
     evaluation_id: str = Field(description="The evaluation decided.")
     policy_version: str

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kit.contracts.approvals import Chain, ChainRead, ChainStep, default_chain
 from kit.types import (
     EMAIL_PATTERN,
     ITEM_KEY_PATTERN,
@@ -346,6 +347,14 @@ class EvaluationCreate(BaseModel):
         description="The area whose reviewers decide it: the item's, or the policy's triage "
         "area. None: only an admin may decide it.",
     )
+    approval_rule: text(64, min_length=1) | None = Field(  # type: ignore[valid-type]
+        None, description="The policy's approval rule that chose the chain (None: no rule)."
+    )
+    approval_chain: Chain | None = Field(
+        None,
+        description="The steps its approval goes through. None: one step, a reviewer of "
+        "`review_area`.",
+    )
 
     @model_validator(mode="after")
     def _unreachable_has_no_conflicts(self) -> "EvaluationCreate":
@@ -414,6 +423,16 @@ class EvaluationRead(BaseModel):
     review_area: str | None = Field(
         None, description="The area whose reviewers decide it (the reviewers directory)."
     )
+    approval_rule: str | None = Field(None, description="The approval rule that chose its chain.")
+    approval_chain: list[ChainStep] = Field(
+        default_factory=default_chain, description="The steps its approval goes through."
+    )
+
+    @field_validator("approval_chain", mode="before")
+    @classmethod
+    def _no_chain_is_the_default(cls, value: object) -> object:
+        return default_chain() if value is None else value
+
     fingerprint: str = Field(description="Identifies the conflicts that need sign-off.")
     review_status: ReviewStatus = Field(description="Where it moved the commitment.")
     reopened: bool
@@ -475,6 +494,12 @@ class DecisionRead(BaseModel):
         None, description="The out-of-office reviewer the decider stood in for, if any."
     )
     decided_at: datetime
+    step: str | None = Field(
+        None, description="The approval chain's step it was taken at (null: before chains)."
+    )
+    recalled_at: datetime | None = Field(
+        None, description="When its author recalled it; a recalled decision no longer counts."
+    )
 
 
 class RoadmapLink(BaseModel):
@@ -562,6 +587,11 @@ class CommitmentRead(CommitmentListed):
     evaluation: EvaluationRead | None = Field(description="The current evaluation.")
     evaluations: list[EvaluationRead] = Field(description="Every evaluation, oldest first.")
     decisions: list[DecisionRead] = Field(description="Every decision, oldest first.")
+    approval: ChainRead | None = Field(
+        None,
+        description="Its approval chain as its current evaluation chose it: each step, who "
+        "approved it, whose turn it is (null: not evaluated yet).",
+    )
     comments: list["CommentRead"] = Field(
         default_factory=list,
         description="Its thread, oldest first: reviewers' questions, the answers, recalled "
@@ -698,6 +728,10 @@ class ClaimedCommitment(CommitmentFields):
     work_generation: int
     claim_token: str
     claimed_until: datetime
+    # What the policy's approval rules read of the deal (the chain is chosen at evaluation).
+    deal_source: Source
+    deal_currency: str
+    deal_amount: Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
 
 
 class ClaimedWork(BaseModel):

@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.api_keys import ApiKeyPage, ApiKeyRead, ApiKeyRecord
 from kit.db import dialect_insert, utcnow
-from kit.problems import ProblemError
-from services.commitments.records import not_found
+from kit.problems import ProblemError, not_found
 from services.commitments.tables import api_keys
 
 keys = api_keys.c

@@ -18,7 +18,10 @@ Where DESIGN.md is silent, the table says what we chose:
   puts it back in the queue (`needs_signoff`); an evaluation that finds nothing to sign off
   (or all covered) settles it as from needs_signoff, else the question stands.
 - A recalled approval or rejection awaits sign-off again; only one is recalled, never a
-  clearance.
+  clearance. An approval at a step of a chain that is not yet complete may be recalled as
+  well: the commitment still awaits sign-off (or its answer), that step asked again.
+- An approval that leaves steps of the chain to go (`step_approved`) keeps it awaiting
+  sign-off; a question asked meanwhile still stands.
 - Coverage: date codes on one item cover one another by their dates (DESIGN's "same code"
   would let a pull-in that turns date_before_plan into date_at_risk reopen, which its "a
   pull-in does not reopen" forbids); other codes need the same code and item.
@@ -37,7 +40,8 @@ class Event(StrEnum):
     evaluated_covered = "evaluated_covered"  # all that needs sign-off is covered by the approval
     evaluated_uncovered = "evaluated_uncovered"  # something needing sign-off is not covered
     roadmap_unreachable = "roadmap_unreachable"
-    approve = "approve"  # a PM's decision
+    approve = "approve"  # a PM's decision (that completes the approval chain)
+    step_approved = "step_approved"  # a PM's approval that leaves steps of the chain to go
     reject = "reject"  # a PM's decision
     crm_changed = "crm_changed"  # the CRM sent new content for it, or sent it again
     relinked = "relinked"  # a PM linked it to a roadmap item
@@ -67,6 +71,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         **_EVALUATED,
         E.roadmap_unreachable: S.evaluation_pending,
         E.approve: _NOT_AWAITING,
+        E.step_approved: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -78,6 +83,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         **_EVALUATED,
         E.roadmap_unreachable: S.evaluation_pending,
         E.approve: _NOT_AWAITING,
+        E.step_approved: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -89,6 +95,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         **_EVALUATED,
         E.roadmap_unreachable: S.cleared,
         E.approve: _NOT_AWAITING,
+        E.step_approved: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -100,6 +107,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         **_EVALUATED,
         E.roadmap_unreachable: S.needs_signoff,
         E.approve: S.approved,
+        E.step_approved: S.needs_signoff,
         E.reject: S.rejected,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -107,7 +115,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_unreadable: S.needs_attention,
         E.asked: S.info_requested,
         E.answered: _NO_QUESTION,
-        E.recalled: _NO_DECISION,
+        E.recalled: S.needs_signoff,  # a step's approval (the service finds one, or 409)
     },
     S.info_requested: {
         E.evaluated_clear: S.cleared,
@@ -115,6 +123,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.evaluated_uncovered: S.info_requested,  # the question stands
         E.roadmap_unreachable: S.info_requested,
         E.approve: S.approved,
+        E.step_approved: S.info_requested,
         E.reject: S.rejected,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -122,12 +131,13 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.crm_unreadable: S.needs_attention,
         E.asked: S.info_requested,
         E.answered: S.needs_signoff,
-        E.recalled: _NO_DECISION,
+        E.recalled: S.info_requested,  # a step's approval; the question stands
     },
     S.approved: {
         **_EVALUATED,
         E.roadmap_unreachable: S.approved,
         E.approve: _NOT_AWAITING,
+        E.step_approved: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
         E.relinked: S.received,
@@ -143,6 +153,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.evaluated_uncovered: S.rejected,
         E.roadmap_unreachable: S.rejected,
         E.approve: _NOT_AWAITING,
+        E.step_approved: _NOT_AWAITING,
         E.reject: _NOT_AWAITING,
         E.crm_changed: S.received,
         E.relinked: "it was rejected; it waits for the CRM to change it",
@@ -158,6 +169,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.evaluated_uncovered: S.needs_attention,
         E.roadmap_unreachable: S.needs_attention,
         E.approve: _UNREADABLE,
+        E.step_approved: _UNREADABLE,
         E.reject: _UNREADABLE,
         E.crm_changed: S.received,
         E.relinked: _UNREADABLE,
@@ -171,6 +183,7 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.evaluated_uncovered: S.withdrawn,
         E.roadmap_unreachable: S.withdrawn,
         E.approve: "it has been withdrawn",
+        E.step_approved: "it has been withdrawn",
         E.reject: "it has been withdrawn",
         E.crm_changed: S.received,
         E.relinked: "it has been withdrawn",
@@ -252,17 +265,12 @@ def uncovered(
     return [conflict for conflict in found if not any(_covers(a, conflict) for a in approved)]
 
 
-def evaluation_event(
-    needing_signoff: list[SignoffConflict], standing_approval: list[SignoffConflict] | None
-) -> Event:
-    """The lifecycle event an evaluation is: `standing_approval` is the conflicts of the
-    evaluation the latest decision approved, or None when the latest decision is not an
-    approval (or there is none)."""
+def evaluation_event(needing_signoff: list[SignoffConflict], chain_complete: bool) -> Event:
+    """The lifecycle event an evaluation is. `chain_complete`: the standing approvals of
+    every step of its approval chain cover what needs sign-off (chains.progress)."""
     if not needing_signoff:
         return E.evaluated_clear
-    if standing_approval is not None and not uncovered(standing_approval, needing_signoff):
-        return E.evaluated_covered
-    return E.evaluated_uncovered
+    return E.evaluated_covered if chain_complete else E.evaluated_uncovered
 
 
 def fingerprint(needing_signoff: list[SignoffConflict]) -> str:

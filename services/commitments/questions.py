@@ -2,10 +2,11 @@
 answers, a reviewer recalls their own decision. Each moves the review through
 `lifecycle.apply`, is kept in the thread (`commitment_comments`), and is announced.
 
-Who may: a question, as a decision (reviewers.decider_for: the area's reviewer, their
-delegate, an admin); an answer, whoever may answer for the rep (crm, pm, admin); a recall,
-only the person who took the latest decision, within the window. Saying the same again
-(same person, same words) once it took effect changes nothing: a retry is safe.
+Who may: a question, as a rejection (approvals.may_act: an approver of a step not yet
+approved, their delegate, an admin); an answer, whoever may answer for the rep (crm, pm,
+admin); a recall, only the person who took the latest decision, within the window. Saying
+the same again (same person, same words) once it took effect changes nothing: a retry is
+safe.
 """
 
 import uuid
@@ -14,23 +15,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import CommentCreate
+from kit.contracts.approvals import AREA_STEP
+from kit.contracts.commitments import CommentCreate, DecisionRead
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError
-from services.commitments import lifecycle, reviewers
+from services.commitments import approvals, lifecycle
 from services.commitments.lifecycle import Event, ReviewStatus, TransitionRefused
 from services.commitments.outbox import announce
 from services.commitments.records import latest_comment, latest_decision, lock_commitment
 from services.commitments.reviews import evaluation_interrupted
-from services.commitments.tables import commitment_comments, commitments
+from services.commitments.tables import commitment_comments, commitments, decision_recalls
 
 EVENTS = {"question": Event.asked, "answer": Event.answered, "recall": Event.recalled}
 # Where each leaves the commitment: what a retry finds when it took effect already.
 LEADS_TO = {
-    "question": ReviewStatus.info_requested,
-    "answer": ReviewStatus.needs_signoff,
-    "recall": ReviewStatus.needs_signoff,
+    "question": {ReviewStatus.info_requested},
+    "answer": {ReviewStatus.needs_signoff},
+    # A step's approval recalled while a question stands leaves the question standing.
+    "recall": {ReviewStatus.needs_signoff, ReviewStatus.info_requested},
 }
 
 
@@ -42,7 +45,14 @@ async def add(
         return
     now = utcnow()
     if data.kind == "question":
-        await reviewers.may_decide(connection, row, person=data.author, role=data.role, now=now)
+        await approvals.may_act(
+            connection,
+            await approvals.state_of(connection, row),
+            person=data.author,
+            role=data.role,
+            now=now,
+            approving=False,
+        )
     require_if_match(if_match, strong_etag(row.version), "The commitment")
     status = ReviewStatus(row.review_status)
     try:
@@ -58,10 +68,14 @@ async def add(
         "updated_at": now,
     }
     if data.kind == "recall":
-        await _require_own_recent_decision(connection, row, data, now)
+        recalled = await _require_own_recent_decision(connection, row, data, now)
+        await connection.execute(
+            decision_recalls.insert().values(decision_id=recalled.id, recalled_at=now)
+        )
         values.update(
             approved_evaluation_id=None,
             reopen_reason=f"{data.author} recalled their decision"
+            + (f" at the step '{recalled.step}'" if recalled.step not in (None, AREA_STEP) else "")
             + (f": {data.body}" if data.body else "."),
             work_cause={"kind": "recall"},
         )
@@ -82,7 +96,7 @@ async def add(
 
 
 async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCreate) -> bool:
-    if ReviewStatus(row.review_status) is not LEADS_TO[data.kind]:
+    if ReviewStatus(row.review_status) not in LEADS_TO[data.kind]:
         return False
     latest = await latest_comment(connection, row.id)
     return latest is not None and (latest.kind, latest.author, latest.body) == (
@@ -94,9 +108,14 @@ async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCr
 
 async def _require_own_recent_decision(
     connection: AsyncConnection, row: Row, data: CommentCreate, now: datetime
-) -> None:
+) -> DecisionRead:
+    """The latest decision, if it stands, is the author's and recent: it is recalled."""
     latest = await latest_decision(connection, row.id)
-    assert latest is not None  # approved or rejected: there is one
+    if latest is None or latest.recalled_at is not None:
+        # Awaiting sign-off with no step approved since: nothing of it to recall.
+        raise ProblemError(
+            409, "The commitment cannot take this: it has no decision to recall.", kind="conflict"
+        )
     if latest.decided_by != data.author:
         raise ProblemError(403, f"Only {latest.decided_by}, who took the decision, may recall it.")
     window = timedelta(seconds=data.recall_window_seconds)
@@ -108,3 +127,4 @@ async def _require_own_recent_decision(
             f"recalled for {minutes} minutes after.",
             kind="conflict",
         )
+    return latest

@@ -15,8 +15,9 @@ from kit.contracts.commitments import (
     DealRead,
     DealReadiness,
 )
+from kit.problems import not_found
 from services.commitments.lifecycle import ReviewStatus
-from services.commitments.records import as_listed, listed_query, not_found
+from services.commitments.records import as_listed, listed_query
 from services.commitments.tables import commitments, conflict_tallies, deals
 
 # A deal may close when every commitment not withdrawn is one of these and owes no

@@ -17,11 +17,13 @@ from kit.contracts.commitments import (
     DecisionRead,
     EvaluationRead,
 )
-from kit.problems import ProblemError
+from kit.problems import not_found
+from services.commitments import approvals
 from services.commitments.tables import (
     commitment_comments,
     commitments,
     deals,
+    decision_recalls,
     decisions,
     evaluations,
 )
@@ -31,10 +33,6 @@ COMMITMENT_FIELDS = (
     "promised_by", "tags", "review_status", "reopen_reason", "crm_problem", "status_changed_at",
     "version",
 )  # fmt: skip
-
-
-def not_found(what: str, identifier: str) -> ProblemError:
-    return ProblemError(404, f"No {what} {identifier}.", kind="not-found")
 
 
 async def lock_commitment(connection: AsyncConnection, commitment_id: str) -> Row:
@@ -118,7 +116,7 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
     decided = [
         DecisionRead.model_validate(row._mapping)
         for row in await connection.execute(
-            select(decisions)
+            decisions_query()
             .where(decisions.c.commitment_id == commitment_id)
             .order_by(decisions.c.decided_at, decisions.c.id)
         )
@@ -131,6 +129,7 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
             .order_by(commitment_comments.c.created_at, commitment_comments.c.id)
         )
     ]
+    chain = await approvals.state_of(connection, row)
     return CommitmentRead(
         **listed.model_dump(),
         deal=await get_deal(connection, listed.deal_id),
@@ -138,13 +137,21 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
         evaluations=history,
         decisions=decided,
         comments=thread,
+        approval=await approvals.read(connection, chain, listed.review_status),
+    )
+
+
+def decisions_query() -> Select:
+    """Decisions with when each was recalled (null: it stands)."""
+    return select(*decisions.c, decision_recalls.c.recalled_at).outerjoin(
+        decision_recalls, decision_recalls.c.decision_id == decisions.c.id
     )
 
 
 async def latest_decision(connection: AsyncConnection, commitment_id: str) -> DecisionRead | None:
     row = (
         await connection.execute(
-            select(decisions)
+            decisions_query()
             .where(decisions.c.commitment_id == commitment_id)
             .order_by(decisions.c.decided_at.desc(), decisions.c.id.desc())
             .limit(1)

@@ -21,9 +21,8 @@ from kit.contracts.reviewers import (
 )
 from kit.db import dialect_insert, utcnow
 from kit.etags import require_if_match, strong_etag
-from kit.problems import ProblemError, field_problem
-from services.commitments.records import not_found
-from services.commitments.tables import evaluations, reviewers
+from kit.problems import ProblemError, field_problem, not_found
+from services.commitments.tables import reviewers
 
 r = reviewers.c
 
@@ -140,21 +139,6 @@ async def remove(connection: AsyncConnection, email: str, if_match: str | None) 
         return
     require_if_match(if_match, strong_etag(row.version), "The reviewer")
     await connection.execute(delete(reviewers).where(r.email == email))
-
-
-async def may_decide(
-    connection: AsyncConnection, row: Row, *, person: str, role: str, now: datetime
-) -> str | None:
-    """`decider_for` the area of the commitment `row`'s current evaluation. A commitment
-    with no evaluation has nothing to decide: the lifecycle refuses it (409), not this."""
-    if row.current_evaluation_id is None:
-        return None
-    area = (
-        await connection.execute(
-            select(evaluations.c.review_area).where(evaluations.c.id == row.current_evaluation_id)
-        )
-    ).scalar_one()
-    return await decider_for(connection, person=person, role=role, area=area, now=now)
 
 
 async def decider_for(

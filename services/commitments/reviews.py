@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kit.contracts.approvals import default_chain
 from kit.contracts.bulk_decisions import BulkDecisionAnswer, BulkDecisionOutcome, DecisionBatch
 from kit.contracts.commitments import (
     Conflict,
@@ -23,8 +24,9 @@ from kit.contracts.commitments import (
 )
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
-from kit.problems import ProblemError
-from services.commitments import lifecycle, reviewers
+from kit.problems import ProblemError, not_found
+from services.commitments import approvals, chains, lifecycle
+from services.commitments.approvals import needing_signoff
 from services.commitments.conflict_rows import clear_conflict_tallies, set_conflict_tallies
 from services.commitments.lifecycle import (
     Event,
@@ -35,12 +37,7 @@ from services.commitments.lifecycle import (
     uncovered,
 )
 from services.commitments.outbox import announce
-from services.commitments.records import (
-    get_commitment,
-    latest_decision,
-    lock_commitment,
-    not_found,
-)
+from services.commitments.records import get_commitment, latest_decision, lock_commitment
 from services.commitments.tables import commitments, deals, decisions, evaluations
 
 EVALUATED = {
@@ -49,7 +46,11 @@ EVALUATED = {
     ReviewStatus.approved,
     ReviewStatus.rejected,
 }
-DECIDED = {"approve": ReviewStatus.approved, "reject": ReviewStatus.rejected}
+# Where a decision leaves a commitment (an approval that leaves steps to go: awaiting still).
+AFTER_DECISION = {
+    "approve": {ReviewStatus.approved, ReviewStatus.needs_signoff, ReviewStatus.info_requested},
+    "reject": {ReviewStatus.rejected},
+}
 # A pause after a failed attempt keeps one commitment whose evaluation keeps failing from
 # spinning the queue; the roadmap's return ends every pause at once (work.py).
 RETRY_BASE_SECONDS = 1
@@ -58,20 +59,6 @@ RETRY_MAX_SECONDS = 30
 
 def refused(error: TransitionRefused) -> ProblemError:
     return ProblemError(409, f"The commitment cannot take this: {error.reason}.", kind="conflict")
-
-
-def _signoff(conflicts: list[Conflict]) -> list[SignoffConflict]:
-    return [
-        SignoffConflict(
-            code=conflict.code.value,
-            severity=conflict.severity.value,
-            item_key=conflict.evidence.item_key,
-            planned_end=conflict.evidence.planned_end,
-            promised_by=conflict.evidence.promised_by,
-        )
-        for conflict in conflicts
-        if conflict.needs_signoff
-    ]
 
 
 def _reopen_reason(reasons: list[SignoffConflict]) -> str:
@@ -232,17 +219,22 @@ async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[s
 
 
 class _Kept:
-    """The stored evaluations a batch compares against: each commitment's current one's
-    fingerprint, and the conflicts of the one a PM approved."""
+    """What a batch compares against: each commitment's current evaluation's fingerprint,
+    the conflicts of the one its standing approval decided, and its decisions (the chain)."""
 
-    def __init__(self, fingerprints: dict[str, str], approved: dict[str, list]) -> None:
-        self.fingerprints, self.approved = fingerprints, approved
+    def __init__(
+        self,
+        fingerprints: dict[str, str],
+        approved: dict[str, list],
+        decided: dict[str, list[chains.Decision]],
+    ) -> None:
+        self.fingerprints, self.approved, self.decided = fingerprints, approved, decided
 
     def approved_conflicts(self, evaluation_id: str | None) -> list[SignoffConflict] | None:
         if evaluation_id is None:
             return None
         conflicts = self.approved[evaluation_id]
-        return _signoff([Conflict.model_validate(conflict) for conflict in conflicts])
+        return needing_signoff([Conflict.model_validate(conflict) for conflict in conflicts])
 
 
 async def _evaluations_kept(connection: AsyncConnection, rows: Iterable[Row]) -> _Kept:
@@ -261,7 +253,8 @@ async def _evaluations_kept(connection: AsyncConnection, rows: Iterable[Row]) ->
             select(evaluations.c.id, evaluations.c.conflicts).where(evaluations.c.id.in_(approved))
         )
         conflicts = dict(found.all())
-    return _Kept(fingerprints, conflicts)
+    decided = await approvals.decisions_of(connection, (row.id for row in rows))
+    return _Kept(fingerprints, conflicts, decided)
 
 
 def _decide(
@@ -273,7 +266,7 @@ def _decide(
         values, status = _unreachable_values(row, status, now)
         written.updates.append({"id": row.id, **values})
         return status
-    needing = _signoff(data.conflicts)
+    needing = needing_signoff(data.conflicts)
     found_print = lifecycle.fingerprint(needing)
     if (
         status in EVALUATED
@@ -283,7 +276,9 @@ def _decide(
         written.updates.append({"id": row.id, **_work_settled(row, data.work_generation)})
         return status
     approved = kept.approved_conflicts(row.approved_evaluation_id)
-    event = evaluation_event(needing, approved)
+    chain = data.approval_chain or default_chain()
+    progress = chains.progress(chain, kept.decided.get(row.id, []), needing)
+    event = evaluation_event(needing, progress.complete)
     transition = lifecycle.apply(status, event, standing_approval=approved is not None)
     evaluation_id = str(uuid.uuid4())
     written.evaluations.append(
@@ -300,6 +295,12 @@ def _decide(
             "item_owner": data.roadmap_item_owner,
             "item_area": data.roadmap_item_area,
             "review_area": data.review_area,
+            "approval_rule": data.approval_rule,
+            "approval_chain": (
+                None
+                if data.approval_chain is None
+                else [step.model_dump(mode="json") for step in data.approval_chain]
+            ),
             "evaluated_at": now,
         }
     )
@@ -389,12 +390,22 @@ async def decide(
     if await _repeats_latest_decision(connection, row, data):
         return  # a retry of the decision that was taken: the same state as one
     now = utcnow()
-    on_behalf_of = await reviewers.may_decide(
-        connection, row, person=data.decided_by, role=data.role, now=now
+    state = await approvals.state_of(connection, row)
+    acting = await approvals.may_act(
+        connection,
+        state,
+        person=data.decided_by,
+        role=data.role,
+        now=now,
+        approving=data.decision == "approve",
     )
     require_if_match(if_match, strong_etag(row.version), "The commitment")
+    event = Event.reject
+    if data.decision == "approve":
+        complete = state is None or acting is None or _completes(state, data, acting)
+        event = Event.approve if complete else Event.step_approved
     try:
-        transition = lifecycle.apply(ReviewStatus(row.review_status), Event(data.decision))
+        transition = lifecycle.apply(ReviewStatus(row.review_status), event)
     except TransitionRefused as error:
         raise refused(error) from None
     await connection.execute(
@@ -403,22 +414,38 @@ async def decide(
             commitment_id=row.id,
             evaluation_id=row.current_evaluation_id,
             decided_at=now,
-            on_behalf_of=on_behalf_of,
+            step=acting.step if acting else None,
+            on_behalf_of=acting.on_behalf_of if acting else None,
             **data.model_dump(),
         )
     )
-    approved = row.current_evaluation_id if data.decision == "approve" else None
     values: dict[str, object] = {
         "review_status": transition.status.value,
         "status_changed_at": now,
-        "reopen_reason": None,
-        "approved_evaluation_id": approved,
         "version": row.version + 1,
         "updated_at": now,
     }
+    if event is not Event.step_approved:  # the standing approval: this one, or none
+        values["reopen_reason"] = None
+        values["approved_evaluation_id"] = (
+            row.current_evaluation_id if event is Event.approve else None
+        )
     values.update(evaluation_interrupted(row, now, cause={"kind": "decision"}))
     await _update(connection, row.id, values)
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+
+
+def _completes(state: approvals.ChainState, data: DecisionCreate, acting: approvals.Acting) -> bool:
+    approval = chains.Decision(
+        decision="approve",
+        step=acting.step,
+        decided_by=data.decided_by,
+        on_behalf_of=acting.on_behalf_of,
+        role=data.role,
+        recalled=False,
+        conflicts=tuple(state.needing),
+    )
+    return state.with_approval(approval).complete
 
 
 async def decide_all(connection: AsyncConnection, batch: DecisionBatch) -> BulkDecisionAnswer:
@@ -463,13 +490,15 @@ async def decide_all(connection: AsyncConnection, batch: DecisionBatch) -> BulkD
 async def _repeats_latest_decision(
     connection: AsyncConnection, row: Row, data: DecisionCreate
 ) -> bool:
-    if row.review_status not in (ReviewStatus.approved, ReviewStatus.rejected):
-        return False
+    """The latest decision, standing, is this one on the evaluation it is judged by now, and
+    left the commitment where it is: a final approval or a rejection, or a step's approval."""
     latest = await latest_decision(connection, row.id)
+    if latest is None or latest.recalled_at is not None:
+        return False
+    left = AFTER_DECISION[latest.decision]
     return (
-        latest is not None
+        ReviewStatus(row.review_status) in left
         and latest.evaluation_id == row.current_evaluation_id
-        and DECIDED[latest.decision] is ReviewStatus(row.review_status)
         and all(getattr(latest, name) == value for name, value in data.model_dump().items())
     )
 

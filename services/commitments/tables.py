@@ -140,6 +140,10 @@ evaluations = Table(
     Column("item_area", String(64), nullable=True),
     # The area whose reviewers decide it: the item's, or the policy's triage area.
     Column("review_area", String(64), nullable=True),
+    # The approval chain (kit.contracts.approvals) and the policy rule that chose it; no
+    # chain (recorded before chains): one step, the area's reviewer.
+    Column("approval_rule", String(64), nullable=True),
+    Column("approval_chain", JSON, nullable=True),
     Column("evaluated_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "evaluated_at"),
 )
@@ -184,9 +188,19 @@ decisions = Table(
     Column("comment", Text, nullable=False),
     Column("conditions", Text, nullable=False),
     Column("decided_at", UTCDateTime, nullable=False),
+    # The chain step it was taken at (none: before chains, the first step).
+    Column("step", String(64), nullable=True),
     Index(None, "commitment_id", "decided_at"),
     Index(None, "decided_at", "id"),  # the audit's order
     CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
+)
+
+# Decisions their authors recalled: they no longer count (decisions stay append-only).
+decision_recalls = Table(
+    "decision_recalls",
+    metadata,
+    Column("decision_id", ID, ForeignKey("decisions.id"), primary_key=True),
+    Column("recalled_at", UTCDateTime, nullable=False),
 )
 
 # A commitment's thread: reviewers' questions, the rep's answers, recalled decisions.

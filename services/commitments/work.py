@@ -27,6 +27,7 @@ between the two.
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -84,10 +85,32 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
             commitments.c.work_generation,
             commitments.c.claim_token,
             commitments.c.claimed_until,
+            commitments.c.deal_currency,
+            commitments.c.deal_amount_cents,
         )
     )
-    found = [ClaimedCommitment.model_validate(row._mapping) for row in claimed]
+    rows = claimed.all()
+    sources = await _deal_sources(connection, {row.deal_id for row in rows})
+    found = [
+        ClaimedCommitment.model_validate(
+            {
+                **row._mapping,
+                "deal_source": sources[row.deal_id],
+                "deal_amount": Decimal(row.deal_amount_cents) / 100,
+            }
+        )
+        for row in rows
+    ]
     return sorted(found, key=lambda item: item.id)
+
+
+async def _deal_sources(connection: AsyncConnection, deal_ids: set[str]) -> dict[str, str]:
+    if not deal_ids:
+        return {}
+    found = await connection.execute(
+        select(deals.c.id, deals.c.source).where(deals.c.id.in_(deal_ids))
+    )
+    return dict(found.all())
 
 
 async def _first_mark_of(connection: AsyncConnection, change: RoadmapChangeMark) -> bool:

@@ -20,10 +20,9 @@ from kit.contracts.crm import (
 )
 from kit.contracts.parameters import IdPath, Limit
 from kit.db import RequestConnection
-from kit.problems import problem_responses
+from kit.problems import not_found, problem_responses
 from kit.routing import service_router
 from services.commitments.crm import notifications, writebacks
-from services.commitments.records import not_found
 
 router = service_router()
 TAGS = ["crm connectors"]

@@ -29,9 +29,8 @@ from kit.contracts.events import (
 )
 from kit.cursors import parse_time_cursor, time_cursor
 from kit.db import UTCDateTime, dialect_insert, utcnow
-from kit.problems import ProblemError, field_problem
+from kit.problems import ProblemError, field_problem, not_found
 from services.commitments.outbound.destinations import DestinationRefused, Network, resolve
-from services.commitments.records import not_found
 from services.commitments.tables import (
     delivery_attempts,
     outbox_events,

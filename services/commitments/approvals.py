@@ -1,0 +1,320 @@
+"""A commitment's approval chain as the database holds it: its current evaluation's chain,
+the decisions taken on it (chains.progress says how far they go), who may act at which step
+(OWASP API1: checked where the decision is written), and the chain as the API reads it.
+
+Who may act on a flagged promise: an admin, at the step whose turn it is (completing it);
+else an approver of that step (one named, or for an area step a reviewer of the promise's
+area, or the delegate of either while they are out of office). One person approves one
+step of a chain: a chain of two steps needs two people. A rejection or a question may come
+from an approver of any step not yet approved (a reject at any step rejects); an approval
+only at the step whose turn it is (an approver of a later step is answered 409: not yet).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kit.contracts.approvals import ChainRead, ChainStep, StepApproval, StepRead, default_chain
+from kit.contracts.commitments import Conflict
+from kit.contracts.reviewers import same_area
+from kit.problems import ProblemError
+from services.commitments import chains, reviewers
+from services.commitments.lifecycle import SignoffConflict
+from services.commitments.tables import decision_recalls, decisions, evaluations
+from services.commitments.tables import reviewers as directory
+
+d = decisions.c
+
+
+def needing_signoff(conflicts: Iterable[Conflict]) -> list[SignoffConflict]:
+    return [
+        SignoffConflict(
+            code=conflict.code.value,
+            severity=conflict.severity.value,
+            item_key=conflict.evidence.item_key,
+            planned_end=conflict.evidence.planned_end,
+            promised_by=conflict.evidence.promised_by,
+        )
+        for conflict in conflicts
+        if conflict.needs_signoff
+    ]
+
+
+def stored_needing_signoff(conflicts: list[dict]) -> list[SignoffConflict]:
+    return needing_signoff(Conflict.model_validate(conflict) for conflict in conflicts)
+
+
+def chain_of(stored: list[dict] | None) -> list[ChainStep]:
+    if not stored:
+        return default_chain()
+    return [ChainStep.model_validate(step) for step in stored]
+
+
+async def decisions_of(
+    connection: AsyncConnection, commitment_ids: Iterable[str]
+) -> dict[str, list[chains.Decision]]:
+    """Each commitment's decisions, oldest first, with the conflicts each decided."""
+    ids = set(commitment_ids)
+    if not ids:
+        return {}
+    found = await connection.execute(
+        select(
+            d.commitment_id,
+            d.decision,
+            d.step,
+            d.decided_by,
+            d.on_behalf_of,
+            d.role,
+            decision_recalls.c.recalled_at,
+            d.decided_at,
+            d.evaluation_id,
+            evaluations.c.conflicts,
+        )
+        .join(evaluations, evaluations.c.id == d.evaluation_id)
+        .outerjoin(decision_recalls, decision_recalls.c.decision_id == d.id)
+        .where(d.commitment_id.in_(ids))
+        .order_by(d.commitment_id, d.decided_at, d.id)
+    )
+    decoded: dict[str, tuple[SignoffConflict, ...]] = {}  # one evaluation, decided often
+    by_commitment: dict[str, list[chains.Decision]] = {}
+    for row in found:
+        key = row.evaluation_id
+        if key not in decoded:
+            decoded[key] = tuple(stored_needing_signoff(row.conflicts))
+        by_commitment.setdefault(row.commitment_id, []).append(
+            chains.Decision(
+                decision=row.decision,
+                step=row.step,
+                decided_by=row.decided_by,
+                on_behalf_of=row.on_behalf_of,
+                role=row.role,
+                recalled=row.recalled_at is not None,
+                conflicts=decoded[key],
+                decided_at=row.decided_at,
+                evaluation_id=row.evaluation_id,
+            )
+        )
+    return by_commitment
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """A commitment's chain against its current evaluation."""
+
+    rule: str | None
+    chain: list[ChainStep]
+    area: str | None
+    needing: list[SignoffConflict]
+    decisions: list[chains.Decision]
+    progress: chains.Progress
+
+    def with_approval(self, approval: chains.Decision) -> chains.Progress:
+        return chains.progress(self.chain, [*self.decisions, approval], self.needing)
+
+
+async def state_of(connection: AsyncConnection, row: Row) -> ChainState | None:
+    """The chain of the commitment `row`; None when it has no evaluation (nothing to decide)."""
+    if row.current_evaluation_id is None:
+        return None
+    current = (
+        await connection.execute(
+            select(
+                evaluations.c.review_area,
+                evaluations.c.approval_rule,
+                evaluations.c.approval_chain,
+                evaluations.c.conflicts,
+            ).where(evaluations.c.id == row.current_evaluation_id)
+        )
+    ).one()
+    chain = chain_of(current.approval_chain)
+    needing = stored_needing_signoff(current.conflicts)
+    taken = (await decisions_of(connection, [row.id])).get(row.id, [])
+    return ChainState(
+        rule=current.approval_rule,
+        chain=chain,
+        area=current.review_area,
+        needing=needing,
+        decisions=taken,
+        progress=chains.progress(chain, taken, needing),
+    )
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who acts at which step: the step's name, and the approver stood in for, if any."""
+
+    step: str
+    on_behalf_of: str | None
+
+
+async def may_act(
+    connection: AsyncConnection,
+    state: ChainState | None,
+    *,
+    person: str,
+    role: str,
+    now: datetime,
+    approving: bool,
+) -> Acting | None:
+    """At which step `person` approves (`approving`), or rejects or asks; refused with 403
+    (not theirs) or 409 (an approval before its step's turn). None: nothing to decide (no
+    evaluation, or the chain is complete): the lifecycle answers that."""
+    if state is None:
+        return None
+    turn = state.progress.next_index
+    if turn is None:
+        return None
+    if role in chains.OVERRIDING_ROLES:
+        return Acting(step=state.chain[turn].name, on_behalf_of=None)
+    if approving:
+        approved = state.progress.approved_by(person)
+        if approved is not None:
+            raise ProblemError(
+                403,
+                f"{person} approved the step '{approved}' of this promise's chain already; "
+                "each step needs an approver of its own.",
+            )
+    refusals: list[str] = []
+    for index in range(turn, len(state.chain)):
+        progress = state.progress.steps[index]
+        if progress.done:
+            continue
+        acting, reason = await _approver_of(connection, progress, state.area, person, now)
+        if acting is not None:
+            if approving and index != turn:
+                raise ProblemError(
+                    409,
+                    f"The step '{progress.step.name}' comes after '{state.chain[turn].name}', "
+                    "which awaits its approval first.",
+                    kind="conflict",
+                )
+            return acting
+        refusals.append(reason)
+    raise ProblemError(403, refusals[0])
+
+
+async def _approver_of(
+    connection: AsyncConnection,
+    progress: chains.StepProgress,
+    area: str | None,
+    person: str,
+    now: datetime,
+) -> tuple[Acting | None, str]:
+    step = progress.step
+    if not step.approvers:
+        try:
+            on_behalf_of = await reviewers.decider_for(
+                connection, person=person, role="pm", area=area, now=now
+            )
+        except ProblemError as refusal:
+            return None, refusal.detail
+        return Acting(step=step.name, on_behalf_of=on_behalf_of), ""
+    open_to = progress.awaiting if step.require == "all" else tuple(step.approvers)
+    if person in open_to:
+        return Acting(step=step.name, on_behalf_of=None), ""
+    away = await _absent_delegating_to(connection, person, open_to, now)
+    if away is not None:
+        return Acting(step=step.name, on_behalf_of=away), ""
+    if person in step.approvers:
+        return None, f"{person} approved the step '{step.name}' already."
+    return None, (
+        f"{person} may not decide this promise at the step '{step.name}': its approvers are "
+        f"{', '.join(step.approvers)}, and none who is out of office delegated to them."
+    )
+
+
+async def _absent_delegating_to(
+    connection: AsyncConnection, person: str, approvers: Sequence[str], now: datetime
+) -> str | None:
+    if not approvers:
+        return None
+    found = await connection.execute(
+        select(directory.c.email)
+        .where(
+            directory.c.email.in_(approvers),
+            directory.c.delegate == person,
+            directory.c.away_from <= now,
+            directory.c.away_until > now,
+        )
+        .order_by(directory.c.email)
+    )
+    return found.scalars().first()
+
+
+async def read(
+    connection: AsyncConnection, state: ChainState | None, status: str
+) -> ChainRead | None:
+    """The chain as the commitment read shows it; a rejected one shows the step rejected."""
+    if state is None:
+        return None
+    turn = state.progress.next_index
+    shown = state.progress
+    rejected_at = _rejected_step(state) if status == "rejected" else None
+    if rejected_at is not None:  # the chain as the rejection found it
+        before = len(state.decisions) - 1 - state.decisions[::-1].index(_latest(state))
+        shown = chains.progress(state.chain, state.decisions[:before], state.needing)
+    area_reviewers = await _reviewers_of(connection, state.area)
+    steps: list[StepRead] = []
+    for index, progress in enumerate(shown.steps):
+        step = progress.step
+        if rejected_at is not None and step.name.casefold() == rejected_at.casefold():
+            status_here = "rejected"
+        elif progress.done:
+            status_here = "approved"
+        elif index == turn and rejected_at is None:
+            status_here = "awaiting"
+        else:
+            status_here = "pending"
+        steps.append(
+            StepRead(
+                name=step.name,
+                require=step.require,
+                approvers=list(step.approvers) or area_reviewers,
+                status=status_here,
+                approvals=[_as_approval(approval) for approval in progress.approvals],
+                awaiting=list(progress.awaiting),
+            )
+        )
+    awaiting = steps[turn] if turn is not None and rejected_at is None else None
+    return ChainRead(
+        rule=state.rule,
+        steps=steps,
+        complete=shown.complete and rejected_at is None,
+        next_step=awaiting.name if awaiting else None,
+        next_approvers=(awaiting.awaiting or awaiting.approvers) if awaiting else [],
+    )
+
+
+def _latest(state: ChainState) -> chains.Decision | None:
+    return next((x for x in reversed(state.decisions) if not x.recalled), None)
+
+
+def _rejected_step(state: ChainState) -> str | None:
+    latest = _latest(state)
+    if latest is None or latest.decision != "reject":
+        return None
+    return latest.step or state.chain[0].name
+
+
+def _as_approval(approval: chains.Decision) -> StepApproval:
+    assert approval.decided_at is not None
+    assert approval.evaluation_id is not None
+    return StepApproval(
+        decided_by=approval.decided_by,
+        on_behalf_of=approval.on_behalf_of,
+        role=approval.role,
+        decided_at=approval.decided_at,
+        evaluation_id=approval.evaluation_id,
+    )
+
+
+async def _reviewers_of(connection: AsyncConnection, area: str | None) -> list[str]:
+    if area is None:
+        return []
+    found = await connection.execute(
+        select(directory.c.email, directory.c.areas).order_by(directory.c.email)
+    )
+    return [row.email for row in found if any(same_area(area, mine) for mine in row.areas)]
