@@ -48,6 +48,7 @@ class Policy:
     triage_area: str = "triage"  # who reviews a promise no roadmap item gives an area
     # Not read by the rules: which approval chain a flagged promise goes through.
     approval_rules: tuple["ApprovalRule", ...] = ()
+    escalation_action: str = "notify"  # what an overdue sign-off does (signoff_alerts.py)
 
     def review_area(self, item: "RoadmapItem | None") -> str:
         """The area whose reviewers decide a promise on `item` (the reviewers directory)."""

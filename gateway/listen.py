@@ -45,6 +45,8 @@ def one_line(event: dict) -> str:
             what += f" · {data['reason']['summary']}"
         if data.get("decision"):
             what += f" · by {data['decision']['decided_by']}"
+        if kind == "commitment.reassigned":
+            what += f" · to {data['comment']['assignee']} by {data['comment']['author']}"
         if kind.startswith("signoff."):
             what += f" · due {data['due_at']}"
     return f"{event['occurred_at']}  {kind:<22} {what}"
@@ -127,7 +129,9 @@ async def listen(
             f"listening on 127.0.0.1:{port} for {', '.join(subscription['event_types'])}", file=out
         )
         print("(Ctrl-C stops and unsubscribes)", file=out, flush=True)
-        await serving
+        # Shielded: a cancel of `listen` must not cut the server's serve() short, which
+        # would leave its lifespan task waiting forever; the server stops below, whole.
+        await asyncio.shield(serving)
     finally:
         for stop in signals:
             loop.remove_signal_handler(stop)

@@ -39,6 +39,7 @@ from kit.contracts.commitments import (
     DealStage,
     DecisionRequest,
     QuestionRequest,
+    ReassignmentRequest,
     RecallRequest,
     ReviewStatus,
     RoadmapLink,
@@ -197,11 +198,17 @@ async def get_commitment(
     tags=["commitments"],
     summary="A PM approves or rejects what the current evaluation found",
     description="Only while it awaits sign-off (else 409). With If-Match, a stale ETag is "
-    "refused (412). A rejection needs a comment. The decision history records the token's "
-    "`sub`. A PM decides only promises of their areas in the reviewers directory (the "
-    "evaluation's `review_area`), or those of an out-of-office reviewer who named them "
-    "delegate (the decision records `on_behalf_of`); anyone else gets 403 with the reason. "
-    "An admin decides anything. Answers the commitment as GET shows it.",
+    "refused (412). A rejection needs a comment; `conditions_expire_on` only comes with "
+    "an approval's conditions. The decision history records the token's `sub`. The "
+    "promise's approval chain (`approval` in its read) says who decides: the step whose "
+    "turn it is approves, by one of its named approvers or, for an area step, a PM of the "
+    "promise's area in the reviewers directory (the evaluation's `review_area`); an "
+    "out-of-office approver's delegate (recorded `on_behalf_of`); whoever the step was "
+    "reassigned to. Anyone else gets 403 with the reason; one person approves one step of "
+    "a chain (403); an approver of a later step approving early gets 409. A rejection may "
+    "come from an approver of any step not yet approved, and rejects. An admin decides "
+    "anything, at the step whose turn it is. The commitment stays `needs_signoff` until "
+    "its last step approves. Answers the commitment as GET shows it.",
     response_model=CommitmentRead,
     responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
 )
@@ -213,7 +220,11 @@ async def decide(
     sweeper: SweeperDep,
     if_match: IfMatch = None,
 ) -> Response:
-    body = {**data.model_dump(), "decided_by": principal.sub, "role": _role(principal, DECIDERS)}
+    body = {
+        **data.model_dump(mode="json"),
+        "decided_by": principal.sub,
+        "role": _role(principal, DECIDERS),
+    }
     response = await commitments.request(
         "POST",
         f"/commitments/{commitment_id}/decisions",
@@ -310,6 +321,30 @@ async def recall(
 
 
 @router.post(
+    "/commitments/{commitment_id:uuid_text}/reassignment",
+    tags=["commitments"],
+    summary="Hand the step whose turn it is to another reviewer",
+    description="Whoever may decide the commitment may reassign it (see the decision), to "
+    "someone in the reviewers directory (else 422): the assignee may then act at that step "
+    "(shown as `approval.assigned_to` and first of `approval.next_approvers`). The "
+    "reassignment joins the thread and `commitment.reassigned` tells the assignee. 409 "
+    "unless it awaits sign-off or an answer; If-Match honoured (412).",
+    response_model=CommitmentRead,
+    responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
+)
+async def reassign(
+    commitment_id: IdPath,
+    data: ReassignmentRequest,
+    principal: Writer,
+    commitments: Commitments,
+    if_match: IfMatch = None,
+) -> Response:
+    body = {"kind": "reassignment", "body": data.reason, "assignee": data.assignee,
+            "author": principal.sub, "role": _role(principal, DECIDERS)}  # fmt: skip
+    return await _comment(commitments, commitment_id, body, if_match)
+
+
+@router.post(
     "/commitments/decisions",
     tags=["commitments"],
     summary="Decide up to 100 commitments at once, each on its own",
@@ -333,9 +368,10 @@ async def decide_all(
     sent: list[tuple[int, dict]] = []
     for index, item in enumerate(data.items):
         asked = {"decision": item.decision, "comment": item.comment or "",
-                 "conditions": item.conditions or ""}  # fmt: skip
+                 "conditions": item.conditions or "",
+                 "conditions_expire_on": item.conditions_expire_on}  # fmt: skip
         try:
-            DecisionRequest.model_validate(asked)
+            asked = DecisionRequest.model_validate(asked).model_dump(mode="json")
         except ValidationError as error:
             problem = validation_problem(error.errors(), ("body", "items", str(index)))
             refused[index] = BulkDecisionOutcome(

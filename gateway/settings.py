@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from gateway.approval_rules import ApprovalRule
 from gateway.evaluation import Policy
+from kit.contracts.events import EscalationAction
 from kit.settings import DEV_SERVICE_TOKEN, AppSettings
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-0123456789abcdef"
@@ -177,6 +178,13 @@ class GatewaySettings(AppSettings):
         description="The area whose reviewers decide promises with no roadmap item to give "
         "one (unlinked features, custom work, an item with no area).",
     )
+    escalation_action: EscalationAction = Field(
+        "notify",
+        description="When a sign-off is overdue: tell the reviewers and their escalation "
+        "contacts (`notify`), also hand the step to the first escalation contact "
+        "(`reassign`), or, opted into only, decide it as the system (`auto_approve`, "
+        "`auto_reject`), recorded as a decision by `dealgate`.",
+    )
     approval_rules: list[ApprovalRule] = Field(
         default_factory=list,
         max_length=50,
@@ -288,6 +296,7 @@ class GatewaySettings(AppSettings):
             triage_area=self.triage_area,
             reminder_fractions=tuple(self.signoff_reminder_fractions),
             approval_rules=tuple(self.approval_rules),
+            escalation_action=self.escalation_action,
         )
 
     def gateway_url(self) -> str:

@@ -1,5 +1,7 @@
 """Asks the commitments service, every `interval`, to send the sign-off reminders and overdue
-alerts due under the policy's SLA (the service records each once, so every replica may ask)."""
+alerts due under the policy's SLA, running the policy's escalation on those overdue, and to
+lapse the approvals whose conditions expired (the service records each once, so every
+replica may ask)."""
 
 import asyncio
 import logging
@@ -17,12 +19,19 @@ async def ask_for_alerts(commitments: Upstream, policy: Policy) -> int:
         json={
             "sla_hours": policy.signoff_sla_hours,
             "reminder_fractions": list(policy.reminder_fractions),
+            "overdue_action": policy.escalation_action,
         },
         idempotent=True,
     )
     if response.status_code != 200:
         raise UpstreamBroken(commitments.name, f"sign-off alerts answered {response.status_code}")
-    return int(response.json()["sent"])
+    sent = int(response.json()["sent"])
+    expired = await commitments.request(
+        "POST", "/work/condition-expiries", json={}, idempotent=True
+    )
+    if expired.status_code != 200:
+        raise UpstreamBroken(commitments.name, f"expiries answered {expired.status_code}")
+    return sent + int(expired.json()["moved"])
 
 
 async def run(commitments: Upstream, policy: Policy, interval: float) -> None:

@@ -73,6 +73,7 @@ ALL_TYPES = [
     "commitment.needs_attention",
     "commitment.info_requested",
     "commitment.answered",
+    "commitment.reassigned",
     "deal.gate_changed",
     "deal.breach_recorded",
     "signoff.reminder",

@@ -106,10 +106,10 @@ def test_a_rejection_ends_the_chain_and_what_follows_starts_a_new_one():
 
 def test_a_recalled_rejection_or_approval_does_not_count():
     first = approval("area reviewer", "ana@x.io")
-    recalled_rejection = rejection("product lead", "lead@example.com", recalled=True)
+    recalled_rejection = rejection("product lead", "lead@example.com", lapsed=True)
     assert progress([AREA, LEAD], [first, recalled_rejection], [CUSTOM]).next_index == 1
 
-    recalled_approval = replace(first, recalled=True)
+    recalled_approval = replace(first, lapsed=True)
     assert progress([AREA, LEAD], [recalled_approval], [CUSTOM]).next_index == 0
 
 
@@ -167,7 +167,7 @@ decisions = st.lists(
         decided_by=st.sampled_from(["ana@x.io", "lead@example.com", "cpo@example.com"]),
         on_behalf_of=st.none(),
         role=st.sampled_from(["pm", "pm", "admin"]),
-        recalled=st.booleans(),
+        lapsed=st.booleans(),
         conflicts=st.sampled_from([(CUSTOM,), (CUSTOM, DECLINED), (DECLINED,)]),
     ),
     max_size=8,
@@ -190,7 +190,7 @@ def test_a_complete_chain_has_a_standing_covering_approval_at_every_step(chain, 
 @given(chain=chains_, decided=decisions)
 def test_a_recalled_or_stale_approval_never_completes_a_chain(chain, decided):
     before = progress(chain, decided, [CUSTOM, DECLINED])
-    recalled = approval("area reviewer", "ana@x.io", role="admin", recalled=True)
+    recalled = approval("area reviewer", "ana@x.io", role="admin", lapsed=True)
     stale = approval("area reviewer", "ana@x.io", role="admin", conflicts=(CUSTOM,))
 
     for added in (recalled, stale):

@@ -27,20 +27,22 @@ from services.commitments.lifecycle import (
 EVENTS = [
     "evaluated_clear", "evaluated_covered", "evaluated_uncovered", "roadmap_unreachable",
     "approve", "reject", "crm_changed", "relinked", "withdrawn", "crm_unreadable",
-    "asked", "answered", "recalled", "step_approved",
+    "asked", "answered", "recalled", "step_approved", "conditions_expired", "reassigned",
 ]  # fmt: skip
 # A step's approval (stp) keeps it awaiting; recalling one (rcl from N or I) leaves it so.
+# Expired conditions (exp) reopen an approval, or ask one step again; reassigning (rsg) hands
+# over a review under way.
 MATRIX = {
-    #                     clr cov unc unr app rej crm lnk wdr unr ask ans rcl stp
-    "received":           "C   A   N   P   -   -   R   R   W   F   -   -   -   -",
-    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F   -   -   -   -",
-    "cleared":            "C   A   N   C   -   -   R   R   W   F   -   -   -   -",
-    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F   I   -   N   N",
-    "info_requested":     "C   A   I   I   A   X   R   R   W   F   I   N   I   I",
-    "approved":           "C   A   N   A   -   -   R   R   W   F   -   -   N   -",
-    "rejected":           "X   X   X   X   -   -   R   -   W   F   -   -   N   -",
-    "withdrawn":          "W   W   W   W   -   -   R   -   W   F   -   -   -   -",
-    "needs_attention":    "F   F   F   F   -   -   R   -   W   F   -   -   -   -",
+    #                     clr cov unc unr app rej crm lnk wdr unr ask ans rcl stp exp rsg
+    "received":           "C   A   N   P   -   -   R   R   W   F   -   -   -   -   -   -",
+    "evaluation_pending": "C   A   N   P   -   -   R   R   W   F   -   -   -   -   -   -",
+    "cleared":            "C   A   N   C   -   -   R   R   W   F   -   -   -   -   -   -",
+    "needs_signoff":      "C   A   N   N   A   X   R   R   W   F   I   -   N   N   N   N",
+    "info_requested":     "C   A   I   I   A   X   R   R   W   F   I   N   I   I   I   I",
+    "approved":           "C   A   N   A   -   -   R   R   W   F   -   -   N   -   N   -",
+    "rejected":           "X   X   X   X   -   -   R   -   W   F   -   -   N   -   -   -",
+    "withdrawn":          "W   W   W   W   -   -   R   -   W   F   -   -   -   -   -   -",
+    "needs_attention":    "F   F   F   F   -   -   R   -   W   F   -   -   -   -   -   -",
 }  # fmt: skip
 LETTERS = {
     "R": "received", "P": "evaluation_pending", "C": "cleared", "N": "needs_signoff",

@@ -49,7 +49,7 @@ def test_setup_makes_the_object_and_properties_once_and_says_what_is_left():
     }  # fmt: skip
     assert account.properties["0-3"]["dealgate_ready"]["fieldType"] == "booleancheckbox"
     made = account.properties[COMMITMENT_TYPE]
-    assert set(made) == {"summary", "kind", "roadmap_item_key", "promised_by", "tags"}
+    assert set(made) == {"summary", "kind", "roadmap_item_key", "promised_by", "tags", "answer"}
     assert [o["value"] for o in made["kind"]["options"]] == [
         "feature", "integration", "custom_work", "date", "other"
     ]  # fmt: skip

@@ -175,7 +175,7 @@ async def test_a_step_approval_may_be_recalled_and_that_step_is_asked_again(gate
     read = recalled.json()
     assert read["review_status"] == "needs_signoff"
     assert read["approval"]["next_step"] == "area reviewer"
-    assert read["decisions"][0]["recalled_at"] is not None
+    assert read["decisions"][0]["lapsed_at"] is not None
     assert read["version"] > approved["version"]
 
     nothing_left = await gateway.post(

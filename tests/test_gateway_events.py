@@ -188,6 +188,7 @@ def test_one_line_per_event_says_who_what_and_why():
     )
     assert "Not covered by the approval" in line("commitment.reopened")
     assert line("commitment.approved").endswith("by ana@example.com")
+    assert line("commitment.reassigned").endswith("to ben@example.com by ana@example.com")
     assert line("deal.gate_changed").endswith("Acme expansion: ready → not ready (1 blocking)")
     assert "1 promises not signed off" in line("deal.breach_recorded")
     assert "due 2026-11-22T10:00:02Z" in line("signoff.overdue")

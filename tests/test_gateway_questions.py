@@ -146,3 +146,34 @@ async def test_a_decision_past_the_recall_window_stands(commitments_db_url, road
         assert late.status_code == 409
         assert "could be recalled for 0 minutes" in late.json()["detail"]
         assert (await commitment(gateway, commitment_id))["review_status"] == "approved"
+
+
+async def test_the_rep_answers_on_the_promise_in_the_crm(gateway):
+    _, commitment_id = await a_flagged_promise(gateway)
+    on_rm12 = {"roadmap_item_key": "RM-12", "promised_by": "2027-03-01"}
+
+    async def crm_sends(updated: int, **fields) -> None:
+        event = crm_event(promise("C-1", **on_rm12, **fields), updated=updated)
+        assert (await post_webhook(gateway, event)).status_code == 200
+
+    await crm_sends(1, answer="Not asked yet.")  # no question stands: nothing taken
+    assert (await commitment(gateway, commitment_id))["comments"] == []
+    assert (await ask(gateway, commitment_id)).status_code == 200
+
+    await crm_sends(2, answer="Yes, a pilot in March.")
+    read = await commitment(gateway, commitment_id)
+    assert read["review_status"] == "needs_signoff"
+    assert read["conflicts"], "the answer is not a change of what was promised"
+    latest = read["comments"][-1]
+    assert (latest["kind"], latest["author"], latest["role"], latest["body"]) == (
+        "answer", "rep@example.com", "crm", "Yes, a pilot in March."
+    )  # fmt: skip
+
+    # The field keeps its text: the next question needs a new answer.
+    assert (await ask(gateway, commitment_id, "And the SLA?")).status_code == 200
+    await crm_sends(3, answer="Yes, a pilot in March.")
+    assert (await commitment(gateway, commitment_id))["review_status"] == "info_requested"
+    await crm_sends(4, answer="The standard SLA.")
+    read = await commitment(gateway, commitment_id)
+    assert read["review_status"] == "needs_signoff"
+    assert [c["kind"] for c in read["comments"]] == ["question", "answer", "question", "answer"]

@@ -70,6 +70,32 @@ def test_without_an_item_pm_the_areas_pms_review_and_else_the_triage_list():
     assert emails(E.commitment_flagged, data(), no_triage) == set()
 
 
+def test_who_may_decide_now_is_told_first_as_the_reviewers_directory_says():
+    routed = {**data(item_owner="pm@example.com", item_area="identity"),
+              "reviewers": ["ana@example.com", "Ben@example.com"]}  # fmt: skip
+    assert emails(E.commitment_flagged, routed) == {"ana@example.com", "ben@example.com"}
+    assert emails(E.commitment_reassigned, routed) == {"ana@example.com", "ben@example.com"}
+    assert emails(E.commitment_reassigned, data(item_owner="pm@example.com")) == {
+        "pm@example.com"
+    }  # no reviewer known: as before
+    overdue = {**EXAMPLE_DATA[E.signoff_overdue], "reviewers": ["ana@example.com"],
+               "escalation_contacts": ["boss@example.com"]}  # fmt: skip
+    assert emails(E.signoff_overdue, overdue) == {
+        "ana@example.com", "boss@example.com", "vp@example.com"
+    }  # fmt: skip
+    assert emails(E.signoff_reminder, overdue) == {"ana@example.com"}
+
+
+def test_a_reassignment_says_to_whom_and_why():
+    found = notice(
+        E.commitment_reassigned, EXAMPLE_DATA[E.commitment_reassigned], "https://dg.example/"
+    )
+    assert found.title == "Reassigned to you: sign-off awaited: SSO with Okta"
+    assert "Reassigned to ben@example.com by ana@example.com: Ben owns SSO this quarter." in (
+        found.notes
+    )
+
+
 def test_no_smtp_no_email_and_a_rep_unknown_is_not_told():
     assert emails(E.commitment_flagged, data(item_owner="pm@example.com"), Rules()) == set()
     assert emails(E.commitment_approved, data(deal_owner=None)) == set()

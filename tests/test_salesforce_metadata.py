@@ -88,7 +88,7 @@ def test_the_outbound_messages_carry_what_the_gateway_requires_and_flows_send_th
                          "IsWon", "IsClosed", "Account_Name__c", "Owner_Email__c"}),
         (salesforce.COMMITMENT_OBJECT, {"Id", "Opportunity__c", "Kind__c", "Summary__c",
                                         "Roadmap_Item_Key__c", "Promised_By__c", "Tags__c",
-                                        "Status__c"}),
+                                        "Status__c", "Answer__c"}),
     ):  # fmt: skip
         workflow = xml(SOURCE / "workflows" / f"{object_name}.workflow-meta.xml")
         (message,) = workflow.findall(f"{METADATA}outboundMessages")

@@ -345,6 +345,7 @@ def commitment_of_record(record_id: str, properties: dict[str, Any]) -> dict[str
         "roadmap_item_key": properties.get("roadmap_item_key") or None,
         "promised_by": properties.get("promised_by") or None,
         "tags": tags,
+        "answer": properties.get("answer") or None,
     }
 
 

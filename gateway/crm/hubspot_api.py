@@ -41,6 +41,7 @@ COMMITMENT_PROPERTIES = (
     "roadmap_item_key",
     "promised_by",
     "tags",
+    "answer",
     "hs_lastmodifieddate",
 )
 

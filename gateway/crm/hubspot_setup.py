@@ -3,7 +3,8 @@ HubSpot's APIs with the private app's token, idempotently (what exists is left a
 
 - the `dealgate_commitment` custom object (`POST /crm-object-schemas/v3/schemas`), associated
   with deals, with the properties reps fill in a form: `summary`, `kind` (dropdown),
-  `roadmap_item_key`, `promised_by` (date picker), `tags` (multiple checkboxes);
+  `roadmap_item_key`, `promised_by` (date picker), `tags` (multiple checkboxes), `answer`
+  (where the rep answers a reviewer's question);
 - the deal properties of the write-back (`POST /crm/v3/properties/deals`): `dealgate_ready`
   (checkbox), `dealgate_blocking_count` (number), `dealgate_url` (text).
 
@@ -76,6 +77,13 @@ def commitment_schema(tags: Sequence[str]) -> dict:
                 "type": "enumeration",
                 "fieldType": "checkbox",
                 "options": _options([(tag, tag) for tag in tags]),
+            },
+            {
+                "name": "answer",
+                "label": "Answer to the reviewer",
+                "type": "string",
+                "fieldType": "textarea",
+                "description": "When a reviewer asks a question in Dealgate, answer it here.",
             },
         ],
     }

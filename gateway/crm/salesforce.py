@@ -19,7 +19,8 @@ Two objects are read (fields by API name):
 - **Dealgate_Commitment__c** (a custom object under the opportunity): `Id`,
   `Opportunity__c`, `Kind__c`, `Summary__c` required; `External_Id__c` (else `Id`),
   `Roadmap_Item_Key__c`, `Promised_By__c`, `Tags__c` (a multi-select picklist, `;`-separated)
-  and `Status__c` (Withdrawn withdraws it) optional. It changes that one commitment of its
+  `Status__c` (Withdrawn withdraws it) and `Answer__c` (the rep's answer to a reviewer's
+  question) optional. It changes that one commitment of its
   deal, as the deal stands in Dealgate.
 
 Choices: the notification id is the event id (a retried message is a duplicate); for a
@@ -210,6 +211,7 @@ def commitment_of(notification: Notification) -> tuple[str, dict[str, Any]]:
         "promised_by": fields.get("Promised_By__c") or None,
         "tags": tags,
         "withdrawn": is_withdrawn(fields.get("Status__c")),
+        "answer": fields.get("Answer__c") or None,
     }
     return _required(notification, "Opportunity__c"), commitment
 

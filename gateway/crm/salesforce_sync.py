@@ -34,6 +34,7 @@ COMMITMENT_FIELDS = (
     "Promised_By__c",
     "Tags__c",
     "Status__c",
+    "Answer__c",
 )
 OPPORTUNITY_FIELDS = ("Dealgate_Ready__c", "Dealgate_Blocking__c", "Dealgate_URL__c")
 
@@ -49,6 +50,7 @@ def commitment_of_record(record: dict[str, Any]) -> dict[str, Any]:
         "promised_by": record.get("Promised_By__c") or None,
         "tags": tags,
         "withdrawn": salesforce.is_withdrawn(record.get("Status__c")),
+        "answer": record.get("Answer__c") or None,
     }
 
 

@@ -18,6 +18,9 @@ class ChainStep(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            # `all` names its approvers (published: the document calls valid what it takes).
+            "if": {"required": ["require"], "properties": {"require": {"const": "all"}}},
+            "then": {"required": ["approvers"], "properties": {"approvers": {"minItems": 1}}},
             "examples": [
                 {"name": "area reviewer"},
                 {"name": "product leads", "approvers": ["lead@example.com", "cpo@example.com"],
@@ -27,7 +30,9 @@ class ChainStep(BaseModel):
     )  # fmt: skip
 
     name: StepName = Field(description="Unique in its chain; decisions record it.")  # type: ignore[valid-type]
-    approvers: Annotated[list[Email], Field(max_length=20)] = Field(
+    approvers: Annotated[
+        list[Email], Field(max_length=20, json_schema_extra={"uniqueItems": True})
+    ] = Field(
         default_factory=list,
         description="Who approves at this step. Empty: the reviewers of the promise's area "
         "(the reviewers directory), or whoever it was reassigned to.",
@@ -54,9 +59,9 @@ def _unique_step_names(steps: list[ChainStep]) -> list[ChainStep]:
     return steps
 
 
-Chain = Annotated[
-    list[ChainStep], Field(min_length=1, max_length=10), AfterValidator(_unique_step_names)
-]
+Steps = Annotated[list[ChainStep], Field(min_length=1, max_length=10)]
+# As an admin writes it (the policy's rules): its steps named apart, whatever their case.
+Chain = Annotated[Steps, AfterValidator(_unique_step_names)]
 
 
 def default_chain() -> list[ChainStep]:
@@ -98,7 +103,7 @@ class ChainRead(BaseModel):
         json_schema_extra={
             "examples": [
                 {"rule": "large-deals", "complete": False, "next_step": "product leads",
-                 "next_approvers": ["cpo@example.com"],
+                 "next_approvers": ["cpo@example.com"], "assigned_to": None,
                  "steps": [
                      {"name": "area reviewer", "require": "any",
                       "approvers": ["ana@example.com"], "status": "approved", "awaiting": [],
@@ -120,4 +125,10 @@ class ChainRead(BaseModel):
     steps: list[StepRead] = Field(description="In the order they approve.")
     complete: bool = Field(description="Every step approved: the promise is approved.")
     next_step: str | None = Field(description="The step whose turn it is (null: complete).")
-    next_approvers: list[str] = Field(description="Who may approve now.")
+    next_approvers: list[str] = Field(
+        description="Who may approve now: whoever the step was reassigned to first, then its "
+        "approvers (an admin may too)."
+    )
+    assigned_to: str | None = Field(
+        None, description="Whom the step whose turn it is was reassigned to (null: nobody)."
+    )

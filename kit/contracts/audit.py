@@ -1,7 +1,7 @@
 """The decisions audit: every decision across commitments, with the roadmap it decided on
 (the evaluation's item versions, and each conflict's evidence with its dates)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +20,8 @@ class DecisionRecord(BaseModel):
                  "comment": "Fine for the pilot.", "conditions": "Pilot only.",
                  "decided_by": "ben@example.com", "role": "pm",
                  "on_behalf_of": "ana@example.com", "decided_at": "2026-12-01T10:00:00Z",
-                 "step": "area reviewer", "recalled_at": None,
+                 "step": "area reviewer", "lapsed_at": None, "lapse_cause": None,
+                 "conditions_expire_on": None,
                  "review_area": "identity", "evaluation_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                  "policy_version": "default-1", "roadmap_item_versions": {"RM-12": 3},
                  "conflicts": [
@@ -47,9 +48,12 @@ class DecisionRecord(BaseModel):
     step: str | None = Field(
         description="The approval chain's step it was taken at (null: taken before chains)."
     )
-    recalled_at: datetime | None = Field(
-        description="When its author recalled it (null: it stands)."
+    lapsed_at: datetime | None = Field(description="When it stopped counting (null: it stands).")
+    lapse_cause: Literal["recalled", "conditions_expired"] | None = Field(
+        description="Why: its author recalled it, or its conditions expired."
     )
+    conditions_expire_on: date | None = Field(description="When an approval's conditions end.")
+
     review_area: str | None = Field(description="The area whose reviewers decide it.")
     evaluation_id: str = Field(description="The evaluation decided.")
     policy_version: str

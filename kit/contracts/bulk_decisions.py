@@ -44,6 +44,9 @@ class BulkDecisionItem(BaseModel):
     decision: str = Field(max_length=100, description="`approve` or `reject`.")
     comment: str | None = Field(None, max_length=5000, description="A rejection needs one.")
     conditions: str | None = Field(None, max_length=5000)
+    conditions_expire_on: str | None = Field(
+        None, max_length=100, description="A day (YYYY-MM-DD), with an approval's conditions."
+    )
 
 
 class BulkDecisionRequest(BaseModel):

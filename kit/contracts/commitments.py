@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from kit.contracts.approvals import Chain, ChainRead, ChainStep, default_chain
+from kit.contracts.approvals import ChainRead, ChainStep, Steps, default_chain
 from kit.types import (
     EMAIL_PATTERN,
     ITEM_KEY_PATTERN,
@@ -137,6 +137,11 @@ class CommitmentIn(BaseModel):
         False,
         description="The CRM marks this promise taken back (a Withdrawn status kept instead "
         "of deleting the record): it is withdrawn, in a partial event as in a snapshot.",
+    )
+    answer: text(5000, strip=True) | None = Field(  # type: ignore[valid-type]
+        None,
+        description="The rep's answer to a reviewer's question, as the CRM's record holds "
+        "it: a new one answers the question standing (the promise goes back in the queue).",
     )
 
 
@@ -283,9 +288,31 @@ _UNREACHABLE_HAS_NO_CONFLICTS = {
     "if": {"required": ["outcome"], "properties": {"outcome": {"const": "roadmap_unreachable"}}},
     "then": {"properties": {"conflicts": {"maxItems": 0}}},
 }
+# What a decision's schema cannot say field by field, published: a rejection needs a
+# comment; only an approval's conditions (present) can expire.
 REJECTION_NEEDS_A_COMMENT = {
-    "if": {"properties": {"decision": {"const": "reject"}}},
-    "then": {"required": ["comment"], "properties": {"comment": {"pattern": NOT_BLANK_PATTERN}}},
+    "allOf": [
+        {
+            "if": {"properties": {"decision": {"const": "reject"}}},
+            "then": {
+                "required": ["comment"],
+                "properties": {"comment": {"pattern": NOT_BLANK_PATTERN}},
+            },
+        },
+        {
+            "if": {
+                "required": ["conditions_expire_on"],
+                "properties": {"conditions_expire_on": {"type": "string"}},
+            },
+            "then": {
+                "required": ["conditions"],
+                "properties": {
+                    "decision": {"const": "approve"},
+                    "conditions": {"pattern": NOT_BLANK_PATTERN},
+                },
+            },
+        },
+    ]
 }
 
 
@@ -350,7 +377,7 @@ class EvaluationCreate(BaseModel):
     approval_rule: text(64, min_length=1) | None = Field(  # type: ignore[valid-type]
         None, description="The policy's approval rule that chose the chain (None: no rule)."
     )
-    approval_chain: Chain | None = Field(
+    approval_chain: Steps | None = Field(
         None,
         description="The steps its approval goes through. None: one step, a reviewer of "
         "`review_area`.",
@@ -456,11 +483,22 @@ class DecisionRequest(BaseModel):
     decision: Literal["approve", "reject"]
     comment: text(5000, strip=True) = ""  # type: ignore[valid-type]
     conditions: text(5000, strip=True) = ""  # type: ignore[valid-type]
+    conditions_expire_on: Day | None = Field(
+        None,
+        description="An approval's conditions hold until this day (UTC); from it on, the "
+        "approval lapses and the commitment awaits sign-off again. Needs `conditions`.",
+    )
 
     @model_validator(mode="after")
     def _reject_needs_a_comment(self) -> "DecisionRequest":
         if self.decision == "reject" and not self.comment:
             raise PydanticCustomError("comment_required", "a rejection needs a comment")
+        if self.conditions_expire_on is not None and not (
+            self.decision == "approve" and self.conditions
+        ):
+            raise PydanticCustomError(
+                "expiry_without_conditions", "only an approval's conditions can expire"
+            )
         return self
 
 
@@ -477,9 +515,10 @@ class DecisionCreate(DecisionRequest):
     )  # fmt: skip
 
     decided_by: text(254, min_length=1, strip=True) = Field(  # type: ignore[valid-type]
-        description="Who decided (the `sub` of the person's token)."
+        description="Who decided (the `sub` of the person's token; `dealgate` for the "
+        "policy's escalation)."
     )
-    role: Literal["pm", "admin"]
+    role: Literal["pm", "admin", "system"]
 
 
 class DecisionRead(BaseModel):
@@ -497,8 +536,14 @@ class DecisionRead(BaseModel):
     step: str | None = Field(
         None, description="The approval chain's step it was taken at (null: before chains)."
     )
-    recalled_at: datetime | None = Field(
-        None, description="When its author recalled it; a recalled decision no longer counts."
+    lapsed_at: datetime | None = Field(
+        None, description="When it stopped counting (null: it stands)."
+    )
+    lapse_cause: Literal["recalled", "conditions_expired"] | None = Field(
+        None, description="Why: its author recalled it, or its conditions expired."
+    )
+    conditions_expire_on: date | None = Field(
+        None, description="The day an approval's conditions run out (the commitment reopens)."
     )
 
 
@@ -595,16 +640,19 @@ class CommitmentRead(CommitmentListed):
     comments: list["CommentRead"] = Field(
         default_factory=list,
         description="Its thread, oldest first: reviewers' questions, the answers, recalled "
-        "decisions.",
+        "decisions, reassignments.",
     )
 
 
 class CommentRead(BaseModel):
     id: str
-    kind: Literal["question", "answer", "recall"]
+    kind: Literal["question", "answer", "recall", "reassignment"]
     body: str
-    author: str = Field(description="Who wrote it (the token's `sub`).")
+    author: str = Field(
+        description="Who wrote it (the token's `sub`; `dealgate` for the policy's escalation)."
+    )
     role: str
+    assignee: str | None = Field(None, description="A reassignment's: to whom.")
     created_at: datetime
 
 
@@ -640,6 +688,18 @@ class RecallRequest(BaseModel):
     reason: text(5000, strip=True) = ""  # type: ignore[valid-type]
 
 
+class ReassignmentRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"assignee": "ben@example.com", "reason": "Ben owns SSO this quarter."}]
+        },
+    )
+
+    assignee: Email = Field(description="A reviewer in the directory.")
+    reason: text(5000, strip=True) = ""  # type: ignore[valid-type]
+
+
 class CommentCreate(BaseModel):
     """A question, an answer or a recall as the gateway hands it to the commitments
     service: with who wrote it, and for a recall the window it may come within."""
@@ -647,9 +707,16 @@ class CommentCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            # A question or an answer says something; a recall's reason may be empty.
-            "if": {"properties": {"kind": {"enum": ["question", "answer"]}}},
-            "then": {"required": ["body"], "properties": {"body": {"pattern": NOT_BLANK_PATTERN}}},
+            # A question or an answer says something; a recall's reason may be empty; a
+            # reassignment, and only one, names its assignee.
+            "allOf": [
+                {"if": {"properties": {"kind": {"enum": ["question", "answer"]}}},
+                 "then": {"required": ["body"],
+                          "properties": {"body": {"pattern": NOT_BLANK_PATTERN}}}},
+                {"if": {"properties": {"kind": {"const": "reassignment"}}},
+                 "then": {"required": ["assignee"], "properties": {"assignee": {"type": "string"}}},
+                 "else": {"properties": {"assignee": {"type": "null"}}}},
+            ],
             "examples": [
                 {"kind": "question", "body": "Would a pilot be enough?",
                  "author": "ana@example.com", "role": "pm"}
@@ -657,18 +724,21 @@ class CommentCreate(BaseModel):
         },
     )  # fmt: skip
 
-    kind: Literal["question", "answer", "recall"]
+    kind: Literal["question", "answer", "recall", "reassignment"]
     body: text(5000, strip=True) = ""  # type: ignore[valid-type]
     author: text(254, min_length=1, strip=True)  # type: ignore[valid-type]
-    role: Literal["crm", "pm", "admin"]
+    role: Literal["crm", "pm", "admin", "system"]
+    assignee: Email | None = Field(None, description="reassignment: to whom (required).")
     recall_window_seconds: int = Field(
         900, ge=0, le=30 * 86_400, description="recall: how long after the decision."
     )
 
     @model_validator(mode="after")
     def _questions_and_answers_say_something(self) -> "CommentCreate":
-        if self.kind != "recall" and not self.body:
+        if self.kind in ("question", "answer") and not self.body:
             raise ValueError(f"a {self.kind} needs a body")
+        if (self.kind == "reassignment") != (self.assignee is not None):
+            raise ValueError("a reassignment, and only one, names its assignee")
         return self
 
 

@@ -44,6 +44,7 @@ class EventType(StrEnum):
     commitment_needs_attention = "commitment.needs_attention"
     commitment_info_requested = "commitment.info_requested"
     commitment_answered = "commitment.answered"
+    commitment_reassigned = "commitment.reassigned"
     deal_gate_changed = "deal.gate_changed"
     deal_breach_recorded = "deal.breach_recorded"
     signoff_reminder = "signoff.reminder"
@@ -66,6 +67,9 @@ EVENT_DESCRIPTIONS = {
     "deciding (`comment`); the commitment still blocks its deal.",
     EventType.commitment_answered: "The rep answered the reviewer's question (`comment`): the "
     "commitment awaits sign-off again.",
+    EventType.commitment_reassigned: "The step of its approval whose turn it is was handed to "
+    "another reviewer (`comment` names the assignee and why): by a reviewer, or by the "
+    "policy's escalation of an overdue sign-off.",
     EventType.deal_gate_changed: "The deal's readiness to close was first known, or flipped "
     "between ready and not ready; with the blocking commitments.",
     EventType.deal_breach_recorded: "The CRM reported the deal won while it was not ready.",
@@ -91,11 +95,14 @@ class RoadmapChange(BaseModel):
 class Cause(BaseModel):
     """What made Dealgate evaluate the commitment again."""
 
-    kind: Literal["crm_changed", "roadmap_changed", "roadmap_link", "decision", "recall"] = Field(
+    kind: Literal[
+        "crm_changed", "roadmap_changed", "roadmap_link", "decision", "recall",
+        "conditions_expired",
+    ] = Field(
         description="The CRM sent it changed; the roadmap changed (`changes`); a PM linked "
         "it to a roadmap item; a decision came while it was being evaluated; a reviewer "
-        "recalled their decision."
-    )
+        "recalled their decision; an approval's conditions expired."
+    )  # fmt: skip
     source: str | None = Field(None, description="crm_changed: the CRM.")
     event_id: str | None = Field(None, description="crm_changed: the CRM's event id.")
     changes: list[RoadmapChange] = Field(default_factory=list)
@@ -129,7 +136,14 @@ class CommitmentEventData(BaseModel):
     )
     comment: CommentRead | None = Field(
         None,
-        description="commitment.info_requested: the question; commitment.answered: the answer.",
+        description="commitment.info_requested: the question; commitment.answered: the "
+        "answer; commitment.reassigned: the reassignment.",
+    )
+    reviewers: list[str] = Field(
+        default_factory=list,
+        description="Who may decide it now (flagged, reopened, answered, reassigned): the "
+        "approvers of the step whose turn it is, from the reviewers directory, and whoever "
+        "that step was reassigned to.",
     )
 
 
@@ -165,6 +179,13 @@ class SignoffEventData(BaseModel):
     due_at: datetime = Field(description="When the SLA runs out.")
     sla_hours: int
     fraction: float = Field(description="The share of the SLA elapsed when it was sent.")
+    reviewers: list[str] = Field(
+        default_factory=list, description="Who may decide it now (see commitment events)."
+    )
+    escalation_contacts: list[str] = Field(
+        default_factory=list,
+        description="signoff.overdue: the escalation contacts of those reviewers (directory).",
+    )
 
 
 EventData = CommitmentEventData | GateEventData | BreachEventData | SignoffEventData
@@ -472,6 +493,22 @@ EXAMPLE_DATA: dict[EventType, dict] = {
             "role": "crm",
             "created_at": "2026-11-21T10:30:00Z",
         },
+        "reviewers": ["ana@example.com"],
+    },
+    EventType.commitment_reassigned: {
+        "deal": _DEAL,
+        "commitment": _COMMITMENT,
+        "gate": _GATE,
+        "comment": {
+            "id": "9a3b2e4c-7d5f-4a81-8c1d-2e3f4a5b6c7d",
+            "kind": "reassignment",
+            "body": "Ben owns SSO this quarter.",
+            "author": "ana@example.com",
+            "role": "pm",
+            "assignee": "ben@example.com",
+            "created_at": "2026-11-21T11:30:00Z",
+        },
+        "reviewers": ["ben@example.com", "ana@example.com"],
     },
     EventType.commitment_cleared: {
         "deal": _DEAL,
@@ -553,6 +590,9 @@ def _envelope(kind: EventType) -> type[Event]:
 ENVELOPES: dict[EventType, type[Event]] = {kind: _envelope(kind) for kind in EventType}
 
 
+EscalationAction = Literal["notify", "reassign", "auto_approve", "auto_reject"]
+
+
 class SignoffAlertRequest(BaseModel):
     """Asks the commitments service to send the sign-off reminders and overdue alerts that
     are due now (the gateway asks periodically; the SLA is its policy's)."""
@@ -570,6 +610,29 @@ class SignoffAlertRequest(BaseModel):
         description="When reminders go out, as fractions of the SLA; overdue goes at 1.",
     )
     limit: int = Field(500, ge=1, le=1000, description="At most this many alerts per call.")
+    overdue_action: EscalationAction = Field(
+        "notify",
+        description="What the policy does when a sign-off is overdue, besides telling the "
+        "reviewers and their escalation contacts: nothing more (`notify`), hand the step to "
+        "the first escalation contact (`reassign`), or decide it as the system "
+        "(`auto_approve` every remaining step, `auto_reject`).",
+    )
+
+
+class ConditionExpiryRequest(BaseModel):
+    """Asks the commitments service to lapse the approvals whose conditions have expired
+    (the gateway asks periodically, with the sign-off alerts)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"limit": 500}]})
+
+    limit: int = Field(500, ge=1, le=1000, description="At most this many commitments per call.")
+
+
+class ConditionExpiryAnswer(BaseModel):
+    moved: int = Field(
+        description="Commitments whose standing approval lapsed: reopened, or a step of "
+        "their chain asked again."
+    )
 
 
 class SignoffAlertAnswer(BaseModel):

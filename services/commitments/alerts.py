@@ -6,9 +6,12 @@ gets `signoff.reminder` when the reminder fractions of the SLA have passed and
 re-evaluation that changes what needs sign-off starts its reminders afresh). One that is
 found past several thresholds at once (the service was down) is told only the latest.
 
+An overdue one then gets the policy's escalation (escalation.py).
+
 `signoff_alerts` records each threshold told, so of two callers at once one writes it.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -16,9 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.events import SignoffAlertRequest
 from kit.db import dialect_insert
+from kit.problems import ProblemError
+from services.commitments import escalation
 from services.commitments.event_rules import OVERDUE, PERMILLE, due_threshold, thresholds
 from services.commitments.outbox import write_signoff_event
 from services.commitments.tables import commitments, deals, signoff_alerts
+
+logger = logging.getLogger(__name__)
 
 
 async def send_due_alerts(
@@ -117,5 +124,25 @@ async def send_due_alerts(
             fraction=step / PERMILLE,
             now=now,
         )
+        if step == OVERDUE:
+            await _escalate(connection, row.id, request, sla)
         sent += 1
     return sent
+
+
+async def _escalate(
+    connection: AsyncConnection, commitment_id: str, request: SignoffAlertRequest, sla: timedelta
+) -> None:
+    """The policy's escalation, in a savepoint: one it cannot take (the commitment moved
+    under it) is logged and undone alone; the alert stands."""
+    savepoint = await connection.begin_nested()
+    try:
+        await escalation.escalate(connection, commitment_id, request.overdue_action, sla)
+    except ProblemError as refusal:
+        await savepoint.rollback()
+        logger.warning(
+            "escalation not taken",
+            extra={"commitment_id": commitment_id, "reason": refusal.detail},
+        )
+        return
+    await savepoint.commit()

@@ -23,7 +23,7 @@ from kit.contracts.reviewers import same_area
 from kit.problems import ProblemError
 from services.commitments import chains, reviewers
 from services.commitments.lifecycle import SignoffConflict
-from services.commitments.tables import decision_recalls, decisions, evaluations
+from services.commitments.tables import decision_lapses, decisions, evaluations
 from services.commitments.tables import reviewers as directory
 
 d = decisions.c
@@ -68,13 +68,16 @@ async def decisions_of(
             d.decided_by,
             d.on_behalf_of,
             d.role,
-            decision_recalls.c.recalled_at,
+            decision_lapses.c.lapsed_at,
             d.decided_at,
             d.evaluation_id,
+            d.id,
+            d.conditions,
+            d.conditions_expire_on,
             evaluations.c.conflicts,
         )
         .join(evaluations, evaluations.c.id == d.evaluation_id)
-        .outerjoin(decision_recalls, decision_recalls.c.decision_id == d.id)
+        .outerjoin(decision_lapses, decision_lapses.c.decision_id == d.id)
         .where(d.commitment_id.in_(ids))
         .order_by(d.commitment_id, d.decided_at, d.id)
     )
@@ -91,10 +94,13 @@ async def decisions_of(
                 decided_by=row.decided_by,
                 on_behalf_of=row.on_behalf_of,
                 role=row.role,
-                recalled=row.recalled_at is not None,
+                lapsed=row.lapsed_at is not None,
                 conflicts=decoded[key],
                 decided_at=row.decided_at,
                 evaluation_id=row.evaluation_id,
+                id=row.id,
+                conditions=row.conditions,
+                conditions_expire_on=row.conditions_expire_on,
             )
         )
     return by_commitment
@@ -110,9 +116,43 @@ class ChainState:
     needing: list[SignoffConflict]
     decisions: list[chains.Decision]
     progress: chains.Progress
+    assigned_to: str | None = None  # whom the step `assigned_step` was handed to
+    assigned_step: str | None = None
 
     def with_approval(self, approval: chains.Decision) -> chains.Progress:
         return chains.progress(self.chain, [*self.decisions, approval], self.needing)
+
+    @property
+    def assignee(self) -> str | None:
+        """Whom the step whose turn it is was reassigned to, if it was."""
+        turn = self.progress.next_index
+        if turn is None or self.assigned_step is None:
+            return None
+        return self.assigned_to if self.chain[turn].name == self.assigned_step else None
+
+
+_CURRENT = (
+    evaluations.c.id,
+    evaluations.c.review_area,
+    evaluations.c.approval_rule,
+    evaluations.c.approval_chain,
+    evaluations.c.conflicts,
+)
+
+
+def _state(row: Row, current: Row, taken: list[chains.Decision]) -> ChainState:
+    chain = chain_of(current.approval_chain)
+    needing = stored_needing_signoff(current.conflicts)
+    return ChainState(
+        rule=current.approval_rule,
+        chain=chain,
+        area=current.review_area,
+        needing=needing,
+        decisions=taken,
+        progress=chains.progress(chain, taken, needing),
+        assigned_to=getattr(row, "assigned_to", None),
+        assigned_step=getattr(row, "assigned_step", None),
+    )
 
 
 async def state_of(connection: AsyncConnection, row: Row) -> ChainState | None:
@@ -121,25 +161,68 @@ async def state_of(connection: AsyncConnection, row: Row) -> ChainState | None:
         return None
     current = (
         await connection.execute(
-            select(
-                evaluations.c.review_area,
-                evaluations.c.approval_rule,
-                evaluations.c.approval_chain,
-                evaluations.c.conflicts,
-            ).where(evaluations.c.id == row.current_evaluation_id)
+            select(*_CURRENT).where(evaluations.c.id == row.current_evaluation_id)
         )
     ).one()
-    chain = chain_of(current.approval_chain)
-    needing = stored_needing_signoff(current.conflicts)
-    taken = (await decisions_of(connection, [row.id])).get(row.id, [])
-    return ChainState(
-        rule=current.approval_rule,
-        chain=chain,
-        area=current.review_area,
-        needing=needing,
-        decisions=taken,
-        progress=chains.progress(chain, taken, needing),
+    return _state(row, current, (await decisions_of(connection, [row.id])).get(row.id, []))
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Who may decide a commitment now, and whom to escalate to (the notifications')."""
+
+    reviewers: list[str]
+    escalation_contacts: list[str]
+
+
+async def turns(connection: AsyncConnection, rows: Sequence[Row]) -> dict[str, Turn]:
+    """The turn of each commitment `rows` names (id, current_evaluation_id, assigned_to,
+    assigned_step), in three reads whatever their number."""
+    evaluated = [row for row in rows if row.current_evaluation_id is not None]
+    if not evaluated:
+        return {}
+    found = await connection.execute(
+        select(*_CURRENT).where(evaluations.c.id.in_({r.current_evaluation_id for r in evaluated}))
     )
+    current = {row.id: row for row in found}
+    decided = await decisions_of(connection, (row.id for row in evaluated))
+    entries = await _directory(connection)
+    answer: dict[str, Turn] = {}
+    for row in evaluated:
+        state = _state(row, current[row.current_evaluation_id], decided.get(row.id, []))
+        people = approvers_now(state, entries)
+        contacts = {entry.escalation_contact for entry in entries if entry.email in people}
+        answer[row.id] = Turn(reviewers=people, escalation_contacts=sorted(contacts - {None}))
+    return answer
+
+
+def approvers_now(state: ChainState, entries: Sequence[Row]) -> list[str]:
+    """Who may approve the step whose turn it is: whoever it was reassigned to, then its
+    named approvers yet to approve, or the reviewers of the promise's area."""
+    turn = state.progress.next_index
+    if turn is None:
+        return []
+    progress = state.progress.steps[turn]
+    named = progress.awaiting if progress.step.require == "all" else progress.step.approvers
+    people = list(named) or _area_reviewers(state.area, entries)
+    if state.assignee is not None:
+        people = [state.assignee, *(person for person in people if person != state.assignee)]
+    return people
+
+
+def _area_reviewers(area: str | None, entries: Sequence[Row]) -> list[str]:
+    if area is None:
+        return []
+    return [entry.email for entry in entries if any(same_area(area, mine) for mine in entry.areas)]
+
+
+async def _directory(connection: AsyncConnection) -> list[Row]:
+    found = await connection.execute(
+        select(directory.c.email, directory.c.areas, directory.c.escalation_contact).order_by(
+            directory.c.email
+        )
+    )
+    return list(found)
 
 
 @dataclass(frozen=True)
@@ -177,6 +260,8 @@ async def may_act(
                 f"{person} approved the step '{approved}' of this promise's chain already; "
                 "each step needs an approver of its own.",
             )
+    if person == state.assignee:
+        return Acting(step=state.chain[turn].name, on_behalf_of=None)
     refusals: list[str] = []
     for index in range(turn, len(state.chain)):
         progress = state.progress.steps[index]
@@ -256,7 +341,8 @@ async def read(
     if rejected_at is not None:  # the chain as the rejection found it
         before = len(state.decisions) - 1 - state.decisions[::-1].index(_latest(state))
         shown = chains.progress(state.chain, state.decisions[:before], state.needing)
-    area_reviewers = await _reviewers_of(connection, state.area)
+    entries = await _directory(connection)
+    area_reviewers = _area_reviewers(state.area, entries)
     steps: list[StepRead] = []
     for index, progress in enumerate(shown.steps):
         step = progress.step
@@ -284,12 +370,13 @@ async def read(
         steps=steps,
         complete=shown.complete and rejected_at is None,
         next_step=awaiting.name if awaiting else None,
-        next_approvers=(awaiting.awaiting or awaiting.approvers) if awaiting else [],
+        next_approvers=approvers_now(state, entries) if awaiting else [],
+        assigned_to=state.assignee if awaiting else None,
     )
 
 
 def _latest(state: ChainState) -> chains.Decision | None:
-    return next((x for x in reversed(state.decisions) if not x.recalled), None)
+    return next((x for x in reversed(state.decisions) if not x.lapsed), None)
 
 
 def _rejected_step(state: ChainState) -> str | None:
@@ -309,12 +396,3 @@ def _as_approval(approval: chains.Decision) -> StepApproval:
         decided_at=approval.decided_at,
         evaluation_id=approval.evaluation_id,
     )
-
-
-async def _reviewers_of(connection: AsyncConnection, area: str | None) -> list[str]:
-    if area is None:
-        return []
-    found = await connection.execute(
-        select(directory.c.email, directory.c.areas).order_by(directory.c.email)
-    )
-    return [row.email for row in found if any(same_area(area, mine) for mine in row.areas)]

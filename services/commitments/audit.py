@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.audit import DecisionRecord, DecisionRecordPage
 from kit.cursors import time_cursor
-from services.commitments.tables import commitments, decision_recalls, decisions, evaluations
+from services.commitments.tables import commitments, decision_lapses, decisions, evaluations
 
 d, e = decisions.c, evaluations.c
 
@@ -29,7 +29,8 @@ async def decision_page(
     query = (
         select(
             *decisions.c,
-            decision_recalls.c.recalled_at,
+            decision_lapses.c.lapsed_at,
+            decision_lapses.c.cause.label("lapse_cause"),
             commitments.c.deal_id,
             e.review_area,
             e.policy_version,
@@ -38,7 +39,7 @@ async def decision_page(
         )
         .join(evaluations, e.id == d.evaluation_id)
         .join(commitments, commitments.c.id == d.commitment_id)
-        .outerjoin(decision_recalls, decision_recalls.c.decision_id == d.id)
+        .outerjoin(decision_lapses, decision_lapses.c.decision_id == d.id)
         .order_by(d.decided_at, d.id)
         .limit(limit + 1)
     )

@@ -15,7 +15,7 @@ evaluation keeps the approvals of the steps it still has.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from kit.contracts.approvals import ChainStep
 from services.commitments.lifecycle import SignoffConflict, uncovered
@@ -32,11 +32,14 @@ class Decision:
     decided_by: str
     on_behalf_of: str | None
     role: str
-    recalled: bool
+    lapsed: bool
     conflicts: tuple[SignoffConflict, ...]  # those needing sign-off in the evaluation decided
-    # Not read by the chain: what the commitment read shows of an approval.
+    # Not read by the chain: what the commitment read shows of an approval, and its expiry.
     decided_at: datetime | None = None
     evaluation_id: str | None = None
+    id: str | None = None
+    conditions: str = ""
+    conditions_expire_on: date | None = None
 
     def acts_for(self, approver: str) -> bool:
         return approver in (self.decided_by, self.on_behalf_of)
@@ -76,7 +79,7 @@ def standing(decisions: Sequence[Decision]) -> list[Decision]:
     recalled themselves. `decisions` oldest first."""
     kept: list[Decision] = []
     for decision in decisions:
-        if decision.recalled:
+        if decision.lapsed:
             continue
         if decision.decision == "reject":
             kept = []

@@ -41,6 +41,7 @@ from services.commitments.conflict_rows import (
     move_owner_tallies,
     set_commitment_tags,
 )
+from services.commitments.crm import answers
 from services.commitments.intake import (
     CommitmentContent,
     IncomingCommitment,
@@ -247,6 +248,7 @@ async def _apply(
     for change in plan:
         if change.action != "create":
             await _update(connection, rows[change.external_id], change, now, due, cause)
+    await answers.take(connection, deal.id, cause["source"], event, now)
 
 
 async def _copy_deal_fields(connection: AsyncConnection, deal: Row, values: dict) -> None:

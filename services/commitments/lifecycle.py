@@ -22,6 +22,11 @@ Where DESIGN.md is silent, the table says what we chose:
   well: the commitment still awaits sign-off (or its answer), that step asked again.
 - An approval that leaves steps of the chain to go (`step_approved`) keeps it awaiting
   sign-off; a question asked meanwhile still stands.
+- An approval whose conditions expire lapses: an approved commitment awaits sign-off again
+  (reopened, with that reason); one still awaiting (a step of its chain approved with
+  conditions) stays so, that step asked again. Only a standing approval expires.
+- Reassigning hands the turn to another reviewer: only while it awaits sign-off (or an
+  answer), and it stays there.
 - Coverage: date codes on one item cover one another by their dates (DESIGN's "same code"
   would let a pull-in that turns date_before_plan into date_at_risk reopen, which its "a
   pull-in does not reopen" forbids); other codes need the same code and item.
@@ -50,6 +55,8 @@ class Event(StrEnum):
     asked = "asked"  # a reviewer asked the rep a question instead of deciding
     answered = "answered"  # the rep answered it
     recalled = "recalled"  # a reviewer withdrew their own decision, within the window
+    conditions_expired = "conditions_expired"  # a standing approval's conditions ran out
+    reassigned = "reassigned"  # the step whose turn it is was handed to another reviewer
 
 
 S, E = ReviewStatus, Event
@@ -62,6 +69,7 @@ _NOT_AWAITING = "it is not awaiting sign-off"
 _UNREADABLE = "its CRM record cannot be read; it waits for the CRM to send it fixed"
 _NO_QUESTION = "no question awaits an answer"
 _NO_DECISION = "it has no decision to recall"
+_NO_APPROVAL = "no approval of it stands"
 # Asking, answering and recalling belong to a review under way: elsewhere they are refused.
 _NOT_IN_REVIEW = {E.asked: _NOT_AWAITING, E.answered: _NO_QUESTION, E.recalled: _NO_DECISION}
 
@@ -78,6 +86,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
         **_NOT_IN_REVIEW,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
     S.evaluation_pending: {
         **_EVALUATED,
@@ -90,6 +100,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
         **_NOT_IN_REVIEW,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
     S.cleared: {
         **_EVALUATED,
@@ -102,6 +114,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
         **_NOT_IN_REVIEW,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
     S.needs_signoff: {
         **_EVALUATED,
@@ -116,6 +130,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.asked: S.info_requested,
         E.answered: _NO_QUESTION,
         E.recalled: S.needs_signoff,  # a step's approval (the service finds one, or 409)
+        E.conditions_expired: S.needs_signoff,
+        E.reassigned: S.needs_signoff,
     },
     S.info_requested: {
         E.evaluated_clear: S.cleared,
@@ -132,6 +148,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.asked: S.info_requested,
         E.answered: S.needs_signoff,
         E.recalled: S.info_requested,  # a step's approval; the question stands
+        E.conditions_expired: S.info_requested,
+        E.reassigned: S.info_requested,
     },
     S.approved: {
         **_EVALUATED,
@@ -146,6 +164,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.asked: _NOT_AWAITING,
         E.answered: _NO_QUESTION,
         E.recalled: S.needs_signoff,
+        E.conditions_expired: S.needs_signoff,
+        E.reassigned: _NOT_AWAITING,
     },
     S.rejected: {
         E.evaluated_clear: S.rejected,
@@ -162,6 +182,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.asked: _NOT_AWAITING,
         E.answered: _NO_QUESTION,
         E.recalled: S.needs_signoff,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
     S.needs_attention: {
         E.evaluated_clear: S.needs_attention,
@@ -176,6 +198,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
         **_NOT_IN_REVIEW,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
     S.withdrawn: {
         E.evaluated_clear: S.withdrawn,
@@ -190,6 +214,8 @@ TRANSITIONS: dict[ReviewStatus, dict[Event, ReviewStatus | str]] = {
         E.withdrawn: S.withdrawn,
         E.crm_unreadable: S.needs_attention,
         **_NOT_IN_REVIEW,
+        E.conditions_expired: _NO_APPROVAL,
+        E.reassigned: _NOT_AWAITING,
     },
 }
 

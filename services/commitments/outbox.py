@@ -26,10 +26,10 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import ReviewStatus
+from kit.contracts.commitments import CommentRead, ReviewStatus
 from kit.contracts.events import (
     ENVELOPES,
     Breach,
@@ -43,6 +43,7 @@ from kit.contracts.events import (
     Reason,
     SignoffEventData,
 )
+from services.commitments import approvals
 from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
 from services.commitments.reads import blocking_count, readiness
@@ -62,6 +63,9 @@ from services.commitments.tables import (
     webhook_deliveries,
     webhook_subscriptions,
 )
+
+# Statuses whose events name who may decide (the approvers whose turn it is).
+AWAITING = {ReviewStatus.needs_signoff.value, ReviewStatus.info_requested.value}
 
 
 def new_event_id() -> str:
@@ -174,6 +178,9 @@ async def announce(
         .add_columns(
             commitments.c.announced_status,
             commitments.c.work_cause,
+            commitments.c.current_evaluation_id,
+            commitments.c.assigned_to,
+            commitments.c.assigned_step,
             evaluations.c.item_owner,
             evaluations.c.item_area,
         )
@@ -184,7 +191,10 @@ async def announce(
         query = query.where(commitments.c.id.in_(sorted(set(commitment_ids))))
     events: list[tuple[EventType, EventData, str | None]] = []
     announced: list[dict[str, str]] = []
-    for row in (await connection.execute(query)).all():
+    rows = (await connection.execute(query)).all()
+    awaiting = [row for row in rows if row.review_status in AWAITING]
+    turns = await approvals.turns(connection, awaiting) if awaiting else {}
+    for row in rows:
         listed = as_listed(row)
         told = ReviewStatus(row.announced_status) if row.announced_status else None
         latest = None
@@ -201,12 +211,14 @@ async def announce(
         )
         if kind is None:
             continue
+        turn = turns.get(listed.id)
         data = CommitmentEventData(
             deal=deal,
             commitment=listed,
             gate=gate,
             item_owner=row.item_owner,
             item_area=row.item_area,
+            reviewers=turn.reviewers if turn else [],
         )
         if kind is EventType.commitment_reopened:
             cause = Cause.model_validate(row.work_cause) if row.work_cause else None
@@ -267,16 +279,13 @@ async def write_signoff_event(
     now: datetime,
 ) -> None:
     """A sign-off reminder or overdue alert (alerts.py); the deal's row must be locked."""
-    row = (
-        await connection.execute(
-            listed_query()
-            .add_columns(evaluations.c.item_owner, evaluations.c.item_area)
-            .where(commitments.c.id == commitment_id)
-        )
-    ).one()
+    row = await _routed(connection, commitment_id)
     listed = as_listed(row)
+    turn = (await approvals.turns(connection, [row])).get(commitment_id)
     gate_now = await readiness(connection, listed.deal_id)
     data = SignoffEventData(
+        reviewers=turn.reviewers if turn else [],
+        escalation_contacts=turn.escalation_contacts if turn else [],
         deal=await get_deal(connection, listed.deal_id),
         commitment=listed,
         gate=Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking)),
@@ -290,4 +299,48 @@ async def write_signoff_event(
     kind = EventType.signoff_overdue if overdue else EventType.signoff_reminder
     await write_event(
         connection, kind, data, deal_id=listed.deal_id, commitment_id=commitment_id, now=now
+    )
+
+
+async def _routed(connection: AsyncConnection, commitment_id: str) -> Row:
+    """The commitment as its events carry it, with what routes them to people."""
+    return (
+        await connection.execute(
+            listed_query()
+            .add_columns(
+                evaluations.c.item_owner,
+                evaluations.c.item_area,
+                commitments.c.current_evaluation_id,
+                commitments.c.assigned_to,
+                commitments.c.assigned_step,
+            )
+            .where(commitments.c.id == commitment_id)
+        )
+    ).one()
+
+
+async def write_reassigned_event(
+    connection: AsyncConnection, commitment_id: str, comment: CommentRead, now: datetime
+) -> None:
+    """commitment.reassigned (questions.py, alerts.py); the deal's row must be locked."""
+    row = await _routed(connection, commitment_id)
+    listed = as_listed(row)
+    turn = (await approvals.turns(connection, [row])).get(commitment_id)
+    gate_now = await readiness(connection, listed.deal_id)
+    data = CommitmentEventData(
+        deal=await get_deal(connection, listed.deal_id),
+        commitment=listed,
+        gate=Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking)),
+        item_owner=row.item_owner,
+        item_area=row.item_area,
+        comment=comment,
+        reviewers=turn.reviewers if turn else [],
+    )
+    await write_event(
+        connection,
+        EventType.commitment_reassigned,
+        data,
+        deal_id=listed.deal_id,
+        commitment_id=commitment_id,
+        now=now,
     )

@@ -1,12 +1,15 @@
 """A commitment's thread: a reviewer asks the rep a question instead of deciding, the rep
-answers, a reviewer recalls their own decision. Each moves the review through
-`lifecycle.apply`, is kept in the thread (`commitment_comments`), and is announced.
+answers, a reviewer recalls their own decision, a reviewer hands the step whose turn it is
+to another (reassignment: recorded on the commitment, told as `commitment.reassigned`).
+Each moves the review through `lifecycle.apply`, is kept in the thread
+(`commitment_comments`), and is announced.
 
 Who may: a question, as a rejection (approvals.may_act: an approver of a step not yet
 approved, their delegate, an admin); an answer, whoever may answer for the rep (crm, pm,
-admin); a recall, only the person who took the latest decision, within the window. Saying
-the same again (same person, same words) once it took effect changes nothing: a retry is
-safe.
+admin); a recall, only the person who took the latest decision, within the window; a
+reassignment, as a question, to someone in the reviewers directory (or the policy's
+escalation, as `system`). Saying the same again (same person, same words) once it took
+effect changes nothing: a retry is safe.
 """
 
 import uuid
@@ -16,24 +19,30 @@ from sqlalchemy import Row, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.approvals import AREA_STEP
-from kit.contracts.commitments import CommentCreate, DecisionRead
+from kit.contracts.commitments import CommentCreate, CommentRead, DecisionRead
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
-from kit.problems import ProblemError
-from services.commitments import approvals, lifecycle
+from kit.problems import ProblemError, field_problem
+from services.commitments import approvals, lifecycle, reviewers
 from services.commitments.lifecycle import Event, ReviewStatus, TransitionRefused
-from services.commitments.outbox import announce
+from services.commitments.outbox import announce, write_reassigned_event
 from services.commitments.records import latest_comment, latest_decision, lock_commitment
 from services.commitments.reviews import evaluation_interrupted
-from services.commitments.tables import commitment_comments, commitments, decision_recalls
+from services.commitments.tables import commitment_comments, commitments, decision_lapses
 
-EVENTS = {"question": Event.asked, "answer": Event.answered, "recall": Event.recalled}
+EVENTS = {
+    "question": Event.asked,
+    "answer": Event.answered,
+    "recall": Event.recalled,
+    "reassignment": Event.reassigned,
+}
 # Where each leaves the commitment: what a retry finds when it took effect already.
 LEADS_TO = {
     "question": {ReviewStatus.info_requested},
     "answer": {ReviewStatus.needs_signoff},
     # A step's approval recalled while a question stands leaves the question standing.
     "recall": {ReviewStatus.needs_signoff, ReviewStatus.info_requested},
+    "reassignment": {ReviewStatus.needs_signoff, ReviewStatus.info_requested},
 }
 
 
@@ -44,14 +53,18 @@ async def add(
     if await _repeats_latest(connection, row, data):
         return
     now = utcnow()
-    if data.kind == "question":
+    state = await approvals.state_of(connection, row)
+    if data.kind in ("question", "reassignment") and data.role != "system":
         await approvals.may_act(
-            connection,
-            await approvals.state_of(connection, row),
-            person=data.author,
-            role=data.role,
-            now=now,
-            approving=False,
+            connection, state, person=data.author, role=data.role, now=now, approving=False
+        )
+    if (
+        data.kind == "reassignment"
+        and data.role != "system"  # an escalation contact need not review anything
+        and not await reviewers.exists(connection, data.assignee or "")
+    ):
+        raise field_problem(
+            "assignee", f"{data.assignee} is not in the reviewers directory: put them there first."
         )
     require_if_match(if_match, strong_etag(row.version), "The commitment")
     status = ReviewStatus(row.review_status)
@@ -70,7 +83,9 @@ async def add(
     if data.kind == "recall":
         recalled = await _require_own_recent_decision(connection, row, data, now)
         await connection.execute(
-            decision_recalls.insert().values(decision_id=recalled.id, recalled_at=now)
+            decision_lapses.insert().values(
+                decision_id=recalled.id, lapsed_at=now, cause="recalled"
+            )
         )
         values.update(
             approved_evaluation_id=None,
@@ -79,30 +94,39 @@ async def add(
             + (f": {data.body}" if data.body else "."),
             work_cause={"kind": "recall"},
         )
+    if data.kind == "reassignment":
+        assert state is not None  # awaiting sign-off: evaluated
+        turn = state.progress.next_index
+        step = state.chain[turn if turn is not None else -1].name
+        values.update(assigned_to=data.assignee, assigned_step=step)
     values.update(evaluation_interrupted(row, now, cause=None))
+    comment = CommentRead(
+        id=str(uuid.uuid4()),
+        kind=data.kind,
+        body=data.body,
+        author=data.author,
+        role=data.role,
+        assignee=data.assignee,
+        created_at=now,
+    )
     await connection.execute(
-        commitment_comments.insert().values(
-            id=str(uuid.uuid4()),
-            commitment_id=row.id,
-            kind=data.kind,
-            body=data.body,
-            author=data.author,
-            role=data.role,
-            created_at=now,
-        )
+        commitment_comments.insert().values(commitment_id=row.id, **comment.model_dump())
     )
     await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+    if data.kind == "reassignment":
+        await write_reassigned_event(connection, row.id, comment, now)
 
 
 async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCreate) -> bool:
     if ReviewStatus(row.review_status) not in LEADS_TO[data.kind]:
         return False
     latest = await latest_comment(connection, row.id)
-    return latest is not None and (latest.kind, latest.author, latest.body) == (
+    return latest is not None and (latest.kind, latest.author, latest.body, latest.assignee) == (
         data.kind,
         data.author,
         data.body,
+        data.assignee,
     )
 
 
@@ -111,7 +135,7 @@ async def _require_own_recent_decision(
 ) -> DecisionRead:
     """The latest decision, if it stands, is the author's and recent: it is recalled."""
     latest = await latest_decision(connection, row.id)
-    if latest is None or latest.recalled_at is not None:
+    if latest is None or latest.lapsed_at is not None:
         # Awaiting sign-off with no step approved since: nothing of it to recall.
         raise ProblemError(
             409, "The commitment cannot take this: it has no decision to recall.", kind="conflict"

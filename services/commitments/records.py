@@ -23,7 +23,7 @@ from services.commitments.tables import (
     commitment_comments,
     commitments,
     deals,
-    decision_recalls,
+    decision_lapses,
     decisions,
     evaluations,
 )
@@ -98,7 +98,11 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
     row = (
         await connection.execute(
             listed_query()
-            .add_columns(commitments.c.current_evaluation_id)
+            .add_columns(
+                commitments.c.current_evaluation_id,
+                commitments.c.assigned_to,
+                commitments.c.assigned_step,
+            )
             .where(commitments.c.id == commitment_id)
         )
     ).one_or_none()
@@ -142,10 +146,10 @@ async def get_commitment(connection: AsyncConnection, commitment_id: str) -> Com
 
 
 def decisions_query() -> Select:
-    """Decisions with when each was recalled (null: it stands)."""
-    return select(*decisions.c, decision_recalls.c.recalled_at).outerjoin(
-        decision_recalls, decision_recalls.c.decision_id == decisions.c.id
-    )
+    """Decisions with when and why each lapsed (null: it stands)."""
+    return select(
+        *decisions.c, decision_lapses.c.lapsed_at, decision_lapses.c.cause.label("lapse_cause")
+    ).outerjoin(decision_lapses, decision_lapses.c.decision_id == decisions.c.id)
 
 
 async def latest_decision(connection: AsyncConnection, commitment_id: str) -> DecisionRead | None:

@@ -442,7 +442,7 @@ def _completes(state: approvals.ChainState, data: DecisionCreate, acting: approv
         decided_by=data.decided_by,
         on_behalf_of=acting.on_behalf_of,
         role=data.role,
-        recalled=False,
+        lapsed=False,
         conflicts=tuple(state.needing),
     )
     return state.with_approval(approval).complete
@@ -493,7 +493,7 @@ async def _repeats_latest_decision(
     """The latest decision, standing, is this one on the evaluation it is judged by now, and
     left the commitment where it is: a final approval or a rejection, or a step's approval."""
     latest = await latest_decision(connection, row.id)
-    if latest is None or latest.recalled_at is not None:
+    if latest is None or latest.lapsed_at is not None:
         return False
     left = AFTER_DECISION[latest.decision]
     return (

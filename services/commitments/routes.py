@@ -33,7 +33,12 @@ from kit.contracts.commitments import (
     RoadmapLink,
     Source,
 )
-from kit.contracts.events import SignoffAlertAnswer, SignoffAlertRequest
+from kit.contracts.events import (
+    ConditionExpiryAnswer,
+    ConditionExpiryRequest,
+    SignoffAlertAnswer,
+    SignoffAlertRequest,
+)
 from kit.contracts.parameters import (
     AgingCursor,
     AreaQuery,
@@ -61,6 +66,7 @@ from services.commitments import (
     api_keys,
     audit,
     events,
+    expiry,
     questions,
     reads,
     reports,
@@ -428,6 +434,24 @@ async def send_signoff_alerts(
     return SignoffAlertAnswer(
         sent=await alerts.send_due_alerts(connection, request, http.app.state.clock())
     )
+
+
+@router.post(
+    "/work/condition-expiries",
+    tags=["work queue"],
+    summary="Lapse the approvals whose conditions have expired",
+    description="An approval whose `conditions_expire_on` has come (a UTC day) lapses: an "
+    "approved commitment awaits sign-off again (`commitment.reopened`, with that reason); "
+    "one still awaiting has that step of its chain asked again. Safe to call from every "
+    "gateway replica.",
+    responses=problem_responses(413, 422),
+)
+async def lapse_expired_conditions(
+    request: ConditionExpiryRequest, connection: RequestConnection, http: Request
+) -> ConditionExpiryAnswer:
+    now = http.app.state.clock()
+    moved = await expiry.lapse_expired(connection, now.date(), now, request.limit)
+    return ConditionExpiryAnswer(moved=moved)
 
 
 # API keys ----------------------------------------------------------------------------------

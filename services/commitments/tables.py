@@ -88,6 +88,9 @@ commitments = Table(
     # when the latest decision is not an approval). No foreign keys: evaluations point back.
     Column("current_evaluation_id", ID, nullable=True),
     Column("approved_evaluation_id", ID, nullable=True),
+    # Whom the step whose turn it was got handed to (approvals.py): they may act at it.
+    Column("assigned_to", String(254), nullable=True),
+    Column("assigned_step", String(64), nullable=True),
     Column("version", Integer, nullable=False),  # the ETag; grows on every visible change
     # The evaluation work queue. Work is due from `work_due_at` (null: none owed); every
     # reason to (re-)evaluate bumps `work_generation`, and only an evaluation of the latest
@@ -190,17 +193,22 @@ decisions = Table(
     Column("decided_at", UTCDateTime, nullable=False),
     # The chain step it was taken at (none: before chains, the first step).
     Column("step", String(64), nullable=True),
+    # An approval's conditions may run out: the commitment then reopens (expiry.py).
+    Column("conditions_expire_on", Date, nullable=True),
     Index(None, "commitment_id", "decided_at"),
     Index(None, "decided_at", "id"),  # the audit's order
     CheckConstraint("decision IN ('approve', 'reject')", name="decision"),
 )
 
-# Decisions their authors recalled: they no longer count (decisions stay append-only).
-decision_recalls = Table(
-    "decision_recalls",
+# Decisions that lapsed: their authors recalled them, or their conditions expired. They no
+# longer count (decisions stay append-only).
+decision_lapses = Table(
+    "decision_lapses",
     metadata,
     Column("decision_id", ID, ForeignKey("decisions.id"), primary_key=True),
-    Column("recalled_at", UTCDateTime, nullable=False),
+    Column("lapsed_at", UTCDateTime, nullable=False),
+    Column("cause", String(24), nullable=False),
+    CheckConstraint("cause IN ('recalled', 'conditions_expired')", name="cause"),
 )
 
 # A commitment's thread: reviewers' questions, the rep's answers, recalled decisions.
@@ -213,9 +221,10 @@ commitment_comments = Table(
     Column("body", Text, nullable=False),
     Column("author", String(254), nullable=False),
     Column("role", String(16), nullable=False),
+    Column("assignee", String(254), nullable=True),  # a reassignment's
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "commitment_id", "created_at"),
-    CheckConstraint("kind IN ('question', 'answer', 'recall')", name="kind"),
+    CheckConstraint("kind IN ('question', 'answer', 'recall', 'reassignment')", name="kind"),
 )
 
 # Every CRM event taken, by (source, event id), with the answer it got.

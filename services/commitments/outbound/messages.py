@@ -16,6 +16,7 @@ TITLES = {
     E.commitment_needs_attention: "Fix in the CRM",
     E.commitment_info_requested: "A reviewer asks",
     E.commitment_answered: "Answered, awaiting sign-off",
+    E.commitment_reassigned: "Reassigned to you: sign-off awaited",
     E.signoff_reminder: "Reminder: sign-off awaited",
     E.signoff_overdue: "Overdue: sign-off past its SLA",
 }
@@ -61,18 +62,27 @@ def notice(kind: str, data: Mapping, gateway_url: str) -> Notice:
             notes.append("What changed: the CRM sent the promise changed.")
         elif cause.get("kind") == "roadmap_link":
             notes.append(f"What changed: a PM linked it to {cause.get('roadmap_item_key')}.")
+        elif cause.get("kind") == "conditions_expired":
+            notes.append("What changed: the approval's conditions expired.")
     if kind == E.commitment_needs_attention and commitment.get("crm_problem"):
         notes.append(f"The CRM's record cannot be read: {commitment['crm_problem']}")
     if data.get("comment"):
         comment = data["comment"]
-        asked = "Asked" if comment["kind"] == "question" else "Answered"
-        notes.append(f"{asked} by {comment['author']}: {comment['body']}")
+        if comment["kind"] == "reassignment":
+            said = f": {comment['body']}" if comment["body"] else "."
+            notes.append(f"Reassigned to {comment['assignee']} by {comment['author']}{said}")
+        else:
+            asked = "Asked" if comment["kind"] == "question" else "Answered"
+            notes.append(f"{asked} by {comment['author']}: {comment['body']}")
     if data.get("decision"):
         decision = data["decision"]
         said = f": {decision['comment']}" if decision.get("comment") else ""
         notes.append(f"{decision['decision'].capitalize()}d by {decision['decided_by']}{said}")
         if decision.get("conditions"):
-            notes.append(f"Conditions: {decision['conditions']}")
+            until = decision.get("conditions_expire_on")
+            notes.append(
+                f"Conditions: {decision['conditions']}" + (f" (until {until})" if until else "")
+            )
     if "due_at" in data:
         notes.append(f"Awaiting sign-off since {data['awaiting_since']}; due {data['due_at']}.")
     return Notice(

@@ -2,12 +2,15 @@
 says is messages.py). Pure: no I/O.
 
 Who hears what (DESIGN.md "Events out", issue 10):
-- the PM of the linked roadmap item, or else the area's PMs from the settings (`*` names
-  those for promises with no item or no known PM): flagged, reopened, answered, reminder,
-  overdue;
+- who may decide it now (the approvers of its chain's step whose turn it is, from the
+  reviewers directory, or whoever it was reassigned to); with none known, the PM of the
+  linked roadmap item, or else the area's PMs from the settings (`*` names those for
+  promises with no item or no known PM): flagged, reopened, answered, reassigned,
+  reminder, overdue;
 - the deal's owner (the rep): approved, rejected, reopened, a reviewer's question
   (info_requested), and a record to fix in the CRM (needs_attention);
-- the escalation address: overdue;
+- the escalation contacts of those reviewers (directory) and the escalation address:
+  overdue;
 - a Slack route (an incoming webhook): the event types it takes, for the areas it names
   (none named: every area).
 """
@@ -28,6 +31,7 @@ PEOPLE_EVENTS = (
     E.commitment_needs_attention,
     E.commitment_info_requested,
     E.commitment_answered,
+    E.commitment_reassigned,
     E.signoff_reminder,
     E.signoff_overdue,
 )
@@ -35,6 +39,7 @@ TO_REVIEWERS = {
     E.commitment_flagged,
     E.commitment_reopened,
     E.commitment_answered,
+    E.commitment_reassigned,
     E.signoff_reminder,
     E.signoff_overdue,
 }
@@ -80,11 +85,14 @@ def recipients(kind: str, data: Mapping, rules: Rules) -> list[Recipient]:
         if kind in TO_REVIEWERS:
             owner = data.get("item_owner")
             area_pms = rules.area_pms.get(area)  # no area: None, which no key is
-            people.update([owner] if owner else area_pms or rules.area_pms.get(ANY_AREA, ()))
+            fallback = [owner] if owner else area_pms or rules.area_pms.get(ANY_AREA, ())
+            people.update(data.get("reviewers") or fallback)
         if kind in TO_REP and data["deal"].get("owner"):
             people.add(data["deal"]["owner"])
-        if kind is E.signoff_overdue and rules.escalation_email:
-            people.add(rules.escalation_email)
+        if kind is E.signoff_overdue:
+            people.update(data.get("escalation_contacts") or ())
+            if rules.escalation_email:
+                people.add(rules.escalation_email)
         found.update(Recipient("email", person.lower()) for person in people)
     for route in rules.slack_routes:
         if kind in route.event_types and (not route.areas or area in route.areas):

@@ -1,0 +1,299 @@
+"""Issue 13 at the commitments service: reassignment, the policy's escalation of an overdue
+sign-off, conditions that expire, and events that name who may decide now (the reviewers
+directory). On both databases."""
+
+from datetime import timedelta
+
+import pytest
+
+from kit.db import utcnow
+from services.commitments.app import create_app
+from tests.commitments_helpers import crm_event, decide, evaluate, read, slip, take
+from tests.conftest import SERVICE_TOKEN, commitments_settings
+from tests.gateway_helpers import TRIAGE
+from tests.outbound_helpers import Receiver, drain, subscribe
+from tests.support.clients import running
+
+CHAIN = [
+    {"name": "area reviewer"},
+    {"name": "product lead", "approvers": ["lead@example.com"]},
+]
+
+
+@pytest.fixture
+async def outbound(commitments_db_url):
+    receiver = Receiver()
+    app = create_app(
+        commitments_settings(commitments_db_url, dispatch_interval_seconds=0),
+        http_transport=receiver.transport,
+    )
+    async with running(app, SERVICE_TOKEN) as client:
+        for email, body in (
+            ("ana@example.com", {"areas": [TRIAGE], "escalation_contact": "boss@example.com"}),
+            ("ben@example.com", {"areas": ["billing"]}),
+            ("lead@example.com", {"areas": ["leads"], "escalation_contact": "cpo@example.com"}),
+        ):
+            assert (await client.put(f"/reviewers/{email}", json=body)).status_code == 201
+        yield app, client, receiver
+
+
+async def flagged(client, deal: str = "D-1", **evaluation) -> str:
+    commitment_id = (await take(client, crm_event(deal=deal)))["commitments"][0]["id"]
+    await evaluated_with(client, commitment_id, **evaluation)
+    return commitment_id
+
+
+async def evaluated_with(client, commitment_id: str, **fields) -> None:
+    response = await evaluate(client, commitment_id, slip("2027-04-01"), **fields)
+    assert response.status_code == 200, response.text
+
+
+async def comment(client, commitment_id: str, **body):
+    return await client.post(f"/commitments/{commitment_id}/comments", json=body)
+
+
+async def alerts(app, client, hours: float, action: str = "notify") -> int:
+    app.state.clock = lambda: utcnow() + timedelta(hours=hours)
+    response = await client.post(
+        "/work/signoff-alerts",
+        json={"sla_hours": 48, "reminder_fractions": [0.5], "overdue_action": action},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["sent"]
+
+
+async def expire(app, client, days: int) -> int:
+    app.state.clock = lambda: utcnow() + timedelta(days=days)
+    response = await client.post("/work/condition-expiries", json={})
+    assert response.status_code == 200, response.text
+    return response.json()["moved"]
+
+
+# Reassignment ------------------------------------------------------------------------------
+
+
+async def test_a_reviewer_hands_the_turn_to_another_who_may_then_decide(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "commitment.reassigned")
+    commitment_id = await flagged(client)
+
+    handed = await comment(
+        client, commitment_id, kind="reassignment", body="Ben owns this account.",
+        assignee="ben@example.com", author="ana@example.com", role="pm",
+    )  # fmt: skip
+    assert handed.status_code == 200, handed.text
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "needs_signoff"
+    assert read_now["approval"]["assigned_to"] == "ben@example.com"
+    assert read_now["approval"]["next_approvers"] == ["ben@example.com", "ana@example.com"]
+    [thread] = read_now["comments"]
+    assert (thread["kind"], thread["assignee"]) == ("reassignment", "ben@example.com")
+
+    await drain(app)
+    [event] = receiver.events
+    assert event["type"] == "commitment.reassigned"
+    assert event["data"]["reviewers"][0] == "ben@example.com"
+    assert event["data"]["comment"]["body"] == "Ben owns this account."
+
+    # Ben reviews billing, not triage: only the reassignment lets him decide.
+    approved = await client.post(
+        f"/commitments/{commitment_id}/decisions",
+        json={"decision": "approve", "comment": "ok", "decided_by": "ben@example.com",
+              "role": "pm"},
+    )  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    assert (await read(client, commitment_id))["review_status"] == "approved"
+
+
+async def test_who_may_reassign_and_to_whom(outbound):
+    _, client, _ = outbound
+    commitment_id = await flagged(client)
+    body = {"kind": "reassignment", "assignee": "ben@example.com", "role": "pm"}
+
+    stranger = await comment(client, commitment_id, author="ben@example.com", **body)
+    assert stranger.status_code == 403, stranger.text
+    nobody = await comment(
+        client, commitment_id, **{**body, "assignee": "who@example.com"}, author="ana@example.com"
+    )
+    assert nobody.status_code == 422, nobody.text
+    assert nobody.json()["errors"][0]["field"] == "assignee"
+    no_assignee = await comment(
+        client, commitment_id, kind="reassignment", author="ana@example.com", role="pm"
+    )
+    assert no_assignee.status_code == 422
+    assert (await read(client, commitment_id))["comments"] == []  # nothing written
+
+    assert (await decide(client, commitment_id)).status_code == 200
+    settled = await comment(client, commitment_id, author="ana@example.com", **body)
+    assert settled.status_code == 409, settled.text
+
+
+async def test_the_same_reassignment_again_writes_nothing_more(outbound):
+    _, client, _ = outbound
+    commitment_id = await flagged(client)
+    body = {"kind": "reassignment", "assignee": "ben@example.com", "author": "ana@example.com",
+            "role": "pm"}  # fmt: skip
+
+    first = await comment(client, commitment_id, **body)
+    again = await comment(client, commitment_id, **body)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json()["version"] == again.json()["version"]
+    assert len((await read(client, commitment_id))["comments"]) == 1
+
+
+# Escalation of an overdue sign-off -------------------------------------------------------
+
+
+async def test_overdue_by_default_tells_the_escalation_contacts_and_changes_nothing(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "signoff.overdue")
+    commitment_id = await flagged(client)
+
+    assert await alerts(app, client, 49) == 1
+    await drain(app)
+    [overdue] = receiver.events
+    assert overdue["data"]["reviewers"] == ["ana@example.com"]
+    assert overdue["data"]["escalation_contacts"] == ["boss@example.com"]
+    read_now = await read(client, commitment_id)
+    assert (read_now["review_status"], read_now["decisions"]) == ("needs_signoff", [])
+
+
+async def test_overdue_may_reassign_to_the_escalation_contact(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "commitment.reassigned")
+    commitment_id = await flagged(client)
+
+    assert await alerts(app, client, 49, action="reassign") == 1
+    read_now = await read(client, commitment_id)
+    assert read_now["approval"]["assigned_to"] == "boss@example.com"
+    [thread] = read_now["comments"]
+    assert (thread["author"], thread["role"]) == ("dealgate", "system")
+    assert "overdue" in thread["body"]
+    await drain(app)
+    assert receiver.types() == ["commitment.reassigned"]
+    assert await alerts(app, client, 100, action="reassign") == 0  # once per evaluation
+
+
+async def test_overdue_may_approve_every_step_left_as_the_system(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "commitment.approved")
+    commitment_id = await flagged(client, approval_rule="two-step", approval_chain=CHAIN)
+
+    assert await alerts(app, client, 49, action="auto_approve") == 1
+
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "approved"
+    assert [(d["decided_by"], d["role"], d["step"]) for d in read_now["decisions"]] == [
+        ("dealgate", "system", "area reviewer"),
+        ("dealgate", "system", "product lead"),
+    ]
+    assert all("overdue" in d["comment"] for d in read_now["decisions"])
+    await drain(app)
+    assert receiver.types() == ["commitment.approved"]
+
+
+async def test_overdue_may_reject_as_the_system(outbound):
+    app, client, _ = outbound
+    commitment_id = await flagged(client)
+
+    assert await alerts(app, client, 49, action="auto_reject") == 1
+
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "rejected"
+    assert read_now["decisions"][0]["decided_by"] == "dealgate"
+
+
+async def test_an_unknown_escalation_is_refused(outbound):
+    _, client, _ = outbound
+    response = await client.post(
+        "/work/signoff-alerts", json={"sla_hours": 48, "overdue_action": "auto_delete"}
+    )
+    assert response.status_code == 422
+
+
+# Conditions that expire --------------------------------------------------------------------
+
+
+async def approve_with_expiry(client, commitment_id: str, by: str, until: str, **extra):
+    body = {"decision": "approve", "comment": "ok", "conditions": "Pilot only.",
+            "conditions_expire_on": until, "decided_by": by, "role": "pm", **extra}  # fmt: skip
+    return await client.post(f"/commitments/{commitment_id}/decisions", json=body)
+
+
+async def test_an_approval_whose_conditions_expire_reopens_with_that_reason(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "commitment.reopened")
+    commitment_id = await flagged(client)
+    until = (utcnow() + timedelta(days=10)).date().isoformat()
+    approved = await approve_with_expiry(client, commitment_id, "ana@example.com", until)
+    assert approved.status_code == 200, approved.text
+
+    assert await expire(app, client, 9) == 0
+    assert await expire(app, client, 10) == 1
+    assert await expire(app, client, 11) == 0  # lapsed once
+
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "needs_signoff"
+    assert read_now["reopen_reason"] == (
+        f"The conditions of ana@example.com's approval expired on {until}: Pilot only."
+    )
+    [decision] = read_now["decisions"]
+    assert (decision["lapse_cause"], decision["conditions_expire_on"]) == (
+        "conditions_expired", until
+    )  # fmt: skip
+    await drain(app)
+    [reopened] = receiver.events
+    assert reopened["data"]["reason"]["cause"]["kind"] == "conditions_expired"
+    assert reopened["data"]["reviewers"] == ["ana@example.com"]
+    again = await approve_with_expiry(client, commitment_id, "ana@example.com", until, comment="x")
+    assert again.status_code == 200  # the lapsed approval no longer stands: it may be given anew
+
+
+async def test_an_expired_step_approval_asks_that_step_again(outbound):
+    app, client, _ = outbound
+    commitment_id = await flagged(client, approval_rule="two-step", approval_chain=CHAIN)
+    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    assert (
+        await approve_with_expiry(client, commitment_id, "ana@example.com", until)
+    ).status_code == 200
+    assert (await read(client, commitment_id))["approval"]["next_step"] == "product lead"
+
+    assert await expire(app, client, 3) == 1
+
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "needs_signoff"
+    assert read_now["approval"]["next_step"] == "area reviewer"
+
+
+async def test_an_expired_approval_that_no_longer_stands_just_lapses(outbound):
+    app, client, _ = outbound
+    commitment_id = await flagged(client)
+    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    await approve_with_expiry(client, commitment_id, "ana@example.com", until)
+    recalled = await comment(
+        client, commitment_id, kind="recall", author="ana@example.com", role="pm"
+    )
+    assert recalled.status_code == 200, recalled.text
+
+    assert await expire(app, client, 5) == 0
+    assert (await read(client, commitment_id))["decisions"][0]["lapse_cause"] == "recalled"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"decision": "reject", "comment": "no", "conditions": "x"},
+        {"decision": "approve", "comment": "ok"},  # no conditions to expire
+    ],
+)
+async def test_only_an_approvals_conditions_can_expire(outbound, body):
+    _, client, _ = outbound
+    commitment_id = await flagged(client)
+    response = await client.post(
+        f"/commitments/{commitment_id}/decisions",
+        json={**body, "conditions_expire_on": "2027-01-01", "decided_by": "ana@example.com",
+              "role": "pm"},
+    )  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert (await read(client, commitment_id))["decisions"] == []
