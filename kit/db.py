@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI
 from sqlalchemy import DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -69,6 +70,18 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _terminate_at_once(self: AsyncAdapt_aiosqlite_connection) -> None:
+    """A SQLite connection the pool terminates (a transaction cancelled mid-way, a request
+    whose client went) is stopped at once, not closed gracefully first. SQLAlchemy's
+    graceful close runs shielded in a task of its own; when the force-close beside it has
+    already stopped aiosqlite's thread (0.22.1), that task's `close()` waits in its
+    `finally` for a thread that is gone, and a cancel only moves it to that wait: the event
+    loop's shutdown (`asyncio.run`, uvicorn's exit, a test's teardown) then waits forever.
+    Stopping queues the close on the thread itself, behind what it is running: nothing
+    awaits it, and an open transaction is rolled back as SQLite closes."""
+    self._terminate_force_close()
+
+
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     """An engine for `url`; SQLite files get their folder, WAL, foreign keys, a busy wait."""
     parsed = make_url(url)
@@ -86,6 +99,7 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    AsyncAdapt_aiosqlite_connection.terminate = _terminate_at_once  # type: ignore[method-assign]
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -20,7 +20,7 @@ BOTH = ChainStep(name="leads", approvers=["lead@example.com", "cpo@example.com"]
 def approval(step: str | None, by: str, *, role: str = "pm", **fields) -> Decision:
     values = {
         "decision": "approve", "step": step, "decided_by": by, "on_behalf_of": None,
-        "role": role, "recalled": False, "conflicts": (CUSTOM,),
+        "role": role, "lapsed": False, "conflicts": (CUSTOM,),
     }  # fmt: skip
     return Decision(**{**values, **fields})
 
