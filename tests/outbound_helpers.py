@@ -74,6 +74,7 @@ ALL_TYPES = [
     "commitment.info_requested",
     "commitment.answered",
     "commitment.reassigned",
+    "commitment.step_approved",
     "deal.gate_changed",
     "deal.breach_recorded",
     "signoff.reminder",

@@ -112,6 +112,9 @@ def test_a_recalled_rejection_or_approval_does_not_count():
     recalled_approval = replace(first, lapsed=True)
     assert progress([AREA, LEAD], [recalled_approval], [CUSTOM]).next_index == 0
 
+    given_again = approval("area reviewer", "ben@x.io")
+    assert progress([AREA, LEAD], [recalled_approval, given_again], [CUSTOM]).next_index == 1
+
 
 def test_only_the_steps_whose_approval_no_longer_covers_are_asked_again():
     """Step one approved custom work and the roadmap's decline of RM-9; step two only the

@@ -297,3 +297,25 @@ async def test_only_an_approvals_conditions_can_expire(outbound, body):
     )  # fmt: skip
     assert response.status_code == 422, response.text
     assert (await read(client, commitment_id))["decisions"] == []
+
+
+# The next step is asked ----------------------------------------------------------------------
+
+
+async def test_a_step_approved_asks_the_next_steps_approvers(outbound):
+    app, client, receiver = outbound
+    await subscribe(client, receiver, "commitment.step_approved", "commitment.approved")
+    commitment_id = await flagged(client, approval_rule="two-step", approval_chain=CHAIN)
+
+    assert (await decide(client, commitment_id)).status_code == 200  # ana, the area's
+    await drain(app)
+    [asked] = receiver.events
+    assert asked["type"] == "commitment.step_approved"
+    assert asked["data"]["reviewers"] == ["lead@example.com"]
+    assert (asked["data"]["decision"]["decided_by"], asked["data"]["decision"]["step"]) == (
+        "ana@example.com", "area reviewer"
+    )  # fmt: skip
+
+    assert (await decide(client, commitment_id, by="lead@example.com")).status_code == 200
+    await drain(app)
+    assert receiver.types() == ["commitment.step_approved", "commitment.approved"]

@@ -38,6 +38,8 @@ S, E = ReviewStatus, EventType
         (S.needs_attention, S.needs_attention, False, None),
         (S.info_requested, S.needs_signoff, False, E.commitment_info_requested),
         (S.info_requested, S.info_requested, False, None),
+        # Not said to be answered: back in the queue another way (a recall, a CRM change).
+        (S.needs_signoff, S.info_requested, False, E.commitment_flagged),
     ],
 )
 def test_an_event_goes_out_only_when_what_was_told_changes(status, announced, reopened, expected):

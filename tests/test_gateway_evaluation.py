@@ -501,3 +501,11 @@ def test_every_conflict_on_a_linked_item_carries_its_key_and_date_codes_their_da
         if conflict.code in DATE_CODES:
             assert conflict.evidence["planned_end"] == linked.planned_end
             assert conflict.evidence["promised_by"] == commitment.promised_by
+
+
+def test_the_area_that_reviews_a_promise_is_its_items_else_the_triage_area():
+    policy = Policy(triage_area="deal-desk")
+    assert policy.review_area(item(area="identity")) == "identity"
+    assert policy.review_area(item(area=None)) == "deal-desk"
+    assert policy.review_area(item(area="")) == "deal-desk"
+    assert policy.review_area(None) == "deal-desk"

@@ -75,6 +75,7 @@ def test_who_may_decide_now_is_told_first_as_the_reviewers_directory_says():
               "reviewers": ["ana@example.com", "Ben@example.com"]}  # fmt: skip
     assert emails(E.commitment_flagged, routed) == {"ana@example.com", "ben@example.com"}
     assert emails(E.commitment_reassigned, routed) == {"ana@example.com", "ben@example.com"}
+    assert emails(E.commitment_step_approved, routed) == {"ana@example.com", "ben@example.com"}
     assert emails(E.commitment_reassigned, data(item_owner="pm@example.com")) == {
         "pm@example.com"
     }  # no reviewer known: as before

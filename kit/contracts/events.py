@@ -45,6 +45,7 @@ class EventType(StrEnum):
     commitment_info_requested = "commitment.info_requested"
     commitment_answered = "commitment.answered"
     commitment_reassigned = "commitment.reassigned"
+    commitment_step_approved = "commitment.step_approved"
     deal_gate_changed = "deal.gate_changed"
     deal_breach_recorded = "deal.breach_recorded"
     signoff_reminder = "signoff.reminder"
@@ -70,6 +71,9 @@ EVENT_DESCRIPTIONS = {
     EventType.commitment_reassigned: "The step of its approval whose turn it is was handed to "
     "another reviewer (`comment` names the assignee and why): by a reviewer, or by the "
     "policy's escalation of an overdue sign-off.",
+    EventType.commitment_step_approved: "A step of the commitment's approval chain was "
+    "approved (`decision`); it still awaits sign-off, now from the next step's approvers "
+    "(`reviewers`).",
     EventType.deal_gate_changed: "The deal's readiness to close was first known, or flipped "
     "between ready and not ready; with the blocking commitments.",
     EventType.deal_breach_recorded: "The CRM reported the deal won while it was not ready.",
@@ -509,6 +513,23 @@ EXAMPLE_DATA: dict[EventType, dict] = {
             "created_at": "2026-11-21T11:30:00Z",
         },
         "reviewers": ["ben@example.com", "ana@example.com"],
+    },
+    EventType.commitment_step_approved: {
+        "deal": _DEAL,
+        "commitment": _COMMITMENT,
+        "gate": _GATE,
+        "decision": {
+            "id": "1b2c3d4e-5f60-4718-92a3-b4c5d6e7f809",
+            "evaluation_id": "0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d",
+            "decision": "approve",
+            "comment": "Fine for the pilot.",
+            "conditions": "",
+            "decided_by": "ana@example.com",
+            "role": "pm",
+            "decided_at": "2026-11-21T11:00:00Z",
+            "step": "area reviewer",
+        },
+        "reviewers": ["lead@example.com"],
     },
     EventType.commitment_cleared: {
         "deal": _DEAL,

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kit.contracts.commitments import CommentRead, ReviewStatus
+from kit.contracts.commitments import CommentRead, DecisionRead, ReviewStatus
 from kit.contracts.events import (
     ENVELOPES,
     Breach,
@@ -319,10 +319,17 @@ async def _routed(connection: AsyncConnection, commitment_id: str) -> Row:
     ).one()
 
 
-async def write_reassigned_event(
-    connection: AsyncConnection, commitment_id: str, comment: CommentRead, now: datetime
+async def write_review_event(
+    connection: AsyncConnection,
+    kind: EventType,
+    commitment_id: str,
+    now: datetime,
+    *,
+    comment: CommentRead | None = None,
+    decision: DecisionRead | None = None,
 ) -> None:
-    """commitment.reassigned (questions.py, alerts.py); the deal's row must be locked."""
+    """An event of the review that no change of status calls for: commitment.reassigned
+    (questions.py), commitment.step_approved (reviews.py). The deal's row must be locked."""
     row = await _routed(connection, commitment_id)
     listed = as_listed(row)
     turn = (await approvals.turns(connection, [row])).get(commitment_id)
@@ -334,11 +341,12 @@ async def write_reassigned_event(
         item_owner=row.item_owner,
         item_area=row.item_area,
         comment=comment,
+        decision=decision,
         reviewers=turn.reviewers if turn else [],
     )
     await write_event(
         connection,
-        EventType.commitment_reassigned,
+        kind,
         data,
         deal_id=listed.deal_id,
         commitment_id=commitment_id,

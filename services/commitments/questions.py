@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.approvals import AREA_STEP
 from kit.contracts.commitments import CommentCreate, CommentRead, DecisionRead
+from kit.contracts.events import EventType
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError, field_problem
 from services.commitments import approvals, lifecycle, reviewers
 from services.commitments.lifecycle import Event, ReviewStatus, TransitionRefused
-from services.commitments.outbox import announce, write_reassigned_event
+from services.commitments.outbox import announce, write_review_event
 from services.commitments.records import latest_comment, latest_decision, lock_commitment
 from services.commitments.reviews import evaluation_interrupted
 from services.commitments.tables import commitment_comments, commitments, decision_lapses
@@ -115,7 +116,9 @@ async def add(
     await connection.execute(update(commitments).where(commitments.c.id == row.id).values(values))
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
     if data.kind == "reassignment":
-        await write_reassigned_event(connection, row.id, comment, now)
+        await write_review_event(
+            connection, EventType.commitment_reassigned, row.id, now, comment=comment
+        )
 
 
 async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCreate) -> bool:

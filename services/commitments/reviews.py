@@ -22,6 +22,7 @@ from kit.contracts.commitments import (
     EvaluationCreate,
     EvaluationRecorded,
 )
+from kit.contracts.events import EventType
 from kit.db import utcnow
 from kit.etags import require_if_match, strong_etag
 from kit.problems import ProblemError, not_found
@@ -36,7 +37,7 @@ from services.commitments.lifecycle import (
     evaluation_event,
     uncovered,
 )
-from services.commitments.outbox import announce
+from services.commitments.outbox import announce, write_review_event
 from services.commitments.records import get_commitment, latest_decision, lock_commitment
 from services.commitments.tables import commitments, deals, decisions, evaluations
 
@@ -433,6 +434,14 @@ async def decide(
     values.update(evaluation_interrupted(row, now, cause={"kind": "decision"}))
     await _update(connection, row.id, values)
     await announce(connection, row.deal_id, now, commitment_ids=[row.id])
+    if event is Event.step_approved:  # no status to tell: the next step is asked
+        await write_review_event(
+            connection,
+            EventType.commitment_step_approved,
+            row.id,
+            now,
+            decision=await latest_decision(connection, row.id),
+        )
 
 
 def _completes(state: approvals.ChainState, data: DecisionCreate, acting: approvals.Acting) -> bool:

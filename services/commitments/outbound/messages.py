@@ -17,6 +17,7 @@ TITLES = {
     E.commitment_info_requested: "A reviewer asks",
     E.commitment_answered: "Answered, awaiting sign-off",
     E.commitment_reassigned: "Reassigned to you: sign-off awaited",
+    E.commitment_step_approved: "Your step is next: sign-off awaited",
     E.signoff_reminder: "Reminder: sign-off awaited",
     E.signoff_overdue: "Overdue: sign-off past its SLA",
 }

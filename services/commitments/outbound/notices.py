@@ -5,8 +5,8 @@ Who hears what (DESIGN.md "Events out", issue 10):
 - who may decide it now (the approvers of its chain's step whose turn it is, from the
   reviewers directory, or whoever it was reassigned to); with none known, the PM of the
   linked roadmap item, or else the area's PMs from the settings (`*` names those for
-  promises with no item or no known PM): flagged, reopened, answered, reassigned,
-  reminder, overdue;
+  promises with no item or no known PM): flagged, reopened, answered, reassigned, a step
+  approved (the next step's approvers), reminder, overdue;
 - the deal's owner (the rep): approved, rejected, reopened, a reviewer's question
   (info_requested), and a record to fix in the CRM (needs_attention);
 - the escalation contacts of those reviewers (directory) and the escalation address:
@@ -32,6 +32,7 @@ PEOPLE_EVENTS = (
     E.commitment_info_requested,
     E.commitment_answered,
     E.commitment_reassigned,
+    E.commitment_step_approved,
     E.signoff_reminder,
     E.signoff_overdue,
 )
@@ -40,6 +41,7 @@ TO_REVIEWERS = {
     E.commitment_reopened,
     E.commitment_answered,
     E.commitment_reassigned,
+    E.commitment_step_approved,
     E.signoff_reminder,
     E.signoff_overdue,
 }
