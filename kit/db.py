@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+from aiosqlite import core as aiosqlite_core
 from fastapi import Depends, FastAPI
 from sqlalchemy import DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,8 +79,27 @@ def _terminate_at_once(self: AsyncAdapt_aiosqlite_connection) -> None:
     `finally` for a thread that is gone, and a cancel only moves it to that wait: the event
     loop's shutdown (`asyncio.run`, uvicorn's exit, a test's teardown) then waits forever.
     Stopping queues the close on the thread itself, behind what it is running: nothing
-    awaits it, and an open transaction is rolled back as SQLite closes."""
-    self._terminate_force_close()
+    awaits it, and an open transaction is rolled back as SQLite closes. Queued with no
+    future to resolve (aiosqlite's own `stop()` makes one), so a thread finishing after
+    its event loop closed has nothing to tell it; should aiosqlite's queue move, its
+    `stop()` serves instead."""
+    connection = self._connection
+    queue, stop = (
+        getattr(connection, "_tx", None),
+        getattr(aiosqlite_core, "_STOP_RUNNING_SENTINEL", None),
+    )
+    if queue is None or stop is None:
+        self._terminate_force_close()
+        return
+    connection._running = False
+
+    def close_and_stop() -> object:
+        if connection._connection is not None:
+            connection._connection.close()
+            connection._connection = None
+        return stop
+
+    queue.put_nowait((None, close_and_stop))
 
 
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:

@@ -319,3 +319,106 @@ async def test_a_step_approved_asks_the_next_steps_approvers(outbound):
     assert (await decide(client, commitment_id, by="lead@example.com")).status_code == 200
     await drain(app)
     assert receiver.types() == ["commitment.step_approved", "commitment.approved"]
+
+
+# Review of the chain rules -------------------------------------------------------------------
+
+ALL = [{"name": "leads", "approvers": ["lead@example.com", "ben@example.com"], "require": "all"}]
+
+
+async def test_a_step_needing_each_of_its_approvers_cannot_be_handed_to_one(outbound):
+    _, client, _ = outbound
+    commitment_id = await flagged(client, approval_rule="all", approval_chain=ALL)
+
+    handed = await comment(
+        client, commitment_id, kind="reassignment", assignee="ana@example.com",
+        author="lead@example.com", role="pm",
+    )  # fmt: skip
+
+    assert handed.status_code == 409, handed.text
+    assert (await read(client, commitment_id))["comments"] == []
+
+
+async def test_only_an_approver_of_the_turn_hands_it_over_and_only_for_that_turn(outbound):
+    _, client, _ = outbound
+    commitment_id = await flagged(client, approval_rule="two-step", approval_chain=CHAIN)
+    body = {"kind": "reassignment", "assignee": "ben@example.com", "role": "pm"}
+
+    later = await comment(client, commitment_id, author="lead@example.com", **body)
+    assert later.status_code == 403, later.text  # the lead's step is not the turn
+
+    assert (
+        await comment(client, commitment_id, author="ana@example.com", **body)
+    ).status_code == 200
+    assert (await decide(client, commitment_id, by="ben@example.com")).status_code == 200
+    read_now = await read(client, commitment_id)
+    assert read_now["approval"]["next_step"] == "product lead"
+    assert read_now["approval"]["assigned_to"] is None  # that turn is over
+
+
+async def test_recalling_again_after_deciding_again_recalls_again(outbound):
+    _, client, _ = outbound
+    commitment_id = await flagged(client, approval_rule="two-step", approval_chain=CHAIN)
+    recall = {"kind": "recall", "author": "ana@example.com", "role": "pm"}
+
+    for _ in range(2):
+        assert (await decide(client, commitment_id)).status_code == 200
+        assert (await read(client, commitment_id))["approval"]["next_step"] == "product lead"
+        assert (await comment(client, commitment_id, **recall)).status_code == 200
+        assert (await read(client, commitment_id))["approval"]["next_step"] == "area reviewer"
+
+    assert [d["lapse_cause"] for d in (await read(client, commitment_id))["decisions"]] == [
+        "recalled", "recalled"
+    ]  # fmt: skip
+
+
+async def test_an_expired_approval_beside_another_that_still_holds_moves_nothing(outbound):
+    app, client, _ = outbound
+    commitment_id = await flagged(client, approval_rule="all", approval_chain=ALL)
+    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    await approve_with_expiry(client, commitment_id, "lead@example.com", until)
+    assert (await decide(client, commitment_id, by="ben@example.com")).status_code == 200
+    assert (await read(client, commitment_id))["review_status"] == "approved"
+
+    assert await expire(app, client, 4) == 1  # lead's half of the step lapsed: asked again
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "needs_signoff"
+    assert read_now["approval"]["steps"][0]["awaiting"] == ["lead@example.com"]
+
+
+async def test_an_expired_approval_that_no_longer_counts_moves_nothing(outbound):
+    """Lead approved a plan of 1 April until a day; the item slipped, and Ben approved the
+    slip with no end. Lead's approval no longer covers anything: its expiry lapses it alone."""
+    app, client, _ = outbound
+    any_of = [{"name": "leads", "approvers": ["lead@example.com", "ben@example.com"]}]
+    chain = {"approval_rule": "any", "approval_chain": any_of}
+    commitment_id = await flagged(client, **chain)
+    until = (utcnow() + timedelta(days=3)).date().isoformat()
+    await approve_with_expiry(client, commitment_id, "lead@example.com", until)
+    slipped = await evaluate(client, commitment_id, slip("2027-05-01"), **chain)
+    assert slipped.json()["review_status"] == "needs_signoff"
+    assert (await decide(client, commitment_id, by="ben@example.com")).status_code == 200
+
+    assert await expire(app, client, 4) == 0
+    read_now = await read(client, commitment_id)
+    assert read_now["review_status"] == "approved"
+    assert [d["lapse_cause"] for d in read_now["decisions"]] == ["conditions_expired", None]
+
+
+async def test_an_approver_stood_in_for_at_one_step_approves_no_other(outbound):
+    _, client, _ = outbound
+    away = {"from": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z",
+            "delegate": "ben@example.com"}  # fmt: skip
+    put = await client.put(
+        "/reviewers/lead@example.com", json={"areas": ["leads"], "out_of_office": away}
+    )
+    assert put.status_code == 200, put.text
+    two = [{"name": "first", "approvers": ["lead@example.com"]},
+           {"name": "second", "approvers": ["lead@example.com", "cpo@example.com"]}]  # fmt: skip
+    commitment_id = await flagged(client, approval_rule="two", approval_chain=two)
+
+    stood_in = await decide(client, commitment_id, by="ben@example.com")
+    assert stood_in.status_code == 200, stood_in.text
+    again = await decide(client, commitment_id, by="lead@example.com", comment="second")
+    assert again.status_code == 403, again.text
+    assert "approved the step 'first'" in again.json()["detail"]

@@ -221,3 +221,24 @@ async def test_items_made_before_the_search_rows_stay_searchable_and_deletable(t
             assert list(found.scalars()) == ["RM-2"]
     finally:
         await engine.dispose()
+
+
+async def test_a_decision_recalled_before_lapses_were_kept_stays_recalled(
+    commitments, commitments_db_url
+):
+    """Revision 0008 keeps the decisions recalled under 0007 as lapsed: they must not count
+    again in an approval chain."""
+    commitment_id = await needing_signoff(commitments)
+    assert (await decide(commitments, commitment_id)).status_code == 200
+    recall = {"kind": "recall", "body": "", "author": "ana@example.com", "role": "pm"}
+    response = await commitments.post(f"/commitments/{commitment_id}/comments", json=recall)
+    assert response.status_code == 200, response.text
+    engine = create_engine(commitments_db_url)
+    try:
+        await downgrade(engine, COMMITMENTS_MIGRATIONS, "0007")
+        await upgrade(engine, COMMITMENTS_MIGRATIONS)
+        async with engine.connect() as connection:
+            lapsed = (await connection.execute(text("SELECT cause FROM decision_lapses"))).all()
+    finally:
+        await engine.dispose()
+    assert lapsed == [("recalled",)]

@@ -134,7 +134,8 @@ async def _escalate(
     connection: AsyncConnection, commitment_id: str, request: SignoffAlertRequest, sla: timedelta
 ) -> None:
     """The policy's escalation, in a savepoint: one it cannot take (the commitment moved
-    under it) is logged and undone alone; the alert stands."""
+    under it, or anything failing) is logged and undone alone; the alert stands, and the
+    round goes on."""
     savepoint = await connection.begin_nested()
     try:
         await escalation.escalate(connection, commitment_id, request.overdue_action, sla)
@@ -144,5 +145,9 @@ async def _escalate(
             "escalation not taken",
             extra={"commitment_id": commitment_id, "reason": refusal.detail},
         )
+        return
+    except Exception:
+        await savepoint.rollback()
+        logger.exception("escalation failed", extra={"commitment_id": commitment_id})
         return
     await savepoint.commit()

@@ -241,15 +241,26 @@ async def may_act(
     role: str,
     now: datetime,
     approving: bool,
+    at_turn_only: bool = False,
 ) -> Acting | None:
-    """At which step `person` approves (`approving`), or rejects or asks; refused with 403
-    (not theirs) or 409 (an approval before its step's turn). None: nothing to decide (no
-    evaluation, or the chain is complete): the lifecycle answers that."""
+    """At which step `person` approves (`approving`), or rejects, asks or (`at_turn_only`:
+    only at the step whose turn it is) reassigns; refused with 403 (not theirs) or 409 (an
+    approval before its step's turn). None: nothing to decide (no evaluation, or the chain
+    complete with an admin deciding): the lifecycle answers that."""
     if state is None:
         return None
     turn = state.progress.next_index
     if turn is None:
-        return None
+        if role in chains.OVERRIDING_ROLES:
+            return None
+        # Awaiting sign-off with every step approved (a recalled rejection revived them):
+        # nobody's turn, so only an admin decides it.
+        raise ProblemError(
+            409,
+            "Every step of this promise's approval chain stands approved; only an admin "
+            "decides it now.",
+            kind="conflict",
+        )
     if role in chains.OVERRIDING_ROLES:
         return Acting(step=state.chain[turn].name, on_behalf_of=None)
     if approving:
@@ -263,7 +274,8 @@ async def may_act(
     if person == state.assignee:
         return Acting(step=state.chain[turn].name, on_behalf_of=None)
     refusals: list[str] = []
-    for index in range(turn, len(state.chain)):
+    last = turn if at_turn_only else len(state.chain) - 1
+    for index in range(turn, last + 1):
         progress = state.progress.steps[index]
         if progress.done:
             continue
@@ -276,6 +288,14 @@ async def may_act(
                     "which awaits its approval first.",
                     kind="conflict",
                 )
+            if approving and acting.on_behalf_of is not None:
+                stood_for = state.progress.approved_by(acting.on_behalf_of)
+                if stood_for is not None:
+                    raise ProblemError(
+                        403,
+                        f"{acting.on_behalf_of}, whom {person} stands in for, approved the "
+                        f"step '{stood_for}' already; each step needs an approver of its own.",
+                    )
             return acting
         refusals.append(reason)
     raise ProblemError(403, refusals[0])

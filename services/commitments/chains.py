@@ -67,9 +67,9 @@ class Progress:
         return next((i for i, step in enumerate(self.steps) if not step.done), None)
 
     def approved_by(self, person: str) -> str | None:
-        """The step `person` approved in this chain (for themselves or on someone's behalf)."""
+        """The step `person` approved in this chain, themselves or through a delegate."""
         for progress in self.steps:
-            if any(person == approval.decided_by for approval in progress.approvals):
+            if any(approval.acts_for(person) for approval in progress.approvals):
                 return progress.step.name
         return None
 

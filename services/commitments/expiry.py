@@ -4,12 +4,14 @@
 reopened with that reason and told as `commitment.reopened`; one still awaiting sign-off
 (a step of its chain approved with conditions) has that step asked again.
 
-Only an approval that still stands reopens anything; an expired one that no longer counts
-(rejected since, recalled, a CRM change since rejected it) just lapses, so it is not found
-again. Called periodically by the gateway (every replica may: each commitment is locked,
-and a lapse is recorded once).
+Only an approval that still completes a step, and without which the chain is no longer
+complete, moves anything; an expired one that no longer counts (rejected since,
+recalled, no longer covering what is found, or beside another approval of its step)
+just lapses, so it is not found again. Called periodically by the gateway (every replica
+may: each commitment is locked, and a lapse is recorded once).
 """
 
+import logging
 from datetime import date, datetime
 
 from sqlalchemy import select, update
@@ -24,6 +26,7 @@ from services.commitments.reviews import evaluation_interrupted
 from services.commitments.tables import commitments, decision_lapses, decisions
 
 d = decisions.c
+logger = logging.getLogger(__name__)
 HELD = (ReviewStatus.approved, ReviewStatus.needs_signoff, ReviewStatus.info_requested)
 
 
@@ -51,7 +54,15 @@ async def lapse_expired(connection: AsyncConnection, today: date, now: datetime,
     )
     moved = 0
     for commitment_id in due:
-        moved += await _lapse(connection, commitment_id, today, now)
+        # Each on its own: one that fails is logged and undone alone, the round goes on.
+        savepoint = await connection.begin_nested()
+        try:
+            moved += await _lapse(connection, commitment_id, today, now)
+        except Exception:
+            await savepoint.rollback()
+            logger.exception("expiry failed", extra={"commitment_id": commitment_id})
+            continue
+        await savepoint.commit()
     return moved
 
 
@@ -78,9 +89,15 @@ async def _lapse(
             .values(decision_id=decision.id, lapsed_at=now, cause="conditions_expired")
             .on_conflict_do_nothing(index_elements=["decision_id"])
         )
-    standing = set(map(id, chains.standing(state.decisions)))
-    counted = [decision for decision in expired if id(decision) in standing]
+    # Only an approval that completes a step now moves anything, and only when the chain is
+    # no longer complete without it (another approval may complete that step as well).
+    counting = {id(a) for step in state.progress.steps for a in step.approvals}
+    counted = [decision for decision in expired if id(decision) in counting]
     if not counted:
+        return 0
+    lapsed = {id(decision) for decision in expired}
+    rest = [decision for decision in state.decisions if id(decision) not in lapsed]
+    if chains.progress(state.chain, rest, state.needing).complete:
         return 0
     try:
         transition = lifecycle.apply(ReviewStatus(row.review_status), Event.conditions_expired)

@@ -57,7 +57,14 @@ async def add(
     state = await approvals.state_of(connection, row)
     if data.kind in ("question", "reassignment") and data.role != "system":
         await approvals.may_act(
-            connection, state, person=data.author, role=data.role, now=now, approving=False
+            connection,
+            state,
+            person=data.author,
+            role=data.role,
+            now=now,
+            approving=False,
+            # Only an approver of the step whose turn it is hands that step over.
+            at_turn_only=data.kind == "reassignment",
         )
     if (
         data.kind == "reassignment"
@@ -96,10 +103,7 @@ async def add(
             work_cause={"kind": "recall"},
         )
     if data.kind == "reassignment":
-        assert state is not None  # awaiting sign-off: evaluated
-        turn = state.progress.next_index
-        step = state.chain[turn if turn is not None else -1].name
-        values.update(assigned_to=data.assignee, assigned_step=step)
+        values.update(assigned_to=data.assignee, assigned_step=_handed_over(state))
     values.update(evaluation_interrupted(row, now, cause=None))
     comment = CommentRead(
         id=str(uuid.uuid4()),
@@ -121,9 +125,38 @@ async def add(
         )
 
 
+def _handed_over(state: approvals.ChainState | None) -> str:
+    """The step a reassignment hands over: the one whose turn it is. A step that needs each
+    of its named approvers cannot go to one person (409)."""
+    turn = None if state is None else state.progress.next_index
+    if state is None or turn is None:
+        raise ProblemError(
+            409, "The commitment cannot take this: no step awaits approval.", kind="conflict"
+        )
+    step = state.chain[turn]
+    if step.require == "all":
+        raise ProblemError(
+            409,
+            f"The step '{step.name}' needs each of its approvers ({', '.join(step.approvers)}); "
+            "it cannot be handed to one person.",
+            kind="conflict",
+        )
+    return step.name
+
+
 async def _repeats_latest(connection: AsyncConnection, row: Row, data: CommentCreate) -> bool:
     if ReviewStatus(row.review_status) not in LEADS_TO[data.kind]:
         return False
+    if data.kind == "recall":
+        # Repeated only while the latest decision is the one this author recalled: once
+        # they decided again, the same words recall that decision.
+        decided = await latest_decision(connection, row.id)
+        if (
+            decided is None
+            or decided.lapse_cause != "recalled"
+            or decided.decided_by != data.author
+        ):
+            return False
     latest = await latest_comment(connection, row.id)
     return latest is not None and (latest.kind, latest.author, latest.body, latest.assignee) == (
         data.kind,

@@ -310,6 +310,9 @@ def _decide(
         "current_evaluation_id": evaluation_id,
         "version": row.version + 1,
         "updated_at": now,
+        # A new evaluation, a new chain to go through: no earlier turn stays handed over.
+        "assigned_to": None,
+        "assigned_step": None,
     }
     if transition.reopened:
         reasons = uncovered(approved or [], needing)
@@ -425,6 +428,9 @@ async def decide(
         "status_changed_at": now,
         "version": row.version + 1,
         "updated_at": now,
+        # A reassignment hands over one turn: whatever the decision, that turn is over.
+        "assigned_to": None,
+        "assigned_step": None,
     }
     if event is not Event.step_approved:  # the standing approval: this one, or none
         values["reopen_reason"] = None

@@ -23,16 +23,14 @@ NEW_KINDS = OLD_KINDS + ", 'reassignment'"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("commitments") as table:
-        table.add_column(sa.Column("assigned_to", sa.String(length=254), nullable=True))
-        table.add_column(sa.Column("assigned_step", sa.String(length=64), nullable=True))
+    op.add_column("commitments", sa.Column("assigned_to", sa.String(length=254), nullable=True))
+    op.add_column("commitments", sa.Column("assigned_step", sa.String(length=64), nullable=True))
     with op.batch_alter_table("commitment_comments") as table:
         table.add_column(sa.Column("assignee", sa.String(length=254), nullable=True))
         table.drop_constraint(op.f("ck_commitment_comments_kind"), type_="check")
         table.create_check_constraint(op.f("ck_commitment_comments_kind"), f"kind IN ({NEW_KINDS})")
-    with op.batch_alter_table("evaluations") as table:
-        table.add_column(sa.Column("approval_rule", sa.String(length=64), nullable=True))
-        table.add_column(sa.Column("approval_chain", sa.JSON(), nullable=True))
+    op.add_column("evaluations", sa.Column("approval_rule", sa.String(length=64), nullable=True))
+    op.add_column("evaluations", sa.Column("approval_chain", sa.JSON(), nullable=True))
     # Not a batch: on SQLite that copies the table and loses its append-only triggers.
     op.execute("ALTER TABLE decisions ADD COLUMN step VARCHAR(64)")
     op.execute("ALTER TABLE decisions ADD COLUMN conditions_expire_on DATE")
@@ -51,6 +49,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_decision_lapses")),
     )
+    # A recall before this revision only cleared the standing approval: the decision it
+    # recalled (its author's latest before the recall) is kept as lapsed, so it does not
+    # count again.
+    op.execute(
+        "INSERT INTO decision_lapses (decision_id, lapsed_at, cause) "
+        "SELECT target, MIN(recalled_at), 'recalled' FROM ("
+        "  SELECT c.created_at AS recalled_at, ("
+        "    SELECT d.id FROM decisions d WHERE d.commitment_id = c.commitment_id"
+        "    AND d.decided_by = c.author AND d.decided_at <= c.created_at"
+        "    ORDER BY d.decided_at DESC, d.id DESC LIMIT 1) AS target"
+        "  FROM commitment_comments c WHERE c.kind = 'recall') recalls "
+        "WHERE target IS NOT NULL GROUP BY target"
+    )
 
 
 def downgrade() -> None:
@@ -59,12 +70,11 @@ def downgrade() -> None:
         table.drop_constraint(op.f("ck_commitment_comments_kind"), type_="check")
         table.create_check_constraint(op.f("ck_commitment_comments_kind"), f"kind IN ({OLD_KINDS})")
         table.drop_column("assignee")
-    with op.batch_alter_table("commitments") as table:
-        table.drop_column("assigned_step")
-        table.drop_column("assigned_to")
+    # Not a batch: on SQLite that copies the table, which rows of others refer to.
+    op.execute("ALTER TABLE commitments DROP COLUMN assigned_step")
+    op.execute("ALTER TABLE commitments DROP COLUMN assigned_to")
     op.drop_table("decision_lapses")
     op.execute("ALTER TABLE decisions DROP COLUMN conditions_expire_on")
     op.execute("ALTER TABLE decisions DROP COLUMN step")
-    with op.batch_alter_table("evaluations") as table:
-        table.drop_column("approval_chain")
-        table.drop_column("approval_rule")
+    op.execute("ALTER TABLE evaluations DROP COLUMN approval_chain")
+    op.execute("ALTER TABLE evaluations DROP COLUMN approval_rule")
