@@ -324,11 +324,13 @@ async def recall(
     "/commitments/{commitment_id:uuid_text}/reassignment",
     tags=["commitments"],
     summary="Hand the step whose turn it is to another reviewer",
-    description="Whoever may decide the commitment may reassign it (see the decision), to "
-    "someone in the reviewers directory (else 422): the assignee may then act at that step "
-    "(shown as `approval.assigned_to` and first of `approval.next_approvers`). The "
-    "reassignment joins the thread and `commitment.reassigned` tells the assignee. 409 "
-    "unless it awaits sign-off or an answer; If-Match honoured (412).",
+    description="An approver of the step whose turn it is (see the decision), or an admin, "
+    "hands that step to someone in the reviewers directory (else 422): the assignee may "
+    "then act at it until the turn ends (a decision, or a new evaluation), shown as "
+    "`approval.assigned_to` and first of `approval.next_approvers`. The reassignment joins "
+    "the thread and `commitment.reassigned` tells the assignee. 409 unless it awaits "
+    "sign-off or an answer, and for a step that needs each of its approvers; If-Match "
+    "honoured (412).",
     response_model=CommitmentRead,
     responses=with_etag(problem_responses(403, 404, 409, 412, 413, 422)),
 )
