@@ -158,7 +158,7 @@ def test_who_approved_which_step():
 
     assert found.approved_by("ana@x.io") == "area reviewer"
     assert found.approved_by("ben@x.io") == "product lead"
-    assert found.approved_by("lead@example.com") is None  # stood in for, did not approve
+    assert found.approved_by("lead@example.com") == "product lead"  # through a delegate
     assert found.approved_by("cpo@example.com") is None
 
 

@@ -27,6 +27,7 @@ from services.commitments.tables import decision_lapses, decisions, evaluations
 from services.commitments.tables import reviewers as directory
 
 d = decisions.c
+AWAITING = ("needs_signoff", "info_requested")
 
 
 def needing_signoff(conflicts: Iterable[Conflict]) -> list[SignoffConflict]:
@@ -118,6 +119,7 @@ class ChainState:
     progress: chains.Progress
     assigned_to: str | None = None  # whom the step `assigned_step` was handed to
     assigned_step: str | None = None
+    status: str | None = None  # the commitment's review status
 
     def with_approval(self, approval: chains.Decision) -> chains.Progress:
         return chains.progress(self.chain, [*self.decisions, approval], self.needing)
@@ -152,6 +154,7 @@ def _state(row: Row, current: Row, taken: list[chains.Decision]) -> ChainState:
         progress=chains.progress(chain, taken, needing),
         assigned_to=getattr(row, "assigned_to", None),
         assigned_step=getattr(row, "assigned_step", None),
+        status=getattr(row, "review_status", None),
     )
 
 
@@ -251,7 +254,7 @@ async def may_act(
         return None
     turn = state.progress.next_index
     if turn is None:
-        if role in chains.OVERRIDING_ROLES:
+        if role in chains.OVERRIDING_ROLES or state.status not in AWAITING:
             return None
         # Awaiting sign-off with every step approved (a recalled rejection revived them):
         # nobody's turn, so only an admin decides it.
