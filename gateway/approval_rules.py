@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from kit.contracts.approvals import Chain, ChainStep, default_chain
-from kit.contracts.commitments import AMOUNT_PATTERN, CommitmentKind, Source
+from kit.contracts.commitments import AMOUNT_PATTERN, CommitmentKind, ConflictCode, Source
 from kit.contracts.reviewers import same_area
 from kit.types import text
 
@@ -31,7 +31,7 @@ class RuleMatch(BaseModel):
         "in a currency not named does not match. Amounts are never converted.",
     )
     kinds: list[CommitmentKind] = Field(default_factory=list)
-    conflict_codes: list[str] = Field(
+    conflict_codes: list[ConflictCode] = Field(
         default_factory=list, description="Any of these among the conflicts needing sign-off."
     )
     sources: list[Source] = Field(default_factory=list)

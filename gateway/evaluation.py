@@ -23,12 +23,11 @@ Where DESIGN.md is silent, the rules here chose:
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from gateway.approval_rules import ApprovalRule
+from kit.contracts.events import EscalationAction
 from kit.fingerprint import conflict_fingerprint
-
-if TYPE_CHECKING:
-    from gateway.approval_rules import ApprovalRule
 
 Severity = Literal["blocker", "warning"]
 LINK_NEEDED = frozenset({"feature", "integration"})
@@ -47,8 +46,8 @@ class Policy:
     reminder_fractions: tuple[float, ...] = (0.5, 0.9)  # of the SLA, when reminders go out
     triage_area: str = "triage"  # who reviews a promise no roadmap item gives an area
     # Not read by the rules: which approval chain a flagged promise goes through.
-    approval_rules: tuple["ApprovalRule", ...] = ()
-    escalation_action: str = "notify"  # what an overdue sign-off does (signoff_alerts.py)
+    approval_rules: tuple[ApprovalRule, ...] = ()
+    escalation_action: EscalationAction = "notify"  # what an overdue sign-off does
 
     def review_area(self, item: "RoadmapItem | None") -> str:
         """The area whose reviewers decide a promise on `item` (the reviewers directory)."""

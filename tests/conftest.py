@@ -18,7 +18,8 @@ from services.roadmap.app import MIGRATIONS as ROADMAP_MIGRATIONS
 from services.roadmap.app import create_app as create_roadmap_app
 from services.roadmap.settings import RoadmapSettings
 from tests.gateway_helpers import HUBSPOT_SECRET, JWT_SECRET, WEBHOOK_SECRET, Switch
-from tests.support.clients import client_of
+from tests.outbound_helpers import Receiver
+from tests.support.clients import client_of, running
 from tests.support.databases import (
     TemplateDatabases,
     postgres_copy,
@@ -142,6 +143,19 @@ async def commitments(commitments_app) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the running commitments app, carrying the service token."""
     async with client_of(commitments_app, SERVICE_TOKEN) as client:
         yield client
+
+
+@pytest.fixture
+async def outbound(commitments_db_url: str):
+    """The commitments service with its dispatcher stopped (the tests dispatch), and a
+    receiver of its webhooks: (app, client, receiver)."""
+    receiver = Receiver()
+    app = create_commitments_app(
+        commitments_settings(commitments_db_url, dispatch_interval_seconds=0),
+        http_transport=receiver.transport,
+    )
+    async with running(app, SERVICE_TOKEN) as client:
+        yield app, client, receiver
 
 
 def gateway_settings(**overrides: object) -> GatewaySettings:

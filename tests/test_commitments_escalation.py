@@ -7,12 +7,9 @@ from datetime import timedelta
 import pytest
 
 from kit.db import utcnow
-from services.commitments.app import create_app
 from tests.commitments_helpers import crm_event, decide, evaluate, read, slip, take
-from tests.conftest import SERVICE_TOKEN, commitments_settings
 from tests.gateway_helpers import TRIAGE
-from tests.outbound_helpers import Receiver, drain, subscribe
-from tests.support.clients import running
+from tests.outbound_helpers import drain, subscribe
 
 CHAIN = [
     {"name": "area reviewer"},
@@ -21,20 +18,16 @@ CHAIN = [
 
 
 @pytest.fixture
-async def outbound(commitments_db_url):
-    receiver = Receiver()
-    app = create_app(
-        commitments_settings(commitments_db_url, dispatch_interval_seconds=0),
-        http_transport=receiver.transport,
-    )
-    async with running(app, SERVICE_TOKEN) as client:
-        for email, body in (
-            ("ana@example.com", {"areas": [TRIAGE], "escalation_contact": "boss@example.com"}),
-            ("ben@example.com", {"areas": ["billing"]}),
-            ("lead@example.com", {"areas": ["leads"], "escalation_contact": "cpo@example.com"}),
-        ):
-            assert (await client.put(f"/reviewers/{email}", json=body)).status_code == 201
-        yield app, client, receiver
+async def outbound(outbound):
+    """The service and its receiver (conftest), with three reviewers in the directory."""
+    _, client, _ = outbound
+    for email, body in (
+        ("ana@example.com", {"areas": [TRIAGE], "escalation_contact": "boss@example.com"}),
+        ("ben@example.com", {"areas": ["billing"]}),
+        ("lead@example.com", {"areas": ["leads"], "escalation_contact": "cpo@example.com"}),
+    ):
+        assert (await client.put(f"/reviewers/{email}", json=body)).status_code == 201
+    return outbound
 
 
 async def flagged(client, deal: str = "D-1", **evaluation) -> str:

@@ -33,18 +33,6 @@ from tests.support.clients import running
 S, E = ReviewStatus, EventType
 
 
-@pytest.fixture
-async def outbound(commitments_db_url):
-    """The service with its dispatcher stopped (the tests dispatch), and a receiver."""
-    receiver = Receiver()
-    app = create_app(
-        commitments_settings(commitments_db_url, dispatch_interval_seconds=0),
-        http_transport=receiver.transport,
-    )
-    async with running(app, SERVICE_TOKEN) as client:
-        yield app, client, receiver
-
-
 # What the changes write ----------------------------------------------------------------
 
 

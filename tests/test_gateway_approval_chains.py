@@ -256,6 +256,7 @@ async def test_approval_rules_the_gateway_cannot_use_are_refused_at_start():
         [{"name": "x", "steps": [{"name": "a"}, {"name": "A"}]}],
         [{"name": "x", "steps": [{"name": "a", "require": "all"}]}],
         [{"name": "x", "when": {"min_amount": {"usd": "1"}}, "steps": [{"name": "a"}]}],
+        [{"name": "x", "when": {"conflict_codes": ["date_befor_plan"]}, "steps": [{"name": "a"}]}],
         [{"name": "x", "steps": [{"name": "a"}]}, {"name": "X", "steps": [{"name": "a"}]}],
     ):
         with pytest.raises(ValidationError):

@@ -555,6 +555,11 @@ class RoadmapLink(BaseModel):
     roadmap_item_key: ItemKey
 
 
+def amount_of_cents(cents: int) -> Decimal:
+    """A stored amount (whole cents) as the decimal the API shows."""
+    return Decimal(cents) / 100
+
+
 class DealRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{
@@ -588,7 +593,7 @@ class DealRead(BaseModel):
     def _amount_from_cents(cls, values: object) -> object:
         if isinstance(values, Mapping) and "amount_cents" in values:
             values = dict(values)
-            values["amount"] = Decimal(values.pop("amount_cents")) / 100
+            values["amount"] = amount_of_cents(values.pop("amount_cents"))
         return values
 
 

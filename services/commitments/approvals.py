@@ -22,12 +22,11 @@ from kit.contracts.commitments import Conflict
 from kit.contracts.reviewers import same_area
 from kit.problems import ProblemError
 from services.commitments import chains, reviewers
-from services.commitments.lifecycle import SignoffConflict
+from services.commitments.lifecycle import AWAITING, SignoffConflict
 from services.commitments.tables import decision_lapses, decisions, evaluations
 from services.commitments.tables import reviewers as directory
 
 d = decisions.c
-AWAITING = ("needs_signoff", "info_requested")
 
 
 def needing_signoff(conflicts: Iterable[Conflict]) -> list[SignoffConflict]:
@@ -190,13 +189,23 @@ async def turns(connection: AsyncConnection, rows: Sequence[Row]) -> dict[str, T
     current = {row.id: row for row in found}
     decided = await decisions_of(connection, (row.id for row in evaluated))
     entries = await _directory(connection)
-    answer: dict[str, Turn] = {}
-    for row in evaluated:
-        state = _state(row, current[row.current_evaluation_id], decided.get(row.id, []))
-        people = approvers_now(state, entries)
-        contacts = {entry.escalation_contact for entry in entries if entry.email in people}
-        answer[row.id] = Turn(reviewers=people, escalation_contacts=sorted(contacts - {None}))
-    return answer
+    return {
+        row.id: _turn(
+            _state(row, current[row.current_evaluation_id], decided.get(row.id, [])), entries
+        )
+        for row in evaluated
+    }
+
+
+async def turn_of(connection: AsyncConnection, state: ChainState) -> Turn:
+    """The turn of a chain already read (`state_of`)."""
+    return _turn(state, await _directory(connection))
+
+
+def _turn(state: ChainState, entries: Sequence[Row]) -> Turn:
+    people = approvers_now(state, entries)
+    contacts = {entry.escalation_contact for entry in entries if entry.email in people}
+    return Turn(reviewers=people, escalation_contacts=sorted(contacts - {None}))
 
 
 def approvers_now(state: ChainState, entries: Sequence[Row]) -> list[str]:
@@ -340,16 +349,11 @@ async def _absent_delegating_to(
     if not approvers:
         return None
     found = await connection.execute(
-        select(directory.c.email)
-        .where(
-            directory.c.email.in_(approvers),
-            directory.c.delegate == person,
-            directory.c.away_from <= now,
-            directory.c.away_until > now,
-        )
+        select(directory)
+        .where(directory.c.email.in_(approvers), directory.c.delegate == person)
         .order_by(directory.c.email)
     )
-    return found.scalars().first()
+    return next((row.email for row in found if reviewers.stands_in(row, person, now)), None)
 
 
 async def read(
@@ -360,10 +364,11 @@ async def read(
         return None
     turn = state.progress.next_index
     shown = state.progress
-    rejected_at = _rejected_step(state) if status == "rejected" else None
-    if rejected_at is not None:  # the chain as the rejection found it
-        before = len(state.decisions) - 1 - state.decisions[::-1].index(_latest(state))
-        shown = chains.progress(state.chain, state.decisions[:before], state.needing)
+    rejected_at = None
+    rejection = _standing_rejection(state) if status == "rejected" else None
+    if rejection is not None:  # the chain as the rejection found it
+        rejected_at = state.decisions[rejection].step or state.chain[0].name
+        shown = chains.progress(state.chain, state.decisions[:rejection], state.needing)
     entries = await _directory(connection)
     area_reviewers = _area_reviewers(state.area, entries)
     steps: list[StepRead] = []
@@ -398,15 +403,12 @@ async def read(
     )
 
 
-def _latest(state: ChainState) -> chains.Decision | None:
-    return next((x for x in reversed(state.decisions) if not x.lapsed), None)
-
-
-def _rejected_step(state: ChainState) -> str | None:
-    latest = _latest(state)
-    if latest is None or latest.decision != "reject":
-        return None
-    return latest.step or state.chain[0].name
+def _standing_rejection(state: ChainState) -> int | None:
+    """Where the latest decision still standing is, when it is a rejection."""
+    for index in range(len(state.decisions) - 1, -1, -1):
+        if not state.decisions[index].lapsed:
+            return index if state.decisions[index].decision == "reject" else None
+    return None
 
 
 def _as_approval(approval: chains.Decision) -> StepApproval:

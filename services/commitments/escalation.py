@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kit.contracts.commitments import CommentCreate, DecisionCreate
 from kit.contracts.events import EscalationAction
 from services.commitments import approvals, questions, reviews
+from services.commitments.lifecycle import AWAITING
 from services.commitments.records import lock_commitment
 
 SYSTEM = "dealgate"
-AWAITING = ("needs_signoff", "info_requested")
 
 
 async def escalate(
@@ -35,10 +35,8 @@ async def escalate(
     if state is None:
         return
     if action == "reassign":
-        turn = (await approvals.turns(connection, [row])).get(row.id)
-        contact = next(
-            (c for c in (turn.escalation_contacts if turn else []) if c != state.assignee), None
-        )
+        turn = await approvals.turn_of(connection, state)
+        contact = next((c for c in turn.escalation_contacts if c != state.assignee), None)
         if contact is not None:
             await questions.add(
                 connection,

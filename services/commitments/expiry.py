@@ -27,7 +27,7 @@ from services.commitments.tables import commitments, decision_lapses, decisions
 
 d = decisions.c
 logger = logging.getLogger(__name__)
-HELD = (ReviewStatus.approved, ReviewStatus.needs_signoff, ReviewStatus.info_requested)
+HELD = {ReviewStatus.approved, *lifecycle.AWAITING}  # where an approval may stand
 
 
 async def lapse_expired(connection: AsyncConnection, today: date, now: datetime, limit: int) -> int:
@@ -42,7 +42,7 @@ async def lapse_expired(connection: AsyncConnection, today: date, now: datetime,
                     decision_lapses.c.decision_id.is_(None),
                     d.decision == "approve",
                     d.conditions_expire_on <= today,
-                    commitments.c.review_status.in_([status.value for status in HELD]),
+                    commitments.c.review_status.in_(sorted(HELD)),
                 )
                 .group_by(d.commitment_id, commitments.c.deal_id)
                 .order_by(commitments.c.deal_id, d.commitment_id)

@@ -60,6 +60,8 @@ class Event(StrEnum):
 
 
 S, E = ReviewStatus, Event
+# A review under way: awaiting sign-off, or an answer to a reviewer's question.
+AWAITING = frozenset({S.needs_signoff, S.info_requested})
 _EVALUATED = {
     E.evaluated_clear: S.cleared,
     E.evaluated_covered: S.approved,

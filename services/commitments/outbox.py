@@ -24,9 +24,10 @@ deal: a roadmap change marking re-checks sends nothing until those re-checks dec
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import CommentRead, DecisionRead, ReviewStatus
@@ -46,13 +47,14 @@ from kit.contracts.events import (
 from services.commitments import approvals
 from services.commitments.crm import writebacks
 from services.commitments.event_rules import commitment_event
+from services.commitments.lifecycle import AWAITING
 from services.commitments.reads import blocking_count, readiness
 from services.commitments.records import (
     as_listed,
+    chained_query,
     get_deal,
     latest_comment,
     latest_decision,
-    listed_query,
 )
 from services.commitments.tables import (
     commitments,
@@ -63,9 +65,6 @@ from services.commitments.tables import (
     webhook_deliveries,
     webhook_subscriptions,
 )
-
-# Statuses whose events name who may decide (the approvers whose turn it is).
-AWAITING = {ReviewStatus.needs_signoff.value, ReviewStatus.info_requested.value}
 
 
 def new_event_id() -> str:
@@ -174,13 +173,10 @@ async def announce(
     blocked = await blocking_count(connection, deal_id)
     gate = Gate(ready=blocked == 0, blocking_count=blocked)
     query = (
-        listed_query()
+        chained_query()
         .add_columns(
             commitments.c.announced_status,
             commitments.c.work_cause,
-            commitments.c.current_evaluation_id,
-            commitments.c.assigned_to,
-            commitments.c.assigned_step,
             evaluations.c.item_owner,
             evaluations.c.item_area,
         )
@@ -279,18 +275,10 @@ async def write_signoff_event(
     now: datetime,
 ) -> None:
     """A sign-off reminder or overdue alert (alerts.py); the deal's row must be locked."""
-    row = await _routed(connection, commitment_id)
-    listed = as_listed(row)
-    turn = (await approvals.turns(connection, [row])).get(commitment_id)
-    gate_now = await readiness(connection, listed.deal_id)
+    told = await _one_commitment(connection, commitment_id)
     data = SignoffEventData(
-        reviewers=turn.reviewers if turn else [],
-        escalation_contacts=turn.escalation_contacts if turn else [],
-        deal=await get_deal(connection, listed.deal_id),
-        commitment=listed,
-        gate=Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking)),
-        item_owner=row.item_owner,
-        item_area=row.item_area,
+        **told.fields,
+        escalation_contacts=told.escalation_contacts,
         awaiting_since=awaiting_since,
         due_at=awaiting_since + sla,
         sla_hours=round(sla / timedelta(hours=1)),
@@ -298,25 +286,8 @@ async def write_signoff_event(
     )
     kind = EventType.signoff_overdue if overdue else EventType.signoff_reminder
     await write_event(
-        connection, kind, data, deal_id=listed.deal_id, commitment_id=commitment_id, now=now
+        connection, kind, data, deal_id=told.deal_id, commitment_id=commitment_id, now=now
     )
-
-
-async def _routed(connection: AsyncConnection, commitment_id: str) -> Row:
-    """The commitment as its events carry it, with what routes them to people."""
-    return (
-        await connection.execute(
-            listed_query()
-            .add_columns(
-                evaluations.c.item_owner,
-                evaluations.c.item_area,
-                commitments.c.current_evaluation_id,
-                commitments.c.assigned_to,
-                commitments.c.assigned_step,
-            )
-            .where(commitments.c.id == commitment_id)
-        )
-    ).one()
 
 
 async def write_review_event(
@@ -330,25 +301,40 @@ async def write_review_event(
 ) -> None:
     """An event of the review that no change of status calls for: commitment.reassigned
     (questions.py), commitment.step_approved (reviews.py). The deal's row must be locked."""
-    row = await _routed(connection, commitment_id)
+    told = await _one_commitment(connection, commitment_id)
+    data = CommitmentEventData(**told.fields, comment=comment, decision=decision)
+    await write_event(
+        connection, kind, data, deal_id=told.deal_id, commitment_id=commitment_id, now=now
+    )
+
+
+@dataclass(frozen=True)
+class _Told:
+    deal_id: str
+    fields: dict  # what every commitment event's data carries
+    escalation_contacts: list[str]
+
+
+async def _one_commitment(connection: AsyncConnection, commitment_id: str) -> _Told:
+    """What an event about one commitment carries, outside `announce`: the commitment as
+    /v1 lists it, its deal and gate, and whom it routes to."""
+    row = (
+        await connection.execute(
+            chained_query()
+            .add_columns(evaluations.c.item_owner, evaluations.c.item_area)
+            .where(commitments.c.id == commitment_id)
+        )
+    ).one()
     listed = as_listed(row)
     turn = (await approvals.turns(connection, [row])).get(commitment_id)
-    gate_now = await readiness(connection, listed.deal_id)
-    data = CommitmentEventData(
-        deal=await get_deal(connection, listed.deal_id),
-        commitment=listed,
-        gate=Gate(ready=gate_now.ready, blocking_count=len(gate_now.blocking)),
-        item_owner=row.item_owner,
-        item_area=row.item_area,
-        comment=comment,
-        decision=decision,
-        reviewers=turn.reviewers if turn else [],
-    )
-    await write_event(
-        connection,
-        kind,
-        data,
-        deal_id=listed.deal_id,
-        commitment_id=commitment_id,
-        now=now,
-    )
+    blocked = await blocking_count(connection, listed.deal_id)
+    fields = {
+        "deal": await get_deal(connection, listed.deal_id),
+        "commitment": listed,
+        "gate": Gate(ready=blocked == 0, blocking_count=blocked),
+        "item_owner": row.item_owner,
+        "item_area": row.item_area,
+        "reviewers": turn.reviewers if turn else [],
+    }
+    contacts = turn.escalation_contacts if turn else []
+    return _Told(deal_id=listed.deal_id, fields=fields, escalation_contacts=contacts)

@@ -42,8 +42,8 @@ LEADS_TO = {
     "question": {ReviewStatus.info_requested},
     "answer": {ReviewStatus.needs_signoff},
     # A step's approval recalled while a question stands leaves the question standing.
-    "recall": {ReviewStatus.needs_signoff, ReviewStatus.info_requested},
-    "reassignment": {ReviewStatus.needs_signoff, ReviewStatus.info_requested},
+    "recall": lifecycle.AWAITING,
+    "reassignment": lifecycle.AWAITING,
 }
 
 
@@ -54,8 +54,9 @@ async def add(
     if await _repeats_latest(connection, row, data):
         return
     now = utcnow()
-    state = await approvals.state_of(connection, row)
-    if data.kind in ("question", "reassignment") and data.role != "system":
+    acts_on_chain = data.kind in ("question", "reassignment")
+    state = await approvals.state_of(connection, row) if acts_on_chain else None
+    if acts_on_chain and data.role != "system":
         await approvals.may_act(
             connection,
             state,

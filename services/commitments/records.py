@@ -72,6 +72,16 @@ def listed_query() -> Select:
     ).outerjoin(evaluations, evaluations.c.id == commitments.c.current_evaluation_id)
 
 
+def chained_query() -> Select:
+    """`listed_query` with what a commitment's approval chain reads of it
+    (approvals.state_of, approvals.turns)."""
+    return listed_query().add_columns(
+        commitments.c.current_evaluation_id,
+        commitments.c.assigned_to,
+        commitments.c.assigned_step,
+    )
+
+
 def as_listed(row: Row) -> CommitmentListed:
     values = row._mapping
     return CommitmentListed(
@@ -96,15 +106,7 @@ def as_evaluation(row: Row) -> EvaluationRead:
 
 async def get_commitment(connection: AsyncConnection, commitment_id: str) -> CommitmentRead:
     row = (
-        await connection.execute(
-            listed_query()
-            .add_columns(
-                commitments.c.current_evaluation_id,
-                commitments.c.assigned_to,
-                commitments.c.assigned_step,
-            )
-            .where(commitments.c.id == commitment_id)
-        )
+        await connection.execute(chained_query().where(commitments.c.id == commitment_id))
     ).one_or_none()
     if row is None:
         raise not_found("commitment", commitment_id)

@@ -141,6 +141,13 @@ async def remove(connection: AsyncConnection, email: str, if_match: str | None) 
     await connection.execute(delete(reviewers).where(r.email == email))
 
 
+def stands_in(row: Row, person: str, now: datetime) -> bool:
+    """`person` stands in for the reviewer `row` now: named their delegate, while they are
+    out of office."""
+    away = as_read(row).out_of_office
+    return row.email != person and away is not None and away.delegate == person and away.covers(now)
+
+
 async def decider_for(
     connection: AsyncConnection, *, person: str, role: str, area: str | None, now: datetime
 ) -> str | None:
@@ -162,13 +169,7 @@ async def decider_for(
     if own is not None and any(same_area(area, mine) for mine in own.areas):
         return None
     for row in rows:
-        away = row.away_from is not None and row.away_from <= now < row.away_until
-        if (
-            row.email != person
-            and away
-            and row.delegate == person
-            and any(same_area(area, theirs) for theirs in row.areas)
-        ):
+        if stands_in(row, person, now) and any(same_area(area, theirs) for theirs in row.areas):
             return row.email
     mine = ", ".join(own.areas) if own is not None else None
     held = f"they review {mine}" if mine else "they are not in the reviewers directory"

@@ -49,7 +49,7 @@ EVALUATED = {
 }
 # Where a decision leaves a commitment (an approval that leaves steps to go: awaiting still).
 AFTER_DECISION = {
-    "approve": {ReviewStatus.approved, ReviewStatus.needs_signoff, ReviewStatus.info_requested},
+    "approve": {ReviewStatus.approved, *lifecycle.AWAITING},
     "reject": {ReviewStatus.rejected},
 }
 # A pause after a failed attempt keeps one commitment whose evaluation keeps failing from
@@ -221,41 +221,36 @@ async def lock_commitments(connection: AsyncConnection, ids: set[str]) -> dict[s
 
 class _Kept:
     """What a batch compares against: each commitment's current evaluation's fingerprint,
-    the conflicts of the one its standing approval decided, and its decisions (the chain)."""
+    and its decisions with the conflicts each decided (the chain, the standing approval)."""
 
     def __init__(
-        self,
-        fingerprints: dict[str, str],
-        approved: dict[str, list],
-        decided: dict[str, list[chains.Decision]],
+        self, fingerprints: dict[str, str], decided: dict[str, list[chains.Decision]]
     ) -> None:
-        self.fingerprints, self.approved, self.decided = fingerprints, approved, decided
+        self.fingerprints, self.decided = fingerprints, decided
 
-    def approved_conflicts(self, evaluation_id: str | None) -> list[SignoffConflict] | None:
-        if evaluation_id is None:
+    def approved_conflicts(self, row: Row) -> list[SignoffConflict] | None:
+        """What the standing approval (`approved_evaluation_id`) decided: an approval of it
+        is among the commitment's decisions, with its conflicts decoded already."""
+        if row.approved_evaluation_id is None:
             return None
-        conflicts = self.approved[evaluation_id]
-        return needing_signoff([Conflict.model_validate(conflict) for conflict in conflicts])
+        return next(
+            list(decision.conflicts)
+            for decision in reversed(self.decided.get(row.id, []))
+            if decision.evaluation_id == row.approved_evaluation_id
+        )
 
 
 async def _evaluations_kept(connection: AsyncConnection, rows: Iterable[Row]) -> _Kept:
     rows = list(rows)
     current = {row.current_evaluation_id for row in rows} - {None}
-    approved = {row.approved_evaluation_id for row in rows} - {None}
     fingerprints: dict[str, str] = {}
-    conflicts: dict[str, list] = {}
     if current:
         found = await connection.execute(
             select(evaluations.c.id, evaluations.c.fingerprint).where(evaluations.c.id.in_(current))
         )
         fingerprints = dict(found.all())
-    if approved:
-        found = await connection.execute(
-            select(evaluations.c.id, evaluations.c.conflicts).where(evaluations.c.id.in_(approved))
-        )
-        conflicts = dict(found.all())
     decided = await approvals.decisions_of(connection, (row.id for row in rows))
-    return _Kept(fingerprints, conflicts, decided)
+    return _Kept(fingerprints, decided)
 
 
 def _decide(
@@ -276,7 +271,7 @@ def _decide(
     ):
         written.updates.append({"id": row.id, **_work_settled(row, data.work_generation)})
         return status
-    approved = kept.approved_conflicts(row.approved_evaluation_id)
+    approved = kept.approved_conflicts(row)
     chain = data.approval_chain or default_chain()
     progress = chains.progress(chain, kept.decided.get(row.id, []), needing)
     event = evaluation_event(needing, progress.complete)

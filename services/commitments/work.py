@@ -27,7 +27,6 @@ between the two.
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +36,7 @@ from kit.contracts.commitments import (
     ClaimRequest,
     RecheckRequest,
     RoadmapChangeMark,
+    amount_of_cents,
 )
 from kit.db import dialect_insert, utcnow
 from services.commitments.records import COMMITMENT_FIELDS
@@ -96,7 +96,7 @@ async def claim(connection: AsyncConnection, request: ClaimRequest) -> list[Clai
             {
                 **row._mapping,
                 "deal_source": sources[row.deal_id],
-                "deal_amount": Decimal(row.deal_amount_cents) / 100,
+                "deal_amount": amount_of_cents(row.deal_amount_cents),
             }
         )
         for row in rows
