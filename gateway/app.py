@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from gateway import (
@@ -21,6 +22,7 @@ from gateway import (
     subscription_routes,
 )
 from gateway.auth import ApiKeyVerifier, Forbidden, TokenVerifier, Unauthenticated
+from gateway.business_metrics import BusinessMetrics
 from gateway.crm import webhooks
 from gateway.crm.connect import connect_crms
 from gateway.crm.generic import SignatureRejected
@@ -105,6 +107,13 @@ def create_app(
         app.state.hubspot_api, app.state.crm_sync = connect_crms(
             settings, upstreams["commitments"], app.state.evaluator, transports
         )
+        business = BusinessMetrics(
+            upstreams["commitments"],
+            sla_hours=settings.signoff_sla_hours,
+            ttl_seconds=settings.business_metrics_ttl_seconds,
+        )
+        app.state.metrics.registry.register(business)
+        app.state.metrics.before_scrape.append(business.refresh)
         try:
             async with contextlib.AsyncExitStack() as tasks:
                 tasks.push_async_callback(app.state.evaluator.stop_later)
@@ -124,6 +133,8 @@ def create_app(
                     await tasks.enter_async_context(background.running(alerts))
                 yield
         finally:
+            app.state.metrics.before_scrape.remove(business.refresh)
+            app.state.metrics.registry.unregister(business)
             for upstream in upstreams.values():
                 await upstream.aclose()
 
@@ -136,6 +147,18 @@ def create_app(
         metrics_dependencies=[Depends(require_service_token)],
         documented_models=[CrmEvent],
     )
+    if settings.cors_origins:
+        # Outermost, so a preflight is answered before anything asks for a token, and every
+        # answer (a 401 or a 503 too) tells the browser it may read it.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "If-Match",
+                           "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "Link", "Location", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )  # fmt: skip
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
     for module in (

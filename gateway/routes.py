@@ -2,9 +2,8 @@
 the reports: each checks the caller's role, then asks the commitments service."""
 
 import contextlib
-from typing import Annotated
 
-from fastapi import Query, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -19,6 +18,7 @@ from gateway.dependencies import (
     Writer,
 )
 from gateway.relay import caller_query, preconditions, refuse, relay
+from gateway.relayed import relayed
 from gateway.routing import public_router
 from gateway.upstream import Upstream, UpstreamBroken, UpstreamUnavailable
 from kit.contracts.bulk_decisions import (
@@ -27,38 +27,26 @@ from kit.contracts.bulk_decisions import (
     BulkDecisionRequest,
 )
 from kit.contracts.commitments import (
-    AgingReport,
+    COMMITMENTS,
+    DEALS,
     AnswerRequest,
-    CommitmentPage,
     CommitmentRead,
-    ConflictCode,
-    ConflictReport,
-    DealPage,
     DealRead,
     DealReadiness,
-    DealStage,
     DecisionRequest,
     QuestionRequest,
     ReassignmentRequest,
     RecallRequest,
-    ReviewStatus,
     RoadmapLink,
     Source,
-    Summary,
 )
 from kit.contracts.parameters import (
-    AgingCursor,
-    Cursor,
-    ExternalIdQuery,
     IdPath,
-    IdQuery,
-    Limit,
-    Owner,
     RequiredExternalId,
 )
+from kit.contracts.reports import AGING, REPORTS
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, with_etag
 from kit.problems import problem_responses, validation_problem
-from kit.types import ITEM_KEY_PATTERN
 
 router = public_router()
 DECIDERS = ("pm", "admin")  # what a decision records the caller as, the first they hold
@@ -72,26 +60,7 @@ def _role(principal: Principal, order: tuple[str, ...]) -> str:
 # Deals -----------------------------------------------------------------------------------
 
 
-@router.get(
-    "/deals",
-    tags=["deals"],
-    summary="Deals, filtered by source and external id, stage or owner; by id",
-    response_model=DealPage,
-    responses=problem_responses(422),
-)
-async def list_deals(
-    _: DealReader,
-    commitments: Commitments,
-    request: Request,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    source: Source | None = None,
-    external_id: ExternalIdQuery = None,
-    stage: DealStage | None = None,
-    owner: Owner = None,
-) -> Response:
-    response = await commitments.request("GET", "/deals", params=caller_query(request))
-    return relay(commitments, response, DealPage)
+relayed(router, DEALS, DealReader)
 
 
 @router.get(
@@ -143,31 +112,7 @@ async def get_deal_readiness(deal_id: IdPath, _: DealReader, commitments: Commit
 # Commitments -----------------------------------------------------------------------------
 
 
-@router.get(
-    "/commitments",
-    tags=["commitments"],
-    summary="Commitments, filtered by status, deal, roadmap item, conflict code or owner",
-    response_model=CommitmentPage,
-    responses=problem_responses(422),
-)
-async def list_commitments(
-    _: Reader,
-    commitments: Commitments,
-    request: Request,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    review_status: Annotated[
-        list[ReviewStatus] | None, Query(description="Any of these statuses.")
-    ] = None,
-    deal_id: IdQuery = None,
-    roadmap_item_key: Annotated[str | None, Query(pattern=ITEM_KEY_PATTERN)] = None,
-    conflict_code: Annotated[
-        ConflictCode | None, Query(description="Its current evaluation has such a conflict.")
-    ] = None,
-    owner: Owner = None,
-) -> Response:
-    response = await commitments.request("GET", "/commitments", params=caller_query(request))
-    return relay(commitments, response, CommitmentPage)
+relayed(router, COMMITMENTS, Reader)
 
 
 @router.get(
@@ -434,41 +379,9 @@ async def link_roadmap_item(
 # Reports ---------------------------------------------------------------------------------
 
 
-@router.get(
-    "/reports/summary",
-    tags=["reports"],
-    summary="Commitments and deal amounts by review status per currency, revenue at risk, breaches",
-    response_model=Summary,
-)
-async def report_summary(_: Reader, commitments: Commitments) -> Response:
-    return relay(commitments, await commitments.request("GET", "/reports/summary"), Summary)
+def _sla_hours(request: Request) -> list[tuple[str, int]]:
+    return [("sla_hours", request.app.state.settings.signoff_sla_hours)]
 
 
-@router.get(
-    "/reports/conflicts",
-    tags=["reports"],
-    summary="Current conflicts by code, roadmap item, vision tag and deal owner",
-    response_model=ConflictReport,
-)
-async def report_conflicts(_: Reader, commitments: Commitments) -> Response:
-    response = await commitments.request("GET", "/reports/conflicts")
-    return relay(commitments, response, ConflictReport)
-
-
-@router.get(
-    "/reports/aging",
-    tags=["reports"],
-    summary="Commitments awaiting sign-off, oldest first, against the policy's SLA",
-    response_model=AgingReport,
-    responses=problem_responses(422),
-)
-async def report_aging(
-    _: Reader,
-    commitments: Commitments,
-    request: Request,
-    limit: Limit = 50,
-    cursor: AgingCursor = None,
-) -> Response:
-    params = [*caller_query(request), ("sla_hours", request.app.state.settings.signoff_sla_hours)]
-    response = await commitments.request("GET", "/reports/aging", params=params)
-    return relay(commitments, response, AgingReport)
+for report in REPORTS:
+    relayed(router, report, Reader, added=_sla_hours if report is AGING else None)

@@ -21,6 +21,8 @@ DEV_HUBSPOT_APP_SECRET = "dev-hubspot-app-secret-change-me"
 # and 3 that encode the others' case (so the form is case-insensitive).
 SALESFORCE_ORG_ID = re.compile(r"00D[A-Za-z0-9]{15}", re.IGNORECASE)
 SALESFORCE_SECRET = re.compile(r"[A-Za-z0-9_-]{24,128}")
+# A browser's Origin header: a scheme, a host and maybe a port; no path, no trailing slash.
+CORS_ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
 
 
 class GatewaySettings(AppSettings):
@@ -215,8 +217,23 @@ class GatewaySettings(AppSettings):
         description="How often due sign-off reminders and overdue alerts are sent; 0 turns it "
         "off in this replica.",
     )
+    cors_origins: Annotated[list[Annotated[str, Field(pattern=CORS_ORIGIN)]], NoDecode] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The web origins (scheme://host[:port]) whose pages may call /v1 from a "
+        "browser (CORS), comma-separated; none by default.",
+    )
+    business_metrics_ttl_seconds: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="How long /metrics reuses the business figures (promises by status, "
+        "revenue at risk, sign-offs past SLA, breaches) before asking the reports again; 0: "
+        "every scrape asks.",
+    )
 
-    @field_validator("signoff_severities", "signoff_reminder_fractions", mode="before")
+    @field_validator("signoff_severities", "signoff_reminder_fractions", "cors_origins",
+                     mode="before")  # fmt: skip
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

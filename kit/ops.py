@@ -70,8 +70,10 @@ def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
         },
     )
     async def metrics(request: Request) -> Response:
-        registry = request.app.state.metrics.registry
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        metrics = request.app.state.metrics
+        for refresh in metrics.before_scrape:
+            await refresh()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -6,6 +6,7 @@ from typing import Any, get_args, get_origin
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.convertors import Convertor
 
 from kit.auth import require_service_token
@@ -34,6 +35,17 @@ def _takes_many(annotation: Any) -> bool:
     return any(_takes_many(argument) for argument in get_args(annotation))
 
 
+def _query_names(alias: str, annotation: Any) -> list[tuple[str, bool]]:
+    """The parameter names one declared query parameter stands for: a query model's fields
+    (`Annotated[Model, Query()]`), or itself."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [
+            (field.alias or name, _takes_many(field.annotation))
+            for name, field in annotation.model_fields.items()
+        ]
+    return [(alias, _takes_many(annotation))]
+
+
 async def reject_unknown_query_parameters(request: Request) -> None:
     """Query strings are closed: an undeclared parameter, or a single-valued one given twice,
     is a 422, like an unknown body field (rather than silently ignored or overwritten)."""
@@ -41,9 +53,10 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     if not isinstance(route, APIRoute) or not request.query_params:
         return
     declared = {
-        param.alias: _takes_many(param.field_info.annotation)
+        name: takes_many
         for dependant in (route.dependant, *route.dependant.dependencies)
         for param in dependant.query_params
+        for name, takes_many in _query_names(param.alias, param.field_info.annotation)
     }
     errors = []
     for name in sorted(set(request.query_params)):

@@ -52,9 +52,13 @@ Timestamp = Annotated[
 ]
 
 
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
 def _date_text_only(value: Any) -> Any:
-    # Lax parsing would read a bare number as a Unix timestamp's day.
-    if isinstance(value, int | float):
+    # Lax parsing would read a bare number, or a numeral in a query string, as a Unix
+    # timestamp's day.
+    if isinstance(value, int | float) or (isinstance(value, str) and not _DATE_TEXT.match(value)):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from kit.contracts.approvals import ChainRead, ChainStep, Steps, default_chain
+from kit.contracts.relayed import Relayed
 from kit.types import (
     EMAIL_PATTERN,
     ITEM_KEY_PATTERN,
@@ -894,69 +895,70 @@ class RecheckAnswer(BaseModel):
     marked: int = Field(description="Commitments now owed a re-check.")
 
 
-# Reports ---------------------------------------------------------------------------------
-
-Amount = Field(description="A decimal string.")
-
-
-class StatusFigures(BaseModel):
-    review_status: ReviewStatus
-    currency: str
-    commitments: int
-    deals: int
-    deal_amount: str = Amount
-
-
-class CurrencyFigures(BaseModel):
-    currency: str
-    deals: int
-    amount: str = Amount
-
-
-class BreachFigures(CurrencyFigures):
-    breaches: int
-
-
-class Summary(BaseModel):
-    by_status: list[StatusFigures]
-    revenue_at_risk: list[CurrencyFigures] = Field(description="Open deals not ready to close.")
-    breaches: list[BreachFigures] = Field(description="Deals closed without sign-off.")
-
-
-class ConflictGroup(BaseModel):
-    key: str = Field(description="The code, item key, tag or owner grouped by.")
-    conflicts: int
-    blockers: int
-    commitments: int = Field(description="Distinct commitments with such a conflict.")
-
-
-class ConflictReport(BaseModel):
-    by_code: list[ConflictGroup]
-    by_roadmap_item: list[ConflictGroup]
-    by_vision_tag: list[ConflictGroup]
-    by_owner: list[ConflictGroup]
-
-
-class Awaiting(BaseModel):
-    commitment_id: str
-    deal_id: str
-    external_id: str
-    summary: str
-    awaiting_since: datetime
-    age_hours: float
-    past_sla: bool
-
-
 # The aging report's cursor: the last item's awaiting_since (microseconds since the Unix
 # epoch) and its id. Every value the pattern admits is a place the report can resume from, so
 # the pattern is the whole rule.
 AGING_CURSOR_PATTERN = "^[0-9]{1,17}_" + ID_PATTERN.removeprefix("^")
 
 
-class AgingReport(BaseModel):
-    sla_hours: int
-    awaiting: int = Field(description="All commitments awaiting sign-off.")
-    past_sla: int
-    oldest_age_hours: float | None
-    items: list[Awaiting] = Field(description="The oldest first, one page of them.")
-    next_cursor: str | None
+# Lists -----------------------------------------------------------------------------------
+
+PageLimit = Field(50, ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")
+PageCursor = Field(None, description="`next_cursor` of the previous page.")
+
+
+class DealQuery(BaseModel):
+    limit: int = PageLimit
+    cursor: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = PageCursor
+    source: Source | None = None
+    external_id: ExternalId | None = Field(None, description="The deal's id in its CRM.")
+    stage: DealStage | None = None
+    owner: Email | None = None
+    ready: bool | None = Field(
+        None,
+        description="Only deals that may close now (true) or that something blocks (false), "
+        "as their readiness says.",
+    )
+
+
+class CommitmentQuery(BaseModel):
+    limit: int = PageLimit
+    cursor: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = PageCursor
+    review_status: list[ReviewStatus] | None = Field(None, description="Any of these statuses.")
+    deal_id: CommitmentId | None = None
+    roadmap_item_key: ItemKey | None = None
+    conflict_code: ConflictCode | None = Field(
+        None, description="Its current evaluation has such a conflict."
+    )
+    owner: Email | None = Field(None, description="The deal's owner.")
+
+
+class CommitmentServiceQuery(CommitmentQuery):
+    """What the gateway's CRM connectors also ask by: a commitment by its CRM's ids."""
+
+    source: Source | None = Field(
+        None, description="With `external_id`: the CRM the commitment came from."
+    )
+    external_id: ExternalId | None = None
+
+
+DEALS = Relayed(
+    path="/deals",
+    name="list_deals",
+    tag="deals",
+    summary="Deals, filtered by source and external id, stage, owner or readiness; by id",
+    description="Keyset-paged by id (`next_cursor`). `ready=false` lists the deals something "
+    "blocks from closing (their readiness lists what); the CRM role may ask.",
+    answer=DealPage,
+    query=DealQuery,
+)
+COMMITMENTS = Relayed(
+    path="/commitments",
+    name="list_commitments",
+    tag="commitments",
+    summary="Commitments, filtered by status, deal, roadmap item, conflict code or owner",
+    description="Keyset-paged by id (`next_cursor`), each with its current conflicts. "
+    "`review_status` may be given more than once (any of them).",
+    answer=CommitmentPage,
+    query=CommitmentQuery,
+)

@@ -3,15 +3,15 @@
 Lists are keyset-paginated by id (the cursor is the previous page's last id).
 """
 
-from collections.abc import Sequence
-
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.commitments import (
     Blocking,
     CommitmentPage,
+    CommitmentServiceQuery,
     DealPage,
+    DealQuery,
     DealRead,
     DealReadiness,
 )
@@ -36,73 +36,57 @@ def blocking() -> ColumnElement[bool]:
     )
 
 
-async def list_deals(
-    connection: AsyncConnection,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    source: str | None = None,
-    external_id: str | None = None,
-    stage: str | None = None,
-    owner: str | None = None,
-) -> DealPage:
-    query = select(deals).order_by(deals.c.id).limit(limit + 1)
+async def list_deals(connection: AsyncConnection, asked: DealQuery) -> DealPage:
+    query = select(deals).order_by(deals.c.id).limit(asked.limit + 1)
     for column, value in (
-        (deals.c.source, source),
-        (deals.c.external_id, external_id),
-        (deals.c.stage, stage),
-        (deals.c.owner, owner),
+        (deals.c.source, asked.source),
+        (deals.c.external_id, asked.external_id),
+        (deals.c.stage, asked.stage),
+        (deals.c.owner, asked.owner),
     ):
         if value is not None:
             query = query.where(column == value)
-    if cursor:
-        query = query.where(deals.c.id > cursor)
+    if asked.ready is not None:
+        blocked = exists().where(commitments.c.deal_id == deals.c.id, blocking())
+        query = query.where(~blocked if asked.ready else blocked)
+    if asked.cursor:
+        query = query.where(deals.c.id > asked.cursor)
     found = [DealRead.model_validate(row._mapping) for row in await connection.execute(query)]
-    page = found[:limit]
-    return DealPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
+    page = found[: asked.limit]
+    return DealPage(items=page, next_cursor=page[-1].id if len(found) > asked.limit else None)
 
 
 async def list_commitments(
-    connection: AsyncConnection,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    review_statuses: Sequence[str] = (),
-    deal_id: str | None = None,
-    roadmap_item_key: str | None = None,
-    conflict_code: str | None = None,
-    owner: str | None = None,
-    source: str | None = None,
-    external_id: str | None = None,
+    connection: AsyncConnection, asked: CommitmentServiceQuery
 ) -> CommitmentPage:
-    query = listed_query().order_by(commitments.c.id).limit(limit + 1)
-    if external_id is not None:
-        query = query.where(commitments.c.external_id == external_id)
-    if source is not None:
+    query = listed_query().order_by(commitments.c.id).limit(asked.limit + 1)
+    if asked.external_id is not None:
+        query = query.where(commitments.c.external_id == asked.external_id)
+    if asked.source is not None:
         query = query.where(
-            commitments.c.deal_id.in_(select(deals.c.id).where(deals.c.source == source))
+            commitments.c.deal_id.in_(select(deals.c.id).where(deals.c.source == asked.source))
         )
-    if cursor:
-        query = query.where(commitments.c.id > cursor)
-    if review_statuses:
-        query = query.where(commitments.c.review_status.in_(review_statuses))
-    if deal_id is not None:
-        query = query.where(commitments.c.deal_id == deal_id)
-    if roadmap_item_key is not None:
-        query = query.where(commitments.c.roadmap_item_key == roadmap_item_key)
-    if conflict_code is not None:
+    if asked.cursor:
+        query = query.where(commitments.c.id > asked.cursor)
+    if asked.review_status:
+        query = query.where(commitments.c.review_status.in_(asked.review_status))
+    if asked.deal_id is not None:
+        query = query.where(commitments.c.deal_id == asked.deal_id)
+    if asked.roadmap_item_key is not None:
+        query = query.where(commitments.c.roadmap_item_key == asked.roadmap_item_key)
+    if asked.conflict_code is not None:
         query = query.where(
             exists().where(
                 conflict_tallies.c.commitment_id == commitments.c.id,
                 conflict_tallies.c.dimension == "code",
-                conflict_tallies.c.key == conflict_code,
+                conflict_tallies.c.key == asked.conflict_code,
             )
         )
-    if owner is not None:
-        query = query.where(commitments.c.deal_owner == owner)
+    if asked.owner is not None:
+        query = query.where(commitments.c.deal_owner == asked.owner)
     found = [as_listed(row) for row in await connection.execute(query)]
-    page = found[:limit]
-    return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > limit else None)
+    page = found[: asked.limit]
+    return CommitmentPage(items=page, next_cursor=page[-1].id if len(found) > asked.limit else None)
 
 
 async def readiness_by_crm_id(

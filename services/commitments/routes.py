@@ -7,22 +7,25 @@ from fastapi import Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
+from kit.contracts import reports as report_contracts
 from kit.contracts.api_keys import ApiKeyLookup, ApiKeyPage, ApiKeyRead, ApiKeyRecord
 from kit.contracts.audit import DecisionOutcome, DecisionRecordPage
 from kit.contracts.bulk_decisions import BulkDecisionAnswer, DecisionBatch
 from kit.contracts.commitments import (
+    COMMITMENTS,
+    DEALS,
     EVENT_ID_PATTERN,
     ClaimedWork,
     ClaimRequest,
     CommentCreate,
     CommitmentPage,
     CommitmentRead,
-    ConflictCode,
+    CommitmentServiceQuery,
     CrmEvent,
     DealPage,
+    DealQuery,
     DealRead,
     DealReadiness,
-    DealStage,
     DecisionCreate,
     EvaluationBatch,
     EvaluationBatchAnswer,
@@ -40,19 +43,28 @@ from kit.contracts.events import (
     SignoffAlertRequest,
 )
 from kit.contracts.parameters import (
-    AgingCursor,
     AreaQuery,
     Cursor,
     EmailCursor,
     EmailPath,
-    ExternalIdQuery,
     IdPath,
-    IdQuery,
     Limit,
     Owner,
     RequiredExternalId,
     TimeCursor,
     TimestampQuery,
+)
+from kit.contracts.relayed import served
+from kit.contracts.reports import (
+    AgingReport,
+    AgingServiceQuery,
+    ConflictReport,
+    Ledger,
+    LedgerQuery,
+    ReportFilters,
+    Summary,
+    Trend,
+    TrendQuery,
 )
 from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
 from kit.cursors import parse_time_cursor
@@ -60,7 +72,6 @@ from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
 from kit.routing import PatternConvertor, service_router
-from kit.types import ITEM_KEY_PATTERN
 from services.commitments import (
     alerts,
     api_keys,
@@ -75,7 +86,6 @@ from services.commitments import (
     work,
 )
 from services.commitments.crm import routes as crm_routes
-from services.commitments.lifecycle import ReviewStatus
 from services.commitments.outbound import routes as outbound_routes
 from services.commitments.records import get_commitment, get_deal
 
@@ -151,27 +161,11 @@ async def take_crm_event(
 # Deals -----------------------------------------------------------------------------------
 
 
-@router.get(
-    "/deals", tags=["deals"], summary="Deals, filtered, by id", responses=problem_responses(422)
-)
+@served(router, DEALS)
 async def list_deals(
-    connection: RequestConnection,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    source: Source | None = None,
-    external_id: ExternalIdQuery = None,
-    stage: DealStage | None = None,
-    owner: Owner = None,
+    asked: Annotated[DealQuery, Query()], connection: RequestConnection
 ) -> DealPage:
-    return await reads.list_deals(
-        connection,
-        limit=limit,
-        cursor=cursor,
-        source=source.value if source else None,
-        external_id=external_id,
-        stage=stage.value if stage else None,
-        owner=owner,
-    )
+    return await reads.list_deals(connection, asked)
 
 
 @router.get(
@@ -211,42 +205,11 @@ async def get_deal_readiness(deal_id: IdPath, connection: RequestConnection) -> 
 # Commitments -----------------------------------------------------------------------------
 
 
-@router.get(
-    "/commitments",
-    tags=["commitments"],
-    summary="Commitments, filtered, by id",
-    responses=problem_responses(422),
-)
+@served(router, COMMITMENTS)
 async def list_commitments(
-    connection: RequestConnection,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-    review_status: Annotated[
-        list[ReviewStatus] | None, Query(description="Any of these statuses.")
-    ] = None,
-    deal_id: IdQuery = None,
-    roadmap_item_key: Annotated[str | None, Query(pattern=ITEM_KEY_PATTERN)] = None,
-    conflict_code: Annotated[
-        ConflictCode | None, Query(description="Its current evaluation has such a conflict.")
-    ] = None,
-    owner: Owner = None,
-    source: Annotated[
-        Source | None, Query(description="With `external_id`: the CRM the commitment came from.")
-    ] = None,
-    external_id: ExternalIdQuery = None,
+    asked: Annotated[CommitmentServiceQuery, Query()], connection: RequestConnection
 ) -> CommitmentPage:
-    return await reads.list_commitments(
-        connection,
-        limit=limit,
-        cursor=cursor,
-        review_statuses=[status.value for status in review_status or ()],
-        deal_id=deal_id,
-        roadmap_item_key=roadmap_item_key,
-        conflict_code=conflict_code.value if conflict_code else None,
-        owner=owner,
-        source=source.value if source else None,
-        external_id=external_id,
-    )
+    return await reads.list_commitments(connection, asked)
 
 
 async def _answer(
@@ -615,37 +578,36 @@ async def remove_reviewer(
 # Reports ---------------------------------------------------------------------------------
 
 
-@router.get(
-    "/reports/summary",
-    tags=["reports"],
-    summary="By review status per currency, revenue at risk, breaches",
-    responses=problem_responses(422),
-)
-async def report_summary(connection: RequestConnection) -> reports.Summary:
-    return await reports.summary(connection)
+@served(router, report_contracts.SUMMARY)
+async def report_summary(
+    filters: Annotated[ReportFilters, Query()], connection: RequestConnection
+) -> Summary:
+    return await reports.summary(connection, filters)
 
 
-@router.get(
-    "/reports/conflicts",
-    tags=["reports"],
-    summary="Current conflicts by code, roadmap item, vision tag and deal owner",
-    responses=problem_responses(422),
-)
-async def report_conflicts(connection: RequestConnection) -> reports.ConflictReport:
-    return await reports.conflicts(connection)
+@served(router, report_contracts.CONFLICTS)
+async def report_conflicts(
+    filters: Annotated[ReportFilters, Query()], connection: RequestConnection
+) -> ConflictReport:
+    return await reports.conflicts(connection, filters)
 
 
-@router.get(
-    "/reports/aging",
-    tags=["reports"],
-    summary="Commitments awaiting sign-off, oldest first, against an SLA",
-    responses=problem_responses(422),
-)
+@served(router, report_contracts.AGING)
 async def report_aging(
-    connection: RequestConnection,
-    sla_hours: Annotated[int, Query(ge=1, le=8760, description="The sign-off SLA in hours.")],
-    limit: Limit = 50,
-    cursor: AgingCursor = None,
-) -> reports.AgingReport:
-    after = None if cursor is None else reports.parse_aging_cursor(cursor)
-    return await reports.aging(connection, sla_hours=sla_hours, limit=limit, after=after)
+    asked: Annotated[AgingServiceQuery, Query()], connection: RequestConnection
+) -> AgingReport:
+    return await reports.aging(connection, asked)
+
+
+@served(router, report_contracts.LEDGER)
+async def report_ledger(
+    asked: Annotated[LedgerQuery, Query()], connection: RequestConnection
+) -> Ledger:
+    return await reports.ledger(connection, asked)
+
+
+@served(router, report_contracts.TREND)
+async def report_trend(
+    asked: Annotated[TrendQuery, Query()], connection: RequestConnection
+) -> Trend:
+    return await reports.trend(connection, asked)
