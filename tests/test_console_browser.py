@@ -244,3 +244,150 @@ def _hs256(sub: str, roles: list[str]) -> str:
 
     claims = {"sub": sub, "roles": roles, "exp": int(time.time()) + 3600}
     return jwt.encode(claims, JWT_SECRET, "HS256")
+
+
+# The reports being added beside the console (the ledger, the trend, the aging report's deal
+# fields): their shapes answered by the browser itself, so the drawing is checked now.
+LEDGER = {
+    "items": [
+        {"roadmap_item_key": "RM-12", "promises": 3, "deals": 2,
+         "at_stake": [{"currency": "EUR", "deals": 1, "amount": "120000.00"},
+                      {"currency": "USD", "deals": 1, "amount": "250000.00"}],
+         "blocked": [{"currency": "EUR", "deals": 1, "amount": "120000.00"}],
+         "earliest_promised_by": "2027-03-01"},
+        {"roadmap_item_key": "RM-4", "promises": 1, "deals": 1, "at_stake": [], "blocked": [],
+         "earliest_promised_by": None},
+    ],
+    "next_cursor": None,
+}  # fmt: skip
+TREND = {
+    "weeks": [
+        {"week_start": "2026-11-23", "received": 6, "flagged": 3, "approved": 2, "rejected": 1,
+         "reopened": 0, "median_hours_to_decision": 5.5},
+        {"week_start": "2026-11-30", "received": 4, "flagged": 2, "approved": 1, "rejected": 0,
+         "reopened": 1, "median_hours_to_decision": None},
+    ]
+}  # fmt: skip
+SUMMARY = {
+    "by_status": [
+        {"review_status": "needs_signoff", "currency": "EUR", "commitments": 1, "deals": 1,
+         "deal_amount": "120000.00"},
+        {"review_status": "needs_signoff", "currency": "USD", "commitments": 2, "deals": 1,
+         "deal_amount": "250000.00"},
+        {"review_status": "cleared", "currency": "USD", "commitments": 4, "deals": 2,
+         "deal_amount": "90000.00"},
+    ],
+    "revenue_at_risk": [{"currency": "EUR", "deals": 1, "amount": "120000.00"},
+                        {"currency": "USD", "deals": 1, "amount": "250000.00"}],
+    "breaches": [],
+}  # fmt: skip
+COMMITMENT_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
+DEAL_ID = "5d2b1c7e-9f10-4c55-9a53-0b8e8c1e2d4f"
+AGING = {
+    "sla_hours": 48, "awaiting": 1, "past_sla": 1, "oldest_age_hours": 50.5, "next_cursor": None,
+    "items": [
+        {"commitment_id": COMMITMENT_ID, "deal_id": DEAL_ID, "external_id": "C-1",
+         "summary": SSO, "awaiting_since": "2026-12-01T08:00:00Z", "age_hours": 50.5,
+         "past_sla": True, "deal_name": "Acme expansion", "deal_amount": "250000.00",
+         "currency": "USD", "deal_owner": "rep@example.com",
+         "reviewers_due": ["ana@example.com"], "conflict_codes": ["date_before_plan"]},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def console_only(tmp_path):
+    """The gateway alone, as a process: it serves the console; the API is answered by the
+    browser's routes in the test."""
+    from tests.support.processes import Served, free_port
+
+    port = free_port()
+    gateway = Served(
+        "gateway",
+        port,
+        {"DEALGATE_PORT": str(port), "DEALGATE_JWT_SECRET": JWT_SECRET,
+         "DEALGATE_SWEEP_INTERVAL_SECONDS": "0", "DEALGATE_SIGNOFF_CHECK_INTERVAL_SECONDS": "0",
+         "DEALGATE_WEBHOOK_SECRET": "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"},
+        tmp_path,
+    )  # fmt: skip
+    gateway.start()
+    try:
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+COMMITMENT = {
+    "id": COMMITMENT_ID, "deal_id": DEAL_ID, "external_id": "C-1", "kind": "feature",
+    "summary": SSO, "roadmap_item_key": None, "link_source": None, "promised_by": "2027-03-01",
+    "tags": [], "review_status": "needs_signoff", "reopen_reason": None, "crm_problem": None,
+    "status_changed_at": "2026-12-01T08:00:00Z", "version": 3, "conflicts": [],
+    "deal": {"id": DEAL_ID, "name": "Acme expansion", "account": "Acme Corp",
+             "amount": "250000.00", "currency": "USD", "owner": "rep@example.com"},
+    "evaluation": None, "evaluations": [], "decisions": [], "approval": None, "comments": [],
+}  # fmt: skip
+FORBIDDEN = {
+    "type": "urn:dealgate:problem:forbidden", "title": "Forbidden", "status": 403,
+    "detail": "The promise is in the triage area; ana@example.com reviews identity.",
+}  # fmt: skip
+ANSWERS = {
+    "/v1/reports/ledger": LEDGER, "/v1/reports/trend": TREND, "/v1/reports/summary": SUMMARY,
+    "/v1/reports/aging": AGING, "/v1/commitments?": {"items": [], "next_cursor": None},
+}  # fmt: skip
+
+
+def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_detail(
+    console_only,
+):
+    from playwright.sync_api import expect
+
+    asked: list[tuple[str, str, dict]] = []
+
+    def answer(route) -> None:
+        request = route.request
+        asked.append((request.method, request.url, request.headers))
+        if request.method == "POST" and request.url.endswith("/decision"):
+            problem_json = {"Content-Type": "application/problem+json"}
+            route.fulfill(status=403, json=FORBIDDEN, headers=problem_json)
+        elif request.url.endswith(f"/v1/commitments/{COMMITMENT_ID}"):
+            route.fulfill(json=COMMITMENT, headers={"ETag": '"3"'})
+        else:
+            body = next(body for path, body in ANSWERS.items() if path in request.url)
+            route.fulfill(json=body)
+
+    with chromium() as browser:
+        page = browser.new_page(viewport=LAPTOP)
+        errors = watch_errors(page, 403)
+        page.route("**/v1/**", answer)
+        page.goto(f"{console_only}/console/#token={_hs256('ana@example.com', ['pm', 'viewer'])}")
+
+        row = page.get_by_role("row").filter(has_text=SSO)
+        expect(row).to_contain_text("Acme expansion")
+        expect(row).to_contain_text("$250,000.00")
+        expect(row).to_contain_text("date_before_plan")
+        expect(row).to_contain_text("past SLA")
+        assert not [url for _, url, _ in asked if "/v1/deals/" in url]  # the report named it
+
+        page.get_by_role("navigation", name="Console").get_by_role("link", name="Reports").click()
+        eur = re.compile(r"^EUR: €120,000.00 at risk in 1 deal")
+        usd = re.compile(r"^USD: \$250,000.00 at risk in 1 deal")
+        expect(page.get_by_role("img", name=eur)).to_be_visible()
+        expect(page.get_by_role("img", name=usd)).to_be_visible()
+        expect(page.get_by_text("370,000")).to_have_count(0)  # never a sum across currencies
+        ledger = page.get_by_role("img", name=re.compile("Promises and deals by roadmap item"))
+        said = ledger.locator("desc").text_content()
+        assert "RM-12: 3 promises in 2 deals. At stake €120,000.00 (1 deals), $250,000.00" in said
+        assert "blocked €120,000.00 (1 deals); earliest promised 1 Mar 2027" in said
+        trend = page.get_by_role("img", name=re.compile("week by week"))
+        said = trend.locator("desc").text_content()
+        assert "week of 2026-11-23: 3 flagged, 2 approved, 1 rejected" in said
+        assert "median 5 h to a decision" in said
+        expect(page.get_by_text("not available")).to_have_count(0)
+
+        page.goto(f"{console_only}/console/#/commitments/{COMMITMENT_ID}")
+        page.get_by_role("button", name="Approve").click()
+        expect(page.get_by_role("alert")).to_contain_text("Forbidden (403)")
+        expect(page.get_by_role("alert")).to_contain_text(FORBIDDEN["detail"])
+        [decision] = [headers for method, _, headers in asked if method == "POST"]
+        assert decision["if-match"] == '"3"'
+        assert not errors, errors
