@@ -70,6 +70,14 @@ def watch_errors(page, *expected_statuses: int) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
+    def said(message) -> None:
+        # A refused request is judged below, by its status; anything else logged as an
+        # error (a script error, a content security policy violation) fails the test.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    page.on("console", said)
+
     def answered(response) -> None:
         if response.status < 400 or response.status in expected_statuses:
             return
@@ -142,7 +150,9 @@ def test_a_pm_signs_in_approves_a_flagged_promise_and_the_deal_turns_ready(
         page.keyboard.press("Enter")
         expect(page.locator(".done")).to_contain_text("Approved.")
         expect(page.get_by_role("status")).to_have_text("Approved.")  # announced
-        expect(page.get_by_text("ana@example.com approved")).to_be_visible()
+        expect(
+            page.get_by_text("ana@example.com approved (area reviewer): “Fine for the pilot”")
+        ).to_be_visible()
 
         page.get_by_role("link", name="See whether the deal may close").click()
         expect(page.get_by_role("heading", name="Ready to close")).to_be_visible(timeout=20_000)
@@ -366,6 +376,7 @@ def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_deta
         expect(row).to_contain_text("$250,000.00")
         expect(row).to_contain_text("date_before_plan")
         expect(row).to_contain_text("past SLA")
+        expect(row).to_contain_text("Awaits ana@example.com")
         assert not [url for _, url, _ in asked if "/v1/deals/" in url]  # the report named it
 
         page.get_by_role("navigation", name="Console").get_by_role("link", name="Reports").click()

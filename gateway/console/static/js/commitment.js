@@ -49,7 +49,7 @@ function show(view, commitment, etag, item, notice) {
         chain(commitment.approval))),
     DECIDABLE.has(commitment.review_status) ? decisionForm(view, commitment, etag) : null,
     h("section", { "aria-labelledby": "thread-h" },
-      h("h2", { id: "thread-h" }, "History, decisions and comments"),
+      h("h2", { id: "thread-h" }, "History"),
       thread(commitment)));
 }
 
@@ -69,28 +69,29 @@ function chain(approval) {
     step.approvals.map((one) => h("p", {}, `Approved by ${one.decided_by} on ${dateTime(one.decided_at)}`)))));
 }
 
+// Evaluations carry no time of their own: listed apart, in their order. Decisions and the
+// thread's comments are dated, so they read as one conversation.
 function thread(commitment) {
-  const entries = [
-    ...commitment.evaluations.map((evaluation, index) => ({
-      at: commitment.decisions.find((d) => d.evaluation_id === evaluation.id)?.decided_at,
-      order: index,
-      text: `Evaluated (policy ${evaluation.policy_version}): ${count(evaluation.conflicts.length, "conflict")}, ${statusLabel(evaluation.review_status)}`,
-    })),
+  const evaluations = commitment.evaluations.map((evaluation) =>
+    `Policy ${evaluation.policy_version}: ${count(evaluation.conflicts.length, "conflict")}, ${statusLabel(evaluation.review_status)}${evaluation.review_area ? ` (reviewed by the ${evaluation.review_area} area)` : ""}`);
+  const said = [
     ...commitment.decisions.map((decision) => ({
       at: decision.decided_at,
-      text: `${decision.decided_by}${decision.on_behalf_of ? ` for ${decision.on_behalf_of}` : ""} ${decision.decision === "approve" ? "approved" : "rejected"}${decision.step ? ` (${decision.step})` : ""}${decision.comment ? `: “${decision.comment}”` : ""}${decision.conditions ? ` Conditions: ${decision.conditions}` : ""}${decision.lapsed_at ? ` (lapsed: ${decision.lapse_cause})` : ""}`,
+      text: `${decision.decided_by}${decision.on_behalf_of ? ` for ${decision.on_behalf_of}` : ""} ${decision.decision === "approve" ? "approved" : "rejected"}${decision.step ? ` (${decision.step})` : ""}${decision.comment ? `: “${decision.comment}”` : ""}${decision.conditions ? ` Conditions: ${decision.conditions}` : ""}${decision.lapsed_at ? ` (lapsed: ${statusLabel(decision.lapse_cause)})` : ""}`,
     })),
     ...commitment.comments.map((comment) => ({
       at: comment.created_at,
-      text: `${comment.author} ${comment.kind === "question" ? "asked" : comment.kind === "answer" ? "answered" : comment.kind === "recall" ? "recalled a decision" : `reassigned to ${comment.assignee}`}${comment.body ? `: “${comment.body}”` : ""}`,
+      text: `${comment.author} ${comment.kind === "question" ? "asked" : comment.kind === "answer" ? "answered" : comment.kind === "recall" ? "recalled a decision" : `reassigned it to ${comment.assignee}`}${comment.body ? `: “${comment.body}”` : ""}`,
     })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  return [
+    h("h3", {}, "Decisions and comments"),
+    said.length
+      ? h("ol", { class: "thread" }, said.map((entry) => h("li", {}, h("time", { datetime: entry.at }, dateTime(entry.at)), " ", entry.text)))
+      : h("p", {}, "None yet."),
+    h("h3", {}, "Evaluations, oldest first"),
+    evaluations.length ? h("ol", { class: "thread" }, evaluations.map((text) => h("li", {}, text))) : h("p", {}, "Not evaluated yet."),
   ];
-  const dated = entries.filter((entry) => entry.at).sort((a, b) => a.at.localeCompare(b.at));
-  // Evaluations carry no time of their own: listed first, in order, before what was dated.
-  const undated = entries.filter((entry) => !entry.at);
-  const all = [...undated, ...dated];
-  if (!all.length) return h("p", {}, "Nothing yet.");
-  return h("ol", { class: "thread" }, all.map((entry) => h("li", {}, entry.at ? h("time", { datetime: entry.at }, dateTime(entry.at)) : null, " ", entry.text)));
 }
 
 function decisionForm(view, commitment, etag) {

@@ -73,7 +73,8 @@ function row(item) {
   const codes = item.conflicts ? item.conflicts.map((one) => one.code) : item.conflict_codes || [];
   return h("tr", {},
     cell("Select", h("input", { type: "checkbox", name: "selected", value: item.commitment_id, "aria-label": `Select ${item.summary}` })),
-    cell("Promise", h("a", { href: `#/commitments/${item.commitment_id}` }, item.summary), h("span", { class: "muted" }, ` ${item.external_id}`)),
+    cell("Promise", h("a", { href: `#/commitments/${item.commitment_id}` }, item.summary), h("span", { class: "muted" }, ` ${item.external_id}`),
+      item.reviewers_due?.length ? h("span", { class: "muted block" }, `Awaits ${item.reviewers_due.join(", ")}`) : null),
     cell("Deal", h("a", { href: `#/deals/${item.deal_id}` }, item.deal_name || "the deal"),
       item.deal_owner ? h("span", { class: "muted block" }, item.deal_owner) : null),
     cell("Amount", item.deal_amount ? money(item.deal_amount, item.currency) : "unknown"),
