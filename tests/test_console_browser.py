@@ -340,6 +340,10 @@ FORBIDDEN = {
     "type": "urn:dealgate:problem:forbidden", "title": "Forbidden", "status": 403,
     "detail": "The promise is in the triage area; ana@example.com reviews identity.",
 }  # fmt: skip
+UNAVAILABLE = {
+    "title": "Service Unavailable", "status": 503,
+    "detail": "The commitments service is unavailable: refused.",
+}  # fmt: skip
 ANSWERS = {
     "/v1/reports/ledger": LEDGER, "/v1/reports/trend": TREND, "/v1/reports/summary": SUMMARY,
     "/v1/reports/aging": AGING, "/v1/commitments?": {"items": [], "next_cursor": None},
@@ -352,11 +356,14 @@ def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_deta
     from playwright.sync_api import expect
 
     asked: list[tuple[str, str, dict]] = []
+    down: set[str] = set()
 
     def answer(route) -> None:
         request = route.request
         asked.append((request.method, request.url, request.headers))
-        if request.method == "POST" and request.url.endswith("/decision"):
+        if any(path in request.url for path in down):
+            route.fulfill(status=503, json=UNAVAILABLE)
+        elif request.method == "POST" and request.url.endswith("/decision"):
             problem_json = {"Content-Type": "application/problem+json"}
             route.fulfill(status=403, json=FORBIDDEN, headers=problem_json)
         elif request.url.endswith(f"/v1/commitments/{COMMITMENT_ID}"):
@@ -367,7 +374,7 @@ def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_deta
 
     with chromium() as browser:
         page = browser.new_page(viewport=LAPTOP)
-        errors = watch_errors(page, 403)
+        errors = watch_errors(page, 403, 503)
         page.route("**/v1/**", answer)
         page.goto(f"{console_only}/console/#token={_hs256('ana@example.com', ['pm', 'viewer'])}")
 
@@ -394,6 +401,14 @@ def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_deta
         assert "week of 2026-11-23: 3 flagged, 2 approved, 1 rejected" in said
         assert "median 5 h to a decision" in said
         expect(page.get_by_text("not available")).to_have_count(0)
+
+        # One report failing shows its problem; the others still draw.
+        down.add("/v1/reports/trend")
+        page.get_by_role("navigation", name="Console").get_by_role("link", name="Queue").click()
+        page.get_by_role("navigation", name="Console").get_by_role("link", name="Reports").click()
+        expect(page.get_by_role("alert")).to_contain_text("The commitments service is unavailable")
+        expect(page.get_by_role("img", name=re.compile("by roadmap item"))).to_be_visible()
+        expect(page.get_by_role("img", name=re.compile("week by week"))).to_have_count(0)
 
         page.goto(f"{console_only}/console/#/commitments/{COMMITMENT_ID}")
         page.get_by_role("button", name="Approve").click()

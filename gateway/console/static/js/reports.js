@@ -3,25 +3,27 @@
 // A report this gateway does not serve yet (404) says so instead of failing the page.
 
 import { api, optional } from "./api.js";
-import { h } from "./dom.js";
+import { h, problemBox } from "./dom.js";
 import { barChart } from "./charts.js";
 import { count, day, hours, money, statusLabel } from "./format.js";
 
 export async function renderReports(view) {
   document.title = "Reports · Dealgate review console";
-  const [summary, ledger, trend, aging] = await Promise.all([
-    api("/reports/summary").then((answer) => answer.data),
-    optional("/reports/ledger?limit=20"),
-    optional("/reports/trend"),
-    api("/reports/aging?limit=200").then((answer) => answer.data),
+  // Each report on its own: one that fails shows its problem, the others still draw.
+  const [risk, ledger, aging, trend] = await Promise.all([
+    drawn(api("/reports/summary").then((answer) => revenueAtRisk(answer.data))),
+    drawn(optional("/reports/ledger?limit=20").then((data) => (data ? promiseLedger(data) : unavailable("promise ledger")))),
+    drawn(api("/reports/aging?limit=200").then((answer) => waits(answer.data))),
+    drawn(optional("/reports/trend").then((data) => (data ? weekly(data) : unavailable("weekly trend")))),
   ]);
   view.replaceChildren(
     h("h1", { tabindex: "-1" }, "Reports"),
-    section("risk-h", "Revenue at risk", revenueAtRisk(summary)),
-    section("ledger-h", "Promise ledger", ledger ? promiseLedger(ledger) : unavailable("promise ledger")),
-    section("aging-h", "Sign-off aging", waits(aging), trend ? weekly(trend) : unavailable("weekly trend")));
+    section("risk-h", "Revenue at risk", risk),
+    section("ledger-h", "Promise ledger", ledger),
+    section("aging-h", "Sign-off aging", aging, trend));
 }
 
+const drawn = (promise) => promise.catch((error) => problemBox(error));
 const section = (id, title, ...content) => h("section", { "aria-labelledby": id, class: "report" }, h("h2", { id }, title), content);
 const unavailable = (what) => h("p", { class: "unavailable" }, `The ${what} is not available from this gateway yet.`);
 
