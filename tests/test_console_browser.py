@@ -96,12 +96,12 @@ def test_a_pm_signs_in_approves_a_flagged_promise_and_the_deal_turns_ready(
 
     shots = Screenshots(tmp_path)
     with (
+        chromium() as browser,
         served(CLIENT, []) as provider,
         three_apps(
             commitments_db_url, roadmap_db_url, tmp_path,
             DEALGATE_OIDC_ISSUER=provider.issuer, DEALGATE_OIDC_CLIENT_ID=CLIENT,
         ) as apps,
-        chromium() as browser,
     ):  # fmt: skip
         gateway = apps["gateway"].url
         provider.redirect_uris.append(f"{gateway}/console/")
@@ -188,8 +188,8 @@ def test_a_stale_etag_shows_the_problem_and_the_development_link_signs_in(
     from playwright.sync_api import expect
 
     with (
-        three_apps(commitments_db_url, roadmap_db_url, tmp_path) as apps,
         chromium() as browser,
+        three_apps(commitments_db_url, roadmap_db_url, tmp_path) as apps,
     ):
         gateway = apps["gateway"].url
         admin = _hs256("admin@example.com", ["admin"])

@@ -16,9 +16,9 @@ async function show(main) {
   const hash = location.hash || "#/queue";
   if (!hash.startsWith("#/")) return;
   const found = routes.map(([pattern, view]) => [hash.match(pattern), view]).find(([match]) => match);
-  for (const link of document.querySelectorAll("nav a")) {
-    link.toggleAttribute("aria-current", hash.startsWith(link.getAttribute("href")));
-    if (link.hasAttribute("aria-current")) link.setAttribute("aria-current", "page");
+  for (const link of document.querySelectorAll(".top nav a")) {
+    if (hash === link.getAttribute("href")) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   const view = h("div", { class: "view", "aria-busy": "true" }, h("p", {}, "Loading…"));
   const mine = ++current;
