@@ -13,6 +13,7 @@ import pytest
 
 from tests.commitments_helpers import crm_event, promise
 from tests.gateway_helpers import JWT_SECRET, signed_webhook
+from tests.support import browser as browser_support
 from tests.support.browser import LAPTOP, PHONE, Screenshots, chromium
 from tests.support.oidc_provider import Person, served
 from tests.support.processes import three_apps
@@ -417,3 +418,16 @@ def test_the_reports_to_come_are_drawn_per_currency_and_a_refusal_shows_its_deta
         [decision] = [headers for method, _, headers in asked if method == "POST"]
         assert decision["if-match"] == '"3"'
         assert not errors, errors
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_without_a_browser_ci_fails_and_elsewhere_it_skips(monkeypatch, tmp_path, ci):
+    monkeypatch.setattr(browser_support, "CHROMIUM", tmp_path / "no-chromium")
+    if ci:
+        monkeypatch.setenv("CI", ci)
+    else:
+        monkeypatch.delenv("CI", raising=False)
+    outcome = pytest.fail.Exception if ci else pytest.skip.Exception
+
+    with pytest.raises(outcome, match="no browser at"), chromium():
+        pass
