@@ -23,7 +23,10 @@ COPY services/ services/
 COPY gateway/ gateway/
 RUN test -n "$APP_MODULE" || { echo "build with --build-arg APP_MODULE=<module>" >&2; exit 1; } \
     && pip install --no-cache-dir --no-deps . \
-    && cd / && rm -rf /src
+    && cd / && rm -rf /src \
+    && python -c "import gateway.console as c, pathlib, sys; \
+        page = pathlib.Path(c.__file__).parent / 'static' / 'index.html'; \
+        sys.exit(0 if page.is_file() else 'the review console static files did not ship')"
 
 # Unprivileged user; /app/data is the only writable place (the SQLite default lives there).
 RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /app dealgate \

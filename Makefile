@@ -7,7 +7,7 @@ VENV := $(ROOT).venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset test token lint format openapi openapi-check bench bench-parts mutate clean
+.PHONY: run reset test browser token lint format openapi openapi-check bench bench-parts mutate clean
 
 $(STAMP): $(ROOT)pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,19 @@ reset: $(STAMP)
 	@$(BIN)/python $(ROOT)scripts/run_stack.py --reset $(RUN_FLAGS)
 
 ## test: the whole suite, every database-backed test on SQLite and on PostgreSQL
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## browser: Debian's Chromium for the review console's browser tests, installed when it is
+## missing and this is root with apt-get (Playwright never downloads a browser of its own)
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing chromium for the console's browser tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "make: could not install chromium"; \
+	fi
+	@test -x $(CHROMIUM) || echo "make: no $(CHROMIUM): the browser tests skip (under CI=true they fail)"
 
 ## token: a bearer token for local use, e.g. make token ROLE=pm SUB=ana@example.com
 ROLE ?= viewer

@@ -7,15 +7,13 @@ ana@example.com` prints a bearer token for local use, signed with DEALGATE_JWT_S
 import argparse
 import asyncio
 import sys
-import time
 
 import httpx
-import jwt
 import uvicorn
 
 from gateway import demo
 from gateway.app import create_app
-from gateway.auth import ROLES
+from gateway.auth import ROLES, local_token
 from gateway.crm import hubspot_setup
 from gateway.crm.api import CrmRefused, CrmUnavailable
 from gateway.crm.hubspot_api import HubSpotApi
@@ -24,17 +22,6 @@ from gateway.settings import GatewaySettings
 from kit.contracts.events import EventType
 from kit.logs import configure_logging
 from kit.startup import command, read_settings
-
-
-def local_token(settings: GatewaySettings, sub: str, roles: list[str], hours: float) -> str:
-    if settings.jwt_algorithm != "HS256":
-        raise SystemExit("tokens can be printed only for HS256 (the keys of RS256 live elsewhere)")
-    claims = {"sub": sub, "roles": roles, "exp": int(time.time() + hours * 3600)}
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
 def main(argv: list[str] | None = None) -> None:

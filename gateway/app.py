@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from gateway import (
     api_key_routes,
     audit_routes,
+    console,
     reviewer_routes,
     roadmap_changes,
     roadmap_routes,
@@ -28,6 +29,7 @@ from gateway.crm.connect import connect_crms
 from gateway.crm.generic import SignatureRejected
 from gateway.evaluator import Evaluator, Sweeper
 from gateway.events_document import document_events
+from gateway.oidc import ProviderUnavailable
 from gateway.roadmap_changes import Rechecks
 from gateway.settings import GatewaySettings
 from gateway.upstream import CircuitBreaker, Upstream, UpstreamBroken, UpstreamUnavailable
@@ -173,6 +175,7 @@ def create_app(
     ):
         app.include_router(module.router)
     document_events(app)
+    console.serve(app, settings)
     return app
 
 
@@ -192,6 +195,12 @@ async def _unavailable(_request: Request, error: Exception) -> JSONResponse:
         str(error),
         kind="service-unavailable",
         headers={"Retry-After": str(math.ceil(error.retry_after))},
+    )
+
+
+async def _provider_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    return problem_response(
+        503, str(error), kind="service-unavailable", headers={"Retry-After": "5"}
     )
 
 
@@ -219,6 +228,7 @@ HANDLERS = {
     Unauthenticated: _unauthenticated,
     Forbidden: _forbidden,
     SignatureRejected: _bad_signature,
+    ProviderUnavailable: _provider_unavailable,
 }
 
 

@@ -1,5 +1,6 @@
-"""Who is calling: bearer JWTs (HS256 with a configured secret, or RS256 from a JWKS URL),
-`sub` the person and `roles` among crm, viewer, pm, admin; and what each role may do."""
+"""Who is calling: bearer JWTs (HS256 with a configured secret, RS256 from a JWKS URL, or
+an OpenID Connect provider's tokens, see `gateway.oidc`), `sub` the person and `roles` among
+crm, viewer, pm, admin; and what each role may do."""
 
 import asyncio
 import hashlib
@@ -10,6 +11,7 @@ from typing import get_args
 
 import jwt
 
+from gateway.oidc import OidcProvider, ProviderUnavailable
 from gateway.relay import refuse
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
@@ -56,8 +58,12 @@ class TokenVerifier:
             if settings.jwt_algorithm == "RS256" and settings.jwks_url is not None
             else None
         )
+        self.oidc = OidcProvider(settings.oidc_issuer) if settings.oidc_issuer else None
+        self.oidc_audience = settings.oidc_token_audience()
 
     async def verify(self, token: str) -> Principal:
+        if self.oidc is not None:
+            return await self._verify_oidc(self.oidc, token)
         try:
             key = self.secret
             if self.jwks is not None:
@@ -74,6 +80,34 @@ class TokenVerifier:
         except (jwt.PyJWTError, ValueError) as error:
             raise Unauthenticated(f"The token does not verify: {error}.") from None
         return _principal(claims)
+
+    async def _verify_oidc(self, oidc: OidcProvider, token: str) -> Principal:
+        assert self.oidc_audience is not None  # the settings require the client id
+        try:
+            claims = await oidc.claims(token, self.oidc_audience)
+        except jwt.PyJWKClientConnectionError as error:
+            # The provider's keys are out of reach: the token may be fine, so not a 401.
+            reason = f"The sign-in provider's keys cannot be read: {error}."
+            raise ProviderUnavailable(reason) from None
+        except (jwt.PyJWTError, ValueError) as error:
+            raise Unauthenticated(f"The token does not verify: {error}.") from None
+        return _principal(claims)
+
+
+def local_token(settings: GatewaySettings, sub: str, roles: list[str], hours: float) -> str:
+    """A token for local use, signed with the HS256 secret (`python -m gateway token`, the
+    console's sign-in link of `make run`)."""
+    if settings.oidc_issuer:
+        raise SystemExit("tokens cannot be printed while DEALGATE_OIDC_ISSUER is set: "
+                         "people sign in through the provider")  # fmt: skip
+    if settings.jwt_algorithm != "HS256":
+        raise SystemExit("tokens can be printed only for HS256 (the keys of RS256 live elsewhere)")
+    claims = {"sub": sub, "roles": roles, "exp": int(time.time() + hours * 3600)}
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
 class ApiKeyVerifier:

@@ -42,6 +42,32 @@ class GatewaySettings(AppSettings):
     jwks_url: HttpUrl | None = Field(None, description="Where RS256 keys are published.")
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
+    # Sign-in to the review console (/console) through an OpenID Connect provider. When the
+    # issuer is set, people's tokens are the provider's: verified against the keys its
+    # discovery document publishes (`jwks_uri`), issued by it, for `oidc_audience`.
+    oidc_issuer: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="The OpenID provider's issuer identifier, exactly as its tokens' `iss`; "
+        "its discovery document is `<issuer>/.well-known/openid-configuration`.",
+    )
+    oidc_client_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The console's client id at the provider (a public client, PKCE).",
+    )
+    oidc_scopes: str = Field(
+        "openid profile email",
+        pattern=r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$",
+        description="The scopes the console asks for, space-separated; `openid` among them.",
+    )
+    oidc_audience: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The `aud` the provider's access tokens carry; unset: the client id.",
+    )
 
     webhook_secret: str = Field(DEV_WEBHOOK_SECRET, description="A Standard Webhooks `whsec_…`.")
     hubspot_app_secret: str = Field(DEV_HUBSPOT_APP_SECRET, min_length=16)
@@ -303,6 +329,35 @@ class GatewaySettings(AppSettings):
         if self.jwt_algorithm == "RS256" and self.jwks_url is None:
             raise ValueError("DEALGATE_JWT_ALGORITHM=RS256 needs DEALGATE_JWKS_URL")
         return self
+
+    @model_validator(mode="after")
+    def _oidc_whole(self) -> "GatewaySettings":
+        if self.oidc_issuer is None:
+            stray = [n for n in ("oidc_client_id", "oidc_audience") if getattr(self, n)]
+            if stray:
+                raise ValueError(f"{self.env_name(stray[0])} needs DEALGATE_OIDC_ISSUER")
+            return self
+        if not self.oidc_client_id:
+            raise ValueError("DEALGATE_OIDC_ISSUER needs DEALGATE_OIDC_CLIENT_ID")
+        # One source of keys and claims: the provider's discovery document says them all.
+        clashing = [
+            self.env_name(name)
+            for name in ("jwks_url", "jwt_issuer", "jwt_audience")
+            if getattr(self, name) is not None
+        ] + (["DEALGATE_JWT_ALGORITHM"] if self.jwt_algorithm != "HS256" else [])
+        if clashing:
+            raise ValueError(
+                f"DEALGATE_OIDC_ISSUER takes the keys, issuer and audience from the provider: "
+                f"unset {', '.join(clashing)}"
+            )
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError("DEALGATE_OIDC_SCOPES must include openid")
+        if self.environment == "production" and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("DEALGATE_OIDC_ISSUER must be an https:// URL in production")
+        return self
+
+    def oidc_token_audience(self) -> str | None:
+        return self.oidc_audience or self.oidc_client_id
 
     def policy(self) -> Policy:
         return Policy(

@@ -51,6 +51,7 @@ from typing import IO
 from sqlalchemy.engine import make_url
 
 from gateway import demo
+from gateway.auth import local_token
 from gateway.settings import GatewaySettings
 from kit.settings import AppSettings, ServiceSettings
 from kit.startup import (
@@ -575,9 +576,33 @@ def banner(settings: dict[str, AppSettings]) -> list[str]:
     return lines
 
 
+# Who the console's sign-in link signs in: a demo reviewer (services/commitments/demo.py),
+# so the queue's promises are theirs to decide.
+CONSOLE_PERSON, CONSOLE_ROLES, CONSOLE_HOURS = "ana@example.com", ["pm", "viewer"], 12
+
+
+def console_line(gateway: GatewaySettings) -> str:
+    """The review console's address; in development a link that signs in, the token in the
+    fragment (a browser never sends it, so no server logs it)."""
+    url = f"{gateway.local_url()}/console/"
+    if gateway.oidc_issuer:
+        return f"Review console: {url} (sign in through {gateway.oidc_issuer})"
+    try:
+        token = local_token(gateway, CONSOLE_PERSON, CONSOLE_ROLES, CONSOLE_HOURS)
+    except SystemExit:  # RS256: the keys live with the identity provider
+        return f"Review console: {url} (sign in with a token from your identity provider)"
+    return (
+        f"Review console, signed in as {CONSOLE_PERSON} ({', '.join(CONSOLE_ROLES)}) for "
+        f"{CONSOLE_HOURS} hours: {url}#token={token}"
+    )
+
+
 def tour(settings: dict[str, AppSettings]) -> list[str]:
-    url = settings["gateway"].local_url()
+    gateway = settings["gateway"]
+    assert isinstance(gateway, GatewaySettings)
+    url = gateway.local_url()
     return [
+        console_line(gateway),
         "Try it (README.md walks through the whole tour):",
         "  TOKEN=$(make -s token ROLE=pm SUB=ana@example.com)",
         f'  curl -H "Authorization: Bearer $TOKEN" '

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
+import jwt
 import pytest
 
 from gateway import demo
@@ -131,6 +133,40 @@ def test_the_console_is_calm_and_the_logs_hold_the_json(serving):
         records = [json.loads(line) for line in log if line.startswith("{")]
         assert any(record["msg"] == "Application startup complete." for record in records)
         assert any(record["logger"] == "kit.access" for record in records)
+
+
+def test_the_console_link_signs_in_a_demo_reviewer(serving):
+    """The link carries its token in the fragment, which a browser keeps to itself; the
+    token is a PM's and the gateway takes it."""
+    stack, ports = serving
+    [line] = [line for line in lines_before(stack.text, UP) if "/console/" in line]
+    link = line.split(": ", 1)[1]
+    gateway = f"http://127.0.0.1:{ports['DEALGATE_PORT']}"
+    assert link.startswith(f"{gateway}/console/#token=")
+    token = link.split("#token=", 1)[1]
+
+    claims = jwt.decode(token, options={"verify_signature": False})
+    with httpx.Client(base_url=gateway, timeout=10) as client:
+        page = client.get("/console/")
+        queue = client.get("/v1/reports/aging", headers={"Authorization": f"Bearer {token}"})
+
+    assert (claims["sub"], sorted(claims["roles"])) == ("ana@example.com", ["pm", "viewer"])
+    assert page.status_code == 200
+    assert 'src="static/js/main.js"' in page.text
+    assert queue.status_code == 200, queue.text
+    assert queue.json()["awaiting"] >= 1  # Acme's SSO promise awaits her
+
+
+def test_the_console_line_follows_the_sign_in_settings():
+    development = GatewaySettings(_env_file=None)
+    oidc = GatewaySettings(
+        _env_file=None, oidc_issuer="https://idp.example", oidc_client_id="dealgate-console"
+    )
+
+    assert "#token=" in run_stack.console_line(development)
+    assert run_stack.console_line(oidc) == (
+        "Review console: http://127.0.0.1:8000/console/ (sign in through https://idp.example)"
+    )
 
 
 @pytest.fixture(scope="module")
