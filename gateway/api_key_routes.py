@@ -56,6 +56,9 @@ async def create_api_key(
     "/api-keys",
     tags=TAGS,
     summary="API keys, by id (never the keys themselves)",
+    description="Admins only. Keyset-paged by id (`next_cursor`); revoked keys stay listed "
+    "with `revoked_at`, and `last_used_at` says whether a key is still in use "
+    "before revoking it.",
     response_model=ApiKeyPage,
     responses=problem_responses(422),
 )
@@ -70,6 +73,8 @@ async def list_api_keys(
     "/api-keys/{key_id:uuid_text}",
     tags=TAGS,
     summary="One API key: its name, roles, who made it, when it was last used",
+    description="Admins only; 404 for an unknown id. The key itself is never shown again "
+    "after it was made: only its first characters (`prefix`) tell it apart.",
     response_model=ApiKeyRead,
     responses=problem_responses(404, 422),
 )

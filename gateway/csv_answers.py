@@ -127,7 +127,7 @@ def tabulated_response(answer: BaseModel, request: Request) -> Response:
 
 def csv_example(model: type[BaseModel]) -> str:
     """The CSV of the model's first documented example (its header alone when it has none)."""
-    examples = (model.model_config.get("json_schema_extra") or {}).get("examples")  # type: ignore[union-attr]
+    examples = model.model_json_schema().get("examples")
     if examples:
         rows, columns, _ = tabulated(model.model_validate(examples[0]))
     else:

@@ -38,6 +38,7 @@ def _path(email: str) -> str:
         {
             201: {
                 "description": "Created",
+                "model": ReviewerRead,
                 "headers": {**ETAG_HEADER, "Location": {"schema": {"type": "string"}}},
             },
             **problem_responses(404, 412, 413, 422),
@@ -68,6 +69,9 @@ async def put_reviewer(
     "/reviewers",
     tags=TAGS,
     summary="The reviewers directory, by email; filter by the area they review",
+    description="Who decides which promises: each reviewer's areas, escalation contact and "
+    "out-of-office delegate. Keyset-paged by email (`next_cursor`); `area` "
+    "matches in any case.",
     response_model=ReviewerPage,
     responses=problem_responses(422),
 )
@@ -87,6 +91,8 @@ async def list_reviewers(
     "/reviewers/{email:email}",
     tags=TAGS,
     summary="One reviewer: their areas, escalation contact and absence",
+    description="404 when the email is not in the directory. The ETag guards a replacement "
+    "(PUT with If-Match).",
     response_model=ReviewerRead,
     responses=with_etag(problem_responses(404, 422)),
 )

@@ -45,6 +45,9 @@ router = public_router()
     "/roadmap/items",
     tags=["roadmap"],
     summary="Roadmap items, filtered, by key",
+    description="Keyset-paged by key (`next_cursor`). Filters: `status` (any of those given), "
+    "`tag` (a vision tag slug), `area`, `owner` (the item's PM) and "
+    "`changed_since` (items changed at or after that time, for a sync).",
     response_model=RoadmapItemPage,
     responses=problem_responses(422),
 )
@@ -74,6 +77,9 @@ async def list_roadmap_items(
     tags=["roadmap"],
     status_code=status.HTTP_201_CREATED,
     summary="Create a roadmap item (an identical repeat answers 200)",
+    description="201 with its Location and ETag. The same item sent again answers 200 with "
+    "it; a different item under a key already taken is a 409. Promises waiting "
+    "for that key are checked again.",
     response_model=RoadmapItemRead,
     responses={
         201: {"headers": CREATED_HEADERS},
@@ -94,6 +100,8 @@ async def create_roadmap_item(
     "/roadmap/items/search",
     tags=["roadmap"],
     summary="Ranked text search over key, title and description",
+    description="What a PM uses to link a promise to the right item: the best `limit` matches "
+    "for `q`, best first, each with a score comparable within one answer.",
     response_model=SearchResults,
     responses=problem_responses(422),
 )
@@ -116,6 +124,7 @@ async def search_roadmap_items(
     "/roadmap/items/{key:item_key}",
     tags=["roadmap"],
     summary="One roadmap item",
+    description="404 for an unknown key. The ETag guards a change (PATCH or DELETE with If-Match).",
     response_model=RoadmapItemRead,
     responses=with_etag(problem_responses(404, 422)),
 )
@@ -127,6 +136,10 @@ async def get_roadmap_item(key: ItemKeyPath, _: Reader, roadmap: Roadmap) -> Res
     "/roadmap/items/{key:item_key}",
     tags=["roadmap"],
     summary="Change some fields of an item (If-Match honoured); a slip re-checks promises",
+    description="Only the fields given change. A stale If-Match is refused (412). When the "
+    "change can move a promise (its dates, its status, its tags), every promise "
+    "on the item owes a re-check, and until it is done the deals they belong to "
+    "are not ready.",
     response_model=RoadmapItemRead,
     responses=with_etag(problem_responses(404, 412, 413, 422)),
 )
@@ -154,6 +167,8 @@ async def update_roadmap_item(
     tags=["roadmap"],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an item (If-Match honoured)",
+    description="204; a stale If-Match is 412. Promises on the item are checked again (they "
+    "now name an unknown item and need sign-off).",
     response_class=Response,
     responses=problem_responses(404, 412, 422),
 )
@@ -178,6 +193,8 @@ async def delete_roadmap_item(
     "/roadmap/vision-tags",
     tags=["roadmap"],
     summary="All vision tags (with an ETag for caching)",
+    description="The product vision: pillars and explicit non-goals, by slug. Send the ETag "
+    "back as If-None-Match to get 304 when nothing changed.",
     response_model=VisionTagList,
     responses=with_etag({304: {"description": "Unchanged since the ETag given"}}),
 )
@@ -195,6 +212,8 @@ async def list_vision_tags(
     tags=["roadmap"],
     status_code=status.HTTP_201_CREATED,
     summary="Create a vision tag (an identical repeat answers 200)",
+    description="201 with its Location and ETag; the same tag again answers 200, a different "
+    "tag under a slug already taken is a 409.",
     response_model=VisionTagRead,
     responses={
         201: {"headers": CREATED_HEADERS},
@@ -215,6 +234,9 @@ async def create_vision_tag(
     "/roadmap/vision-tags/{slug:tag_slug}",
     tags=["roadmap"],
     summary="Change a vision tag (If-Match honoured); a change of kind re-checks promises",
+    description="A stale If-Match is refused (412). Turning a pillar into a non-goal (or "
+    "back) re-checks every promise the tag touches, directly or through its "
+    "items.",
     response_model=VisionTagRead,
     responses=with_etag(problem_responses(404, 412, 413, 422)),
 )

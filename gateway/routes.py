@@ -67,6 +67,10 @@ relayed(router, DEALS, DealReader)
     "/deals/{deal_id:uuid_text}",
     tags=["deals"],
     summary="One deal",
+    description="The deal as its CRM last sent it: name, account, amount and currency, stage, "
+    "expected close, owner. Its promises are at `/v1/commitments?deal_id=`, and "
+    "whether it may close at `/v1/deals/{deal_id}/readiness`. The CRM role may "
+    "ask.",
     response_model=DealRead,
     responses=problem_responses(404, 422),
 )
@@ -119,6 +123,12 @@ relayed(router, COMMITMENTS, Reader)
     "/commitments/{commitment_id:uuid_text}",
     tags=["commitments"],
     summary="One commitment with its deal, conflicts, evaluations and decisions",
+    description="Everything a reviewer needs: the promise, its deal, the current conflicts "
+    "with their evidence, every evaluation and decision, the approval chain (who "
+    "approved each step, whose turn it is) and the thread of questions and "
+    "answers. The ETag is the commitment's version: send it as If-Match with a "
+    "decision so a change made meanwhile is refused (412), or as If-None-Match to "
+    "get 304 when nothing changed.",
     response_model=CommitmentRead,
     responses=with_etag(
         {

@@ -49,6 +49,8 @@ async def create_webhook_subscription(
     PATH,
     tags=TAGS,
     summary="Webhook subscriptions, by id",
+    description="Admins only. Each with its event types, its status (`active`, `failing`, "
+    "`disabled`) and why; never its secret. Keyset-paged by id (`next_cursor`).",
     response_model=SubscriptionPage,
     responses=problem_responses(422),
 )
@@ -63,6 +65,8 @@ async def list_webhook_subscriptions(
     PATH + "/{subscription_id:uuid_text}",
     tags=TAGS,
     summary="One webhook subscription (its secret is never shown again)",
+    description="Admins only; 404 for an unknown id. The ETag guards a change (PATCH with "
+    "If-Match).",
     response_model=SubscriptionRead,
     responses=problem_responses(404, 422),
 )
@@ -96,6 +100,8 @@ async def update_webhook_subscription(
     tags=TAGS,
     status_code=204,
     summary="Delete a subscription, what it was owed and its deliveries log",
+    description="Admins only; 204, then nothing more is sent to its URL. 404 for an unknown "
+    "id; a stale If-Match is 412.",
     responses=problem_responses(404, 422),
 )
 async def delete_webhook_subscription(
@@ -109,6 +115,8 @@ async def delete_webhook_subscription(
     PATH + "/{subscription_id:uuid_text}/deliveries",
     tags=TAGS,
     summary="Every delivery attempt, newest first: event, status code, latency, error",
+    description="Admins only: why a receiver is failing, attempt by attempt. Keyset-paged "
+    "(`next_cursor`); 404 for an unknown subscription.",
     response_model=DeliveryPage,
     responses=problem_responses(404, 422),
 )

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, PydanticUserError, TypeAdapter
 from sqlalchemy.exc import DBAPIError
 
 from kit.auth import require_service_token
@@ -25,6 +25,7 @@ from kit.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_proble
 from kit.settings import AppSettings
 
 PROBLEM_REF = "#/components/schemas/Problem"
+SCHEMA_REF = "#/components/schemas/{model}"
 
 
 def operation_id(route: APIRoute) -> str:
@@ -98,8 +99,39 @@ def _openapi(app: FastAPI, documented_models: Sequence[type[BaseModel]]) -> dict
             for operation in path_item.values():
                 # What a receiver answers is its own affair: FastAPI's 422 is not Dealgate's.
                 operation["responses"].pop("422", None)
+        for name, examples in _examples_as_written(app).items():
+            if "examples" in components.get(name, {}):
+                components[name]["examples"] = examples
         app.openapi_schema = _problems_as_problem_json(_body_problems(schema))
     return app.openapi_schema
+
+
+def _examples_as_written(app: FastAPI) -> dict[str, list[Any]]:
+    """Each answer and body model's examples, nulls included: FastAPI writes the document
+    without null values (examples' too), and an example missing a required nullable field
+    would not fit its own schema, nor parse in a client generated from the document."""
+    annotations: list[Any] = []
+    for context in iter_route_contexts([*app.routes, *app.webhooks.routes]):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        if route.response_model is not None:
+            annotations.append(route.response_model)
+        if route.body_field is not None:
+            annotations.append(route.body_field.field_info.annotation)
+    found: dict[str, list[Any]] = {}
+    for annotation in annotations:
+        try:
+            schema = TypeAdapter(annotation).json_schema(ref_template=SCHEMA_REF)
+        except PydanticUserError:
+            continue  # not a model FastAPI documents (a plain Response, say)
+        described = dict(schema.pop("$defs", {}))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            described[annotation.__name__] = schema
+        for name, definition in described.items():
+            if "examples" in definition:
+                found[name] = definition["examples"]
+    return found
 
 
 BODY_PROBLEMS = {

@@ -39,16 +39,30 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
+METRICS_EXAMPLE = (
+    "# HELP http_requests_total Requests answered, by route template, method and status.\n"
+    "# TYPE http_requests_total counter\n"
+    'http_requests_total{method="GET",route="/v1/deals/{deal_id}/readiness",status="200"} 42.0\n'
+)
+
+
 def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
     router = APIRouter(tags=["ops"], dependencies=[Depends(reject_unknown_query_parameters)])
 
-    @router.get("/healthz", summary="Liveness: the process answers")
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process answers",
+        description="For an orchestrator's liveness probe: 200 while the process serves, "
+        "whatever its dependencies say (`/readyz` tells those). Needs no token.",
+    )
     async def healthz(request: Request) -> Health:
         return Health(status="ok", instance=request.app.state.settings.instance_id)
 
     @router.get(
         "/readyz",
         summary="Readiness: every dependency answers",
+        description="For a load balancer: 200 when every dependency (the database, the "
+        "services behind) answers, else 503 with each check's outcome. Needs no token.",
         responses={503: {"model": Readiness, "description": "A dependency is down"}},
     )
     async def readyz(request: Request, response: Response) -> Readiness:
@@ -62,10 +76,20 @@ def ops_router(metrics_dependencies: Sequence[DependsParam] = ()) -> APIRouter:
     @router.get(
         "/metrics",
         summary="Prometheus metrics",
+        description="Prometheus text: requests by route, method and status, and their "
+        "latency; on the gateway also the business figures (README, 'For dashboard "
+        "authors'). Needs the service token.",
         dependencies=list(metrics_dependencies),
         response_class=Response,
         responses={
-            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+            200: {
+                "content": {
+                    CONTENT_TYPE_LATEST.split(";")[0]: {
+                        "schema": {"type": "string"},
+                        "example": METRICS_EXAMPLE,
+                    }
+                }
+            },
             **problem_responses(401),
         },
     )

@@ -1,5 +1,6 @@
 """Settings come from the environment with a production guard; openapi/ matches the code."""
 
+import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
@@ -67,3 +68,48 @@ def test_openapi_is_complete(name, document):
                 )
         if operation.get("security"):
             assert "401" in operation["responses"], operation["operationId"]
+
+
+def _examples(content: dict, schemas: dict) -> list:
+    """What a media type shows: its own example(s), else its schema's (each member's, for a
+    choice of schemas)."""
+    if "example" in content:
+        return [content["example"]]
+    if "examples" in content:
+        return [example["value"] for example in content["examples"].values()]
+    schema = content["schema"]
+    found = []
+    for member in schema.get("anyOf") or [schema]:
+        if "$ref" in member:
+            member = schemas[member["$ref"].rsplit("/", 1)[-1]]
+        found += member.get("examples") or []
+    return found
+
+
+def test_the_public_contract_tells_a_client_author_what_to_expect():
+    """Every /v1 operation of the gateway: a description to act on, a typed answer for each
+    status it returns, and examples that fit their schemas (a client generated from the
+    document parses them; tests/test_generated_client.py uses one)."""
+    document = documents()["gateway"]
+    schemas = document["components"]["schemas"]
+    for item in document["paths"].values():
+        for operation in item.values():
+            name = operation["operationId"]
+            assert len(operation.get("description", "")) >= 40, f"{name}: no description"
+            for status, response in operation["responses"].items():
+                if status in ("204", "304"):
+                    assert "content" not in response, (name, status)
+                    continue
+                assert response.get("content"), f"{name} answers {status} with no type"
+                for media_type, content in response["content"].items():
+                    shown = _examples(content, schemas)
+                    if status.startswith("2"):
+                        assert shown, f"{name} {status} {media_type}: no example"
+                    if "json" not in media_type:
+                        continue
+                    validator = jsonschema_rs.Draft202012Validator(
+                        {**content["schema"], "components": document["components"]}
+                    )
+                    for example in shown:
+                        errors = [error.message for error in validator.iter_errors(example)]
+                        assert not errors, (name, status, errors[:3])

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from kit.contracts import examples
 from kit.types import text
 
 KEY_PREFIX = "dgk_"
@@ -53,7 +54,17 @@ class ApiKeyRecord(ApiKeyCreate):
     created_by: text(254, min_length=1)  # type: ignore[valid-type]
 
 
+API_KEY_EXAMPLE = {
+    "id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f", "name": "revenue-board", "roles": ["viewer"],
+    "prefix": "dgk_Xq3", "created_by": "admin@example.com",
+    "created_at": "2026-12-01T09:00:00Z", "last_used_at": "2026-12-03T16:42:00Z",
+    "revoked_at": None,
+}  # fmt: skip
+
+
 class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [API_KEY_EXAMPLE]})
+
     id: str
     name: str
     roles: list[Role]
@@ -65,10 +76,19 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            **API_KEY_EXAMPLE, "last_used_at": None,
+            "key": "dgk_Xq3vR8mT2kL9pW4nB7cY1dF6hJ0sA5eG3iK8oU2zQ4x",
+        }]}
+    )  # fmt: skip
+
     key: str = Field(description="The key itself (`dgk_…`): shown once, never again.")
 
 
 class ApiKeyPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[ApiKeyRead]
     next_cursor: str | None
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.contracts import examples
 from kit.contracts.commitments import Conflict
 
 EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
@@ -66,6 +67,8 @@ class DecisionRecord(BaseModel):
 
 
 class DecisionRecordPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[DecisionRecord]
     next_cursor: str | None = Field(description="Null on the last page.")
 

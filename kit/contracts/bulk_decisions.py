@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kit.contracts import examples
 from kit.contracts.commitments import (
     REJECTION_NEEDS_A_COMMENT,
     CommitmentId,
@@ -103,6 +104,19 @@ class DecisionBatch(BaseModel):
 
 
 class BulkDecisionOutcome(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [
+            {"commitment_id": examples.COMMITMENT_ID, "status": 200,
+             "commitment": examples.COMMITMENT_READ, "problem": None},
+            {"commitment_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "status": 409,
+             "commitment": None,
+             "problem": {"type": "urn:dealgate:problem:conflict", "title": "Conflict",
+                         "status": 409,
+                         "detail": "cannot approve a commitment in approved: it is not "
+                                   "awaiting sign-off"}},
+        ]}
+    )  # fmt: skip
+
     commitment_id: str
     status: Literal[200, 403, 404, 409, 412, 422] = Field(
         description="What the single decision would have answered."
@@ -114,4 +128,6 @@ class BulkDecisionOutcome(BaseModel):
 
 
 class BulkDecisionAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[BulkDecisionOutcome] = Field(description="In the order of the request.")

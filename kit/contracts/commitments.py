@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kit.contracts import examples
 from kit.contracts.approvals import ChainRead, ChainStep, Steps, default_chain
 from kit.contracts.relayed import Relayed
 from kit.types import (
@@ -50,6 +51,13 @@ AMOUNT_PATTERN = r"^[0-9]{1,16}(\.[0-9]{1,2})?$"
 # A CRM event id (e.g. a Standard Webhooks `webhook-id`).
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~@=+-]{0,199}$"
 
+# An amount as the API answers it: two decimals, as text. One schema for reading and
+# writing (a client generated from the document gets one model, not an input and an output).
+AmountText = Annotated[
+    Decimal,
+    PlainSerializer(lambda value: f"{value:.2f}", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["250000.00"]}),
+]
 ExternalId = Annotated[
     str, StringConstraints(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
 ]
@@ -562,25 +570,14 @@ def amount_of_cents(cents: int) -> Decimal:
 
 
 class DealRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{
-            "id": "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10", "source": "generic",
-            "external_id": "D-1001", "name": "Acme expansion", "account": "Acme Corp",
-            "amount": "250000.00", "currency": "USD", "stage": "open",
-            "expected_close": "2026-12-15", "owner": "rep@example.com",
-            "crm_updated_at": "2026-11-20T09:59:00Z", "created_at": "2026-11-20T10:00:01Z",
-            "updated_at": "2026-11-20T10:00:01Z",
-        }]}
-    )  # fmt: skip
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.DEAL]})
 
     id: str
     source: Source
     external_id: str
     name: str
     account: str
-    amount: Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)] = (
-        Field(description="A decimal string.")
-    )
+    amount: AmountText = Field(description="A decimal string.")
     currency: str
     stage: DealStage
     expected_close: date | None
@@ -599,6 +596,8 @@ class DealRead(BaseModel):
 
 
 class DealPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[DealRead]
     next_cursor: str | None
 
@@ -625,15 +624,21 @@ class CommitmentFields(BaseModel):
 
 
 class CommitmentListed(CommitmentFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.COMMITMENT_LISTED]})
+
     conflicts: list[Conflict] = Field(description="Those of its current evaluation.")
 
 
 class CommitmentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[CommitmentListed]
     next_cursor: str | None
 
 
 class CommitmentRead(CommitmentListed):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.COMMITMENT_READ]})
+
     deal: DealRead
     evaluation: EvaluationRead | None = Field(description="The current evaluation.")
     evaluations: list[EvaluationRead] = Field(description="Every evaluation, oldest first.")
@@ -755,6 +760,14 @@ class CommitmentState(BaseModel):
 
 
 class IntakeAnswer(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            "status": "accepted", "deal_id": examples.DEAL_ID,
+            "commitments": [{"id": examples.COMMITMENT_ID, "external_id": "C-1",
+                             "review_status": "needs_signoff"}],
+        }]}
+    )  # fmt: skip
+
     status: Literal["accepted", "duplicate", "stale"]
     deal_id: str
     commitments: list[CommitmentState] = Field(description="Every commitment of the deal.")
@@ -772,6 +785,8 @@ class Blocking(BaseModel):
 
 
 class DealReadiness(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.READINESS]})
+
     deal_id: str
     ready: bool
     blocking: list[Blocking]
@@ -807,7 +822,7 @@ class ClaimedCommitment(CommitmentFields):
     # What the policy's approval rules read of the deal (the chain is chosen at evaluation).
     deal_source: Source
     deal_currency: str
-    deal_amount: Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
+    deal_amount: AmountText
 
 
 class ClaimedWork(BaseModel):
@@ -892,6 +907,8 @@ class RecheckRequest(BaseModel):
 
 
 class RecheckAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"marked": 3}]})
+
     marked: int = Field(description="Commitments now owed a re-check.")
 
 

@@ -83,6 +83,8 @@ class NotificationBatch(Input):
 
 
 class NotificationsTaken(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"taken": 3, "duplicates": 0}]})
+
     taken: int = Field(description="New notifications stored.")
     duplicates: int = Field(description="Event ids already stored (a re-sent batch).")
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from kit.contracts import examples
 from kit.contracts.commitments import (
     CommentRead,
     CommitmentListed,
@@ -317,11 +318,22 @@ class SubscriptionRead(BaseModel):
 
 
 class SubscriptionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[SubscriptionRead]
     next_cursor: str | None
 
 
 class DeliveryAttemptRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            "id": "2c1b0a9f-8e7d-4c6b-9a5f-4e3d2c1b0a9f", "event_id": "evt_01JD8Z3K4M5N6P7Q8R9S",
+            "event_type": "commitment.flagged", "attempted_at": "2026-11-20T10:00:03Z",
+            "outcome": "failed", "status_code": 503, "latency_ms": 212,
+            "error": "HTTP 503 from the receiver", "replay": False,
+        }]}
+    )  # fmt: skip
+
     id: str
     event_id: str
     event_type: EventType
@@ -334,6 +346,8 @@ class DeliveryAttemptRead(BaseModel):
 
 
 class DeliveryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[DeliveryAttemptRead] = Field(description="Newest first.")
     next_cursor: str | None
 
@@ -381,12 +395,14 @@ class ReplayRequest(BaseModel):
 
 
 class ReplayAnswer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queued": 12}]})
+
     queued: int = Field(description="Deliveries queued again (sent in order, per deal).")
 
 
 # One envelope per type, for the OpenAPI `webhooks` section -------------------------------
 
-_DEAL = DealRead.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+_DEAL = examples.DEAL
 _CONFLICT = {
     "code": "date_before_plan",
     "severity": "blocker",

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from kit.contracts import examples
 from kit.types import EMAIL_PATTERN, Timestamp, text
 
 Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)]
@@ -105,5 +106,7 @@ class ReviewerRead(ReviewerWrite):
 
 
 class ReviewerPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[ReviewerRead]
     next_cursor: str | None = Field(description="The email to go on after; null on the last page.")

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidationInfo
 
+from kit.contracts import examples
 from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, TAG_SLUG_PATTERN, Day, text
 
 ItemKey = Annotated[
@@ -148,6 +149,8 @@ class RoadmapItemRead(BaseModel):
 
 
 class RoadmapItemPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[RoadmapItemRead]
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
@@ -168,11 +171,20 @@ class RoadmapItemBatch(BaseModel):
 
 
 class SearchHit(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{
+            "item": RoadmapItemRead.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+            "score": 0.61,
+        }]}
+    )  # fmt: skip
+
     item: RoadmapItemRead
     score: float = Field(description="Higher is a better match; comparable within one answer.")
 
 
 class SearchResults(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[SearchHit]
 
 
@@ -227,6 +239,8 @@ class VisionTagRead(BaseModel):
 
 
 class VisionTagList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=examples.page_examples)
+
     items: list[VisionTagRead]
 
 

@@ -29,13 +29,3 @@ export async function api(path, { method = "GET", body, etag } = {}) {
   if (!response.ok) throw new Problem(response.status, data);
   return { data, etag: response.headers.get("ETag") };
 }
-
-// For the reports still being built: 404 means "not available here yet", not an error.
-export async function optional(path) {
-  try {
-    return (await api(path)).data;
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
-}

@@ -50,20 +50,9 @@ async function loadPage(state) {
     api("/commitments?review_status=needs_signoff&limit=200").then((answer) => answer.data.items, () => []),
   ]);
   const conflicts = new Map(listed.map((one) => [one.id, one.conflicts]));
-  const deals = await dealsOf(report.items);
   state.report = report;
   state.cursor = report.next_cursor;
-  state.items.push(...report.items.map((item) => ({ ...deals.get(item.deal_id), ...item, conflicts: conflicts.get(item.commitment_id) })));
-}
-
-// An aging report without the deal's name and amount (before the reports carry them):
-// each deal is read once.
-async function dealsOf(items) {
-  const missing = [...new Set(items.filter((item) => item.deal_name === undefined).map((item) => item.deal_id))];
-  const read = await Promise.all(missing.map((id) => api(`/deals/${id}`).then(({ data }) => [id, {
-    deal_name: data.name, deal_amount: data.amount, currency: data.currency, deal_owner: data.owner,
-  }], () => [id, {}])));
-  return new Map(read);
+  state.items.push(...report.items.map((item) => ({ ...item, conflicts: conflicts.get(item.commitment_id) })));
 }
 
 // Each cell's content in one box: on a phone the cell is a grid of its label and that box.
@@ -75,7 +64,7 @@ function row(item) {
     cell("Select", h("input", { type: "checkbox", name: "selected", value: item.commitment_id, "aria-label": `Select ${item.summary}` })),
     cell("Promise", h("a", { href: `#/commitments/${item.commitment_id}` }, item.summary), h("span", { class: "muted" }, ` ${item.external_id}`),
       item.reviewers_due?.length ? h("span", { class: "muted block" }, `Awaits ${item.reviewers_due.join(", ")}`) : null),
-    cell("Deal", h("a", { href: `#/deals/${item.deal_id}` }, item.deal_name || "the deal"),
+    cell("Deal", h("a", { href: `#/deals/${item.deal_id}` }, item.deal_name),
       item.deal_owner ? h("span", { class: "muted block" }, item.deal_owner) : null),
     cell("Amount", item.deal_amount ? money(item.deal_amount, item.currency) : "unknown"),
     cell("Conflicts",

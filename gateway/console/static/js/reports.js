@@ -1,8 +1,7 @@
 // The reports as charts: revenue at risk (per currency, never summed across them), the
 // promise ledger by roadmap item, and sign-off aging (waits now, and the weekly trend).
-// A report this gateway does not serve yet (404) says so instead of failing the page.
 
-import { api, optional } from "./api.js";
+import { api } from "./api.js";
 import { h, problemBox } from "./dom.js";
 import { barChart } from "./charts.js";
 import { count, day, hours, money, statusLabel } from "./format.js";
@@ -12,9 +11,9 @@ export async function renderReports(view) {
   // Each report on its own: one that fails shows its problem, the others still draw.
   const [risk, ledger, aging, trend] = await Promise.all([
     drawn(api("/reports/summary").then((answer) => revenueAtRisk(answer.data))),
-    drawn(optional("/reports/ledger?limit=20").then((data) => (data ? promiseLedger(data) : unavailable("promise ledger")))),
+    drawn(api("/reports/ledger?limit=20").then((answer) => promiseLedger(answer.data))),
     drawn(api("/reports/aging?limit=200").then((answer) => waits(answer.data))),
-    drawn(optional("/reports/trend").then((data) => (data ? weekly(data) : unavailable("weekly trend")))),
+    drawn(api("/reports/trend").then((answer) => weekly(answer.data))),
   ]);
   view.replaceChildren(
     h("h1", { tabindex: "-1" }, "Reports"),
@@ -25,7 +24,6 @@ export async function renderReports(view) {
 
 const drawn = (promise) => promise.catch((error) => problemBox(error));
 const section = (id, title, ...content) => h("section", { "aria-labelledby": id, class: "report" }, h("h2", { id }, title), content);
-const unavailable = (what) => h("p", { class: "unavailable" }, `The ${what} is not available from this gateway yet.`);
 
 function revenueAtRisk(summary) {
   if (!summary.revenue_at_risk.length) return h("p", {}, "No open deal is held at the gate.");
