@@ -75,6 +75,21 @@ async def take(client: httpx.AsyncClient, event: dict, event_id: str | None = No
     return response.json()
 
 
+class Book:
+    """A book of deals built for a report's test: each commitment's id by
+    "<deal>.<external id>"."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client, self.ids = client, {}
+
+    async def deal(self, name: str, *promises: dict, source: str = "generic", **fields) -> None:
+        event = crm_event(*promises, deal=name, source=source, **fields)
+        response = await send(self.client, event, source=source)
+        assert response.status_code == 200, response.text
+        for made in response.json()["commitments"]:
+            self.ids[f"{name}.{made['external_id']}"] = made["id"]
+
+
 def conflict(
     code: str,
     *,

@@ -22,6 +22,7 @@ from services.commitments.tables import commitments as commitments_table
 from services.commitments.tables import decisions as decisions_table
 from services.commitments.tables import evaluations as evaluations_table
 from tests.commitments_helpers import (
+    Book,
     conflict,
     crm_event,
     decide,
@@ -29,7 +30,6 @@ from tests.commitments_helpers import (
     evaluated,
     item_changed,
     promise,
-    send,
     slip,
     take,
 )
@@ -39,15 +39,8 @@ ANA, BO = "ana@example.com", "bo@example.com"
 
 @pytest.fixture
 async def book(commitments) -> dict[str, str]:
-    ids: dict[str, str] = {}
-
-    async def deal(name: str, *promises: dict, source: str = "generic", **fields) -> None:
-        event = crm_event(*promises, deal=name, source=source, **fields)
-        response = await send(commitments, event, source=source)
-        assert response.status_code == 200, response.text
-        answer = response.json()
-        ids.update({f"{name}.{c['external_id']}": c["id"] for c in answer["commitments"]})
-
+    built = Book(commitments)
+    deal, ids = built.deal, built.ids
     await deal("A", promise("C-1"), promise("C-2", promised_by="2027-02-01"),
                promise("C-3", roadmap_item_key="RM-7"), promise("C-4", roadmap_item_key="RM-9"),
                amount="100.00", owner=ANA, expected_close="2027-01-15")  # fmt: skip

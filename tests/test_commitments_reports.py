@@ -16,6 +16,7 @@ from sqlalchemy import update
 from kit.db import create_engine, utcnow
 from services.commitments.tables import commitments as commitments_table
 from tests.commitments_helpers import (
+    Book,
     conflict,
     crm_event,
     decide,
@@ -30,11 +31,8 @@ ANA, BO = "ana@example.com", "bo@example.com"
 @pytest.fixture
 async def book(commitments) -> dict[str, str]:
     """Builds the book; answers the commitment ids by "<deal>.<commitment>"."""
-    ids: dict[str, str] = {}
-
-    async def deal(name: str, *promises: dict, **fields) -> None:
-        answer = await take(commitments, crm_event(*promises, deal=name, **fields))
-        ids.update({f"{name}.{c['external_id']}": c["id"] for c in answer["commitments"]})
+    built = Book(commitments)
+    deal, ids = built.deal, built.ids
 
     await deal("A", promise("C-1"), promise("C-2"), amount="100.00", owner=ANA)
     await evaluated(
