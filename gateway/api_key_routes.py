@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from gateway.auth import ApiKeyVerifier, key_hash, new_api_key
 from gateway.dependencies import Admin, Commitments
 from gateway.relay import caller_query, refuse, relay
+from gateway.relayed import listing, listing_responses
 from gateway.routing import public_router
 from kit.contracts.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
 from kit.contracts.parameters import Cursor, IdPath, Limit
@@ -60,13 +61,13 @@ async def create_api_key(
     "with `revoked_at`, and `last_used_at` says whether a key is still in use "
     "before revoking it.",
     response_model=ApiKeyPage,
-    responses=problem_responses(422),
+    responses=listing_responses(ApiKeyPage, 422),
 )
 async def list_api_keys(
     _: Admin, commitments: Commitments, request: Request, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
     response = await commitments.request("GET", "/api-keys", params=caller_query(request))
-    return relay(commitments, response, ApiKeyPage)
+    return listing(request, commitments, response, ApiKeyPage)
 
 
 @router.get(

@@ -1,10 +1,13 @@
 """The /v1 reads that only check the caller's role and pass a service's answer on, built
-from their contracts (kit.contracts.relayed), each as JSON or, asked for, CSV."""
+from their contracts (kit.contracts.relayed); and what every list and report shares, built
+so or not: JSON, or CSV when the caller asks for it."""
 
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
 
 from gateway.csv_answers import csv_content, csv_example, tabulated_response, wants_csv
 from gateway.relay import caller_query, refuse, relay
@@ -34,11 +37,7 @@ def relayed(router: APIRouter, operation: Relayed, role: Any, *, added: Added | 
         upstream: Upstream = getattr(request.app.state, operation.service)
         params = [*caller_query(request), *(added(request) if added else ())]
         response = await upstream.request("GET", operation.path, params=params)
-        if not wants_csv(request):
-            return relay(upstream, response, operation.answer)
-        if response.status_code != 200:
-            refuse(upstream, response)
-        return tabulated_response(upstream.parse(response, operation.answer), request)
+        return listing(request, upstream, response, operation.answer)
 
     endpoint.__name__ = endpoint.__qualname__ = operation.name
     router.add_api_route(
@@ -49,8 +48,24 @@ def relayed(router: APIRouter, operation: Relayed, role: Any, *, added: Added | 
         summary=operation.summary,
         description=operation.description + CSV_WORDS,
         response_model=operation.answer,
-        responses={
-            200: {"content": csv_content(csv_example(operation.answer)), "headers": LINK_HEADER},
-            **problem_responses(*operation.problems),
-        },
+        responses=listing_responses(operation.answer, *operation.problems),
     )
+
+
+def listing(
+    request: Request, upstream: Upstream, response: httpx.Response, model: type[BaseModel]
+) -> Response:
+    """A list's or a report's answer: as the service gave it, or as CSV when asked for."""
+    if not wants_csv(request) or response.status_code == 304:
+        return relay(upstream, response, model)
+    if response.status_code != 200:
+        refuse(upstream, response)
+    return tabulated_response(upstream.parse(response, model), request)
+
+
+def listing_responses(model: type[BaseModel], *problems: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a `listing`: its 200 as JSON or CSV, and its problems."""
+    return {
+        200: {"content": csv_content(csv_example(model)), "headers": LINK_HEADER},
+        **problem_responses(*problems),
+    }

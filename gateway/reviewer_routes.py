@@ -8,6 +8,7 @@ from fastapi import Request, Response
 
 from gateway.dependencies import Admin, Commitments, Reader
 from gateway.relay import caller_query, preconditions, relay
+from gateway.relayed import listing, listing_responses
 from gateway.routing import public_router
 from kit.contracts.parameters import AreaQuery, EmailCursor, EmailPath, Limit
 from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
@@ -73,7 +74,7 @@ async def put_reviewer(
     "out-of-office delegate. Keyset-paged by email (`next_cursor`); `area` "
     "matches in any case.",
     response_model=ReviewerPage,
-    responses=problem_responses(422),
+    responses=listing_responses(ReviewerPage, 422),
 )
 async def list_reviewers(
     _: Reader,
@@ -84,7 +85,7 @@ async def list_reviewers(
     area: AreaQuery = None,
 ) -> Response:
     response = await commitments.request("GET", "/reviewers", params=caller_query(request))
-    return relay(commitments, response, ReviewerPage)
+    return listing(request, commitments, response, ReviewerPage)
 
 
 @router.get(

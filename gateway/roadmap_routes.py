@@ -10,8 +10,10 @@ import httpx
 from fastapi import Query, Request, Response, status
 from pydantic import BaseModel
 
+from gateway.csv_answers import wants_csv
 from gateway.dependencies import Reader, Roadmap, Writer
 from gateway.relay import preconditions, relay
+from gateway.relayed import listing, listing_responses
 from gateway.roadmap_changes import TAG_FIELDS_THAT_MATTER, RechecksDep, item_changed, tag_changed
 from gateway.routing import public_router
 from gateway.upstream import Upstream
@@ -49,7 +51,7 @@ router = public_router()
     "`tag` (a vision tag slug), `area`, `owner` (the item's PM) and "
     "`changed_since` (items changed at or after that time, for a sync).",
     response_model=RoadmapItemPage,
-    responses=problem_responses(422),
+    responses=listing_responses(RoadmapItemPage, 422),
 )
 async def list_roadmap_items(
     _: Reader,
@@ -69,7 +71,7 @@ async def list_roadmap_items(
     ] = None,
 ) -> Response:
     response = await roadmap.request("GET", "/items", params=request.query_params.multi_items())
-    return relay(roadmap, response, RoadmapItemPage)
+    return listing(request, roadmap, response, RoadmapItemPage)
 
 
 @router.post(
@@ -103,7 +105,7 @@ async def create_roadmap_item(
     description="What a PM uses to link a promise to the right item: the best `limit` matches "
     "for `q`, best first, each with a score comparable within one answer.",
     response_model=SearchResults,
-    responses=problem_responses(422),
+    responses=listing_responses(SearchResults, 422),
 )
 async def search_roadmap_items(
     _: Reader,
@@ -117,7 +119,7 @@ async def search_roadmap_items(
 ) -> Response:
     params = request.query_params.multi_items()
     response = await roadmap.request("GET", "/items/search", params=params)
-    return relay(roadmap, response, SearchResults)
+    return listing(request, roadmap, response, SearchResults)
 
 
 @router.get(
@@ -196,15 +198,19 @@ async def delete_roadmap_item(
     description="The product vision: pillars and explicit non-goals, by slug. Send the ETag "
     "back as If-None-Match to get 304 when nothing changed.",
     response_model=VisionTagList,
-    responses=with_etag({304: {"description": "Unchanged since the ETag given"}}),
+    responses=with_etag(
+        {304: {"description": "Unchanged since the ETag given"}, **listing_responses(VisionTagList)}
+    ),
 )
 async def list_vision_tags(
-    _: Reader, roadmap: Roadmap, if_none_match: IfNoneMatch = None
+    _: Reader, roadmap: Roadmap, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
+    # A strong ETag names one representation, the JSON one: CSV is answered in full.
+    asked = None if wants_csv(request) else if_none_match
     response = await roadmap.request(
-        "GET", "/vision-tags", headers=preconditions(if_none_match=if_none_match)
+        "GET", "/vision-tags", headers=preconditions(if_none_match=asked)
     )
-    return relay(roadmap, response, VisionTagList)
+    return listing(request, roadmap, response, VisionTagList)
 
 
 @router.post(

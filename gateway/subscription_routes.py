@@ -6,6 +6,7 @@ from fastapi import Request, Response
 
 from gateway.dependencies import Admin, Commitments
 from gateway.relay import caller_query, relay
+from gateway.relayed import listing, listing_responses
 from gateway.routing import public_router
 from kit.contracts.events import (
     DeliveryPage,
@@ -52,13 +53,13 @@ async def create_webhook_subscription(
     description="Admins only. Each with its event types, its status (`active`, `failing`, "
     "`disabled`) and why; never its secret. Keyset-paged by id (`next_cursor`).",
     response_model=SubscriptionPage,
-    responses=problem_responses(422),
+    responses=listing_responses(SubscriptionPage, 422),
 )
 async def list_webhook_subscriptions(
     _: Admin, commitments: Commitments, request: Request, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
     response = await commitments.request("GET", PATH, params=caller_query(request))
-    return relay(commitments, response, SubscriptionPage)
+    return listing(request, commitments, response, SubscriptionPage)
 
 
 @router.get(
@@ -118,7 +119,7 @@ async def delete_webhook_subscription(
     description="Admins only: why a receiver is failing, attempt by attempt. Keyset-paged "
     "(`next_cursor`); 404 for an unknown subscription.",
     response_model=DeliveryPage,
-    responses=problem_responses(404, 422),
+    responses=listing_responses(DeliveryPage, 404, 422),
 )
 async def list_webhook_deliveries(
     subscription_id: IdPath,
@@ -131,7 +132,7 @@ async def list_webhook_deliveries(
     response = await commitments.request(
         "GET", f"{PATH}/{subscription_id}/deliveries", params=caller_query(request)
     )
-    return relay(commitments, response, DeliveryPage)
+    return listing(request, commitments, response, DeliveryPage)
 
 
 @router.post(

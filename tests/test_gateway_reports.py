@@ -9,6 +9,7 @@ import pytest
 from tests.commitments_helpers import crm_event, promise
 from tests.conftest import SERVICE_TOKEN, Stack
 from tests.gateway_helpers import (
+    ADMIN,
     CRM,
     PM,
     THREE_PROMISES,
@@ -17,6 +18,7 @@ from tests.gateway_helpers import (
     reviewer,
     roadmap_with_two_items,
 )
+from tests.outbound_helpers import RECEIVER_URL
 
 AS_CSV = {**VIEWER, "Accept": "text/csv"}
 DASHBOARD = "https://dash.example.com"
@@ -167,6 +169,54 @@ async def test_the_aging_items_as_csv_join_their_reviewers(gateway):
 
     assert [row["reviewers_due"] for row in aging] == ["ana@example.com"] * 2
     assert {row["conflict_codes"] for row in aging} == {"date_before_plan", "custom_work"}
+
+
+@pytest.mark.parametrize(
+    ("path", "column", "expected"),
+    [
+        ("/v1/roadmap/items", "key", {"RM-12", "RM-20"}),
+        ("/v1/roadmap/vision-tags", "kind", {"pillar", "non_goal"}),
+        ("/v1/reviewers", "email", {"ana@example.com"}),
+        ("/v1/api-keys", "name", {"dashboard"}),
+        ("/v1/webhook-subscriptions", "url", {RECEIVER_URL}),
+    ],
+)
+async def test_every_list_answers_csv_on_asking(gateway, path, column, expected):
+    await two_deals(gateway)
+    made = [
+        await gateway.post("/v1/api-keys", json={"name": "dashboard", "roles": ["viewer"]},
+                           headers=ADMIN),
+        await gateway.post("/v1/webhook-subscriptions",
+                           json={"url": RECEIVER_URL,
+                                 "event_types": ["deal.gate_changed"]}, headers=ADMIN),
+    ]  # fmt: skip
+    assert [answer.status_code for answer in made] == [201, 201]
+
+    listed = rows(await gateway.get(path, headers={**ADMIN, "Accept": "text/csv"}))
+
+    assert {row[column] for row in listed} == expected
+
+
+async def test_a_search_answers_csv_on_asking(gateway):
+    await roadmap_with_two_items(gateway)
+
+    found = rows(await gateway.get("/v1/roadmap/items/search?q=RM-12", headers=AS_CSV))
+
+    assert found[0]["item.key"] == "RM-12"
+    assert float(found[0]["score"]) > 0
+
+
+async def test_a_list_whose_etag_names_its_json_answers_csv_in_full(gateway):
+    await roadmap_with_two_items(gateway)
+    json_answer = await gateway.get("/v1/roadmap/vision-tags", headers=VIEWER)
+    unchanged = {"If-None-Match": json_answer.headers["ETag"]}
+
+    as_json = await gateway.get("/v1/roadmap/vision-tags", headers={**VIEWER, **unchanged})
+    as_csv = await gateway.get("/v1/roadmap/vision-tags", headers={**AS_CSV, **unchanged})
+
+    assert as_json.status_code == 304
+    assert {row["slug"] for row in rows(as_csv)} == {"enterprise-security", "on-prem"}
+    assert "ETag" not in as_csv.headers
 
 
 async def test_json_stays_the_default_for_a_browser(gateway):
