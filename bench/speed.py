@@ -11,8 +11,8 @@ everything is written to bench/results/latest.json.
 
 Scenarios: (1) generic webhook, a new deal with 3 promises; (2) readiness; (3) a PM
 decision; (4) a filtered commitments page; (5) bulk intake, 10,000 promises as events of
-500; (6) the re-check after the roadmap item those 10,000 promises link to slips; (7) the
-three reports against a plain count(*) over the same promises; (8) evaluation as the
+500; (6) the re-check after the roadmap item those 10,000 promises link to slips; (7)
+the reports against a plain count(*) over the same promises; (8) evaluation as the
 roadmap grows from 1,000 to 100,000 items, and deleting 100,000 items; (9) event delivery
 drain; (10) each app's peak resident memory. (7) runs over 300,000 promises by default, to
 stay within the bound (`--reports 1000000` for a million: loading them takes 6-8 minutes).
@@ -391,7 +391,7 @@ async def roadmap_growth(stack: Stack, sizes: list[int], deals: int, limit: floa
 
 
 async def reports(backend: str, promises: int, workdir: str) -> dict:
-    """(7) the three reports over `promises`, each against a plain count(*) of the table."""
+    """(7) the reports over `promises`, each against a plain count(*) of the table."""
     async with service_databases(backend, workdir, "dealgate_bench_reports") as databases:
         url = databases["commitments"]
         loaded = await commitments_bench.load(url, promises)
