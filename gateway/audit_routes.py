@@ -59,9 +59,12 @@ async def list_decisions(
 ) -> Response:
     response = await commitments.request("GET", "/decisions", params=caller_query(request))
     if not wants_csv(request):
-        return relay(commitments, response, DecisionRecordPage)
-    if response.status_code != 200:
+        answer = relay(commitments, response, DecisionRecordPage)
+    elif response.status_code != 200:
         refuse(commitments, response)
-    page = commitments.parse(response, DecisionRecordPage)
-    rows = [item.model_dump(mode="json") for item in page.items]
-    return csv_response(rows, COLUMNS, request=request, next_cursor=page.next_cursor)
+    else:
+        page = commitments.parse(response, DecisionRecordPage)
+        rows = [item.model_dump(mode="json") for item in page.items]
+        answer = csv_response(rows, COLUMNS, request=request, next_cursor=page.next_cursor)
+    answer.headers["Vary"] = "Accept"
+    return answer

@@ -93,7 +93,9 @@ class BusinessMetrics(Collector):
         yield at_risk
         yield deals_at_risk
         breaches = GaugeMetricFamily(
-            "dealgate_breaches", "Deals closed without sign-off, per currency.", labels=["currency"]
+            "dealgate_breaches",
+            "Breaches recorded (a deal closed without sign-off), per the deal's currency.",
+            labels=["currency"],
         )
         for row in figures.summary.breaches:
             breaches.add_metric([row.currency], row.breaches)

@@ -21,15 +21,36 @@ from pydantic import BaseModel
 CSV_MEDIA_TYPE = "text/csv"
 
 
+# The media ranges that take each answer, the most specific first (RFC 9110 12.5.1).
+_RANGES = {
+    "csv": ("text/csv", "text/*", "*/*"),
+    "json": ("application/json", "application/*", "*/*"),
+}
+
+
 def wants_csv(request: Request) -> bool:
-    """CSV only when asked for before JSON: a browser's `*/*` still gets JSON."""
-    accepted = [part.split(";")[0].strip() for part in request.headers.get("accept", "").split(",")]
-    for media_type in accepted:
-        if media_type == CSV_MEDIA_TYPE:
-            return True
-        if media_type in ("application/json", "application/*", "*/*"):
-            return False
-    return False
+    """CSV when the caller prefers it to JSON: its q-value is higher, or as high and named
+    first. A browser's `*/*` (or no Accept at all) still gets JSON."""
+    given: dict[str, tuple[float, int]] = {}
+    for position, part in enumerate(request.headers.get("accept", "").split(",")):
+        media_type, *parameters = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        given.setdefault(media_type.lower(), (quality, position))
+
+    def preference(kind: str) -> tuple[float, int]:
+        matched = next((given[r] for r in _RANGES[kind] if r in given), (0.0, len(given)))
+        return matched[0], -matched[1]
+
+    csv_quality, json_quality = preference("csv"), preference("json")
+    named = any(r in given for r in _RANGES["csv"][:2])
+    return named and csv_quality[0] > 0 and csv_quality > json_quality
 
 
 def _cell(value: object) -> str:
@@ -61,13 +82,17 @@ def csv_content(example: str) -> dict:
     return {CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}}
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+def _flat(value: Any, prefix: str = "", per_currency: frozenset[str] = frozenset()) -> dict:
+    """`per_currency`: the fields holding money per currency, which an empty list leaves out
+    (no bare column beside `field.EUR.amount`)."""
     if isinstance(value, dict):
         flat: dict[str, Any] = {}
         for key, inner in value.items():
-            flat.update(_flat(inner, f"{prefix}{key}."))
+            flat.update(_flat(inner, f"{prefix}{key}.", per_currency))
         return flat
     name = prefix.removesuffix(".")
+    if name in per_currency and value == []:
+        return {}
     if (
         isinstance(value, list)
         and value
@@ -90,8 +115,10 @@ def tabulated(answer: BaseModel) -> tuple[list[dict[str, Any]], list[str], str |
     data = answer.model_dump(mode="json")
     lists = [name for name, value in data.items() if isinstance(value, list)]
     if "items" in data:
-        rows, next_cursor = [_flat(item) for item in data["items"]], data.get("next_cursor")
-        order = _field_order(type(answer).model_fields["items"].annotation)
+        entry = type(answer).model_fields["items"].annotation
+        pivots = _per_currency(entry)
+        rows = [_flat(item, per_currency=pivots) for item in data["items"]]
+        next_cursor, order = data.get("next_cursor"), _field_order(entry)
     else:
         several = len(lists) > 1
         rows = [
@@ -110,6 +137,18 @@ def tabulated(answer: BaseModel) -> tuple[list[dict[str, Any]], list[str], str |
 
     columns = sorted(seen, key=place) if rows else list(dict.fromkeys(order))
     return rows, columns, next_cursor
+
+
+def _per_currency(annotation: Any) -> frozenset[str]:
+    """The fields of a list's entries that hold entries with a currency (money per currency)."""
+    entry = getattr(annotation, "__args__", (annotation,))[0]
+    if not (isinstance(entry, type) and issubclass(entry, BaseModel)):
+        return frozenset()
+    return frozenset(
+        name
+        for name, field in entry.model_fields.items()
+        if "currency" in _field_order(field.annotation)
+    )
 
 
 def _field_order(annotation: Any) -> list[str]:

@@ -3,10 +3,19 @@
 The rule, when `DEALGATE_OIDC_ISSUER` is set: a person's bearer token is the provider's
 access token, RS256, verified against the keys its discovery document publishes
 (`jwks_uri`), with `iss` equal to the issuer and `aud` holding `DEALGATE_OIDC_AUDIENCE`
-(by default the console's client id); `sub` and `roles` are read as from any token. The
-discovery document is read when first needed and again after `DISCOVERY_TTL_SECONDS`, and
-its own `issuer` must be the one configured (OpenID Connect Discovery 1.0, section 4.3), so
-a document served from elsewhere cannot name other keys.
+(by default the console's client id); `sub` and `roles` are read as from any token. An ID
+token is not an access token: with the client id as the audience the two would otherwise
+pass alike, so a token carrying an ID token's own claims (`nonce`, which the console always
+asks for, `at_hash`, `c_hash`) is refused. The discovery document is read when first needed
+and again after `DISCOVERY_TTL_SECONDS`, and its own `issuer` must be the one configured
+(OpenID Connect Discovery 1.0, section 4.3), so a document served from elsewhere cannot name
+other keys.
+
+A provider briefly out of reach costs little: a failed read is tried again only after
+`RETRY_SECONDS` (requests meanwhile use the document read before, or are refused at once
+when there is none), and a token naming a key not in the cached set makes the keys be read
+again at most once every `KEY_REFRESH_SECONDS`, so tokens with made-up key ids cannot make
+the gateway fetch the key set on every request.
 """
 
 import asyncio
@@ -18,6 +27,9 @@ import jwt
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 DISCOVERY_TTL_SECONDS = 3600.0
+RETRY_SECONDS = 30.0
+KEY_REFRESH_SECONDS = 60.0
+ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash")
 ALGORITHMS = ["RS256"]
 # Without these the console cannot sign in, nor the gateway verify.
 REQUIRED_METADATA = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
@@ -32,6 +44,9 @@ class OidcProvider:
         self.issuer, self.timeout = issuer, timeout
         self._metadata: dict[str, Any] | None = None
         self._read_at = 0.0
+        self._retry_at = -float("inf")
+        self._failure = ""
+        self._keys_read_at = -float("inf")
         self._jwks: jwt.PyJWKClient | None = None
         self._lock = asyncio.Lock()
 
@@ -41,15 +56,25 @@ class OidcProvider:
 
     async def metadata(self) -> dict[str, Any]:
         async with self._lock:
-            fresh = time.monotonic() - self._read_at < DISCOVERY_TTL_SECONDS
-            if self._metadata is None or not fresh:
+            now = time.monotonic()
+            fresh = now - self._read_at < DISCOVERY_TTL_SECONDS
+            if self._metadata is not None and (fresh or now < self._retry_at):
+                return self._metadata
+            if now < self._retry_at:
+                raise ProviderUnavailable(self._failure)
+            try:
                 self._metadata = await self._discover()
-                self._read_at = time.monotonic()
-                jwks_uri = self._metadata["jwks_uri"]
-                if self._jwks is None or self._jwks.uri != jwks_uri:
-                    self._jwks = jwt.PyJWKClient(
-                        jwks_uri, cache_keys=True, lifespan=300, timeout=int(self.timeout)
-                    )
+            except ProviderUnavailable as error:
+                self._retry_at, self._failure = time.monotonic() + RETRY_SECONDS, str(error)
+                if self._metadata is not None:
+                    return self._metadata  # as read an hour ago: better than refusing everyone
+                raise
+            self._read_at = time.monotonic()
+            jwks_uri = self._metadata["jwks_uri"]
+            if self._jwks is None or self._jwks.uri != jwks_uri:
+                self._jwks = jwt.PyJWKClient(
+                    jwks_uri, cache_keys=True, lifespan=300, timeout=int(self.timeout)
+                )
             return self._metadata
 
     async def _discover(self) -> dict[str, Any]:
@@ -80,10 +105,9 @@ class OidcProvider:
     async def claims(self, token: str, audience: str) -> dict[str, Any]:
         """The token's claims once verified; jwt.PyJWTError when it does not verify."""
         await self.metadata()
-        assert self._jwks is not None
         # PyJWKClient fetches over blocking I/O (cached); keep it off the event loop.
-        key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
-        return jwt.decode(
+        key = await asyncio.to_thread(self._signing_key, token)
+        claims = jwt.decode(
             token,
             key,
             algorithms=ALGORITHMS,
@@ -91,3 +115,22 @@ class OidcProvider:
             issuer=self.issuer,
             options={"require": ["sub", "exp", "iss", "aud"]},
         )
+        if any(claim in claims for claim in ID_TOKEN_CLAIMS):
+            raise jwt.InvalidTokenError("an ID token is not an access token")
+        return claims
+
+    def _signing_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        kid = jwt.get_unverified_header(token).get("kid")
+        found = self._key(kid, refresh=False)
+        if found is None and time.monotonic() - self._keys_read_at >= KEY_REFRESH_SECONDS:
+            self._keys_read_at = time.monotonic()
+            found = self._key(kid, refresh=True)
+        if found is None:
+            raise jwt.PyJWKClientError(f"The provider publishes no key {kid!r}.")
+        return found.key
+
+    def _key(self, kid: str | None, *, refresh: bool) -> jwt.PyJWK | None:
+        assert self._jwks is not None
+        keys = self._jwks.get_signing_keys(refresh=refresh)
+        return next((key for key in keys if key.key_id == kid), None)

@@ -55,12 +55,16 @@ def relayed(router: APIRouter, operation: Relayed, role: Any, *, added: Added | 
 def listing(
     request: Request, upstream: Upstream, response: httpx.Response, model: type[BaseModel]
 ) -> Response:
-    """A list's or a report's answer: as the service gave it, or as CSV when asked for."""
+    """A list's or a report's answer: as the service gave it, or as CSV when asked for. One
+    URL, two representations: a cache must key them by Accept (`Vary`)."""
     if not wants_csv(request) or response.status_code == 304:
-        return relay(upstream, response, model)
-    if response.status_code != 200:
+        answer = relay(upstream, response, model)
+    elif response.status_code != 200:
         refuse(upstream, response)
-    return tabulated_response(upstream.parse(response, model), request)
+    else:
+        answer = tabulated_response(upstream.parse(response, model), request)
+    answer.headers["Vary"] = "Accept"
+    return answer
 
 
 def listing_responses(model: type[BaseModel], *problems: int) -> dict[int | str, dict[str, Any]]:

@@ -52,18 +52,27 @@ Timestamp = Annotated[
 ]
 
 
-_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 def _date_text_only(value: Any) -> Any:
-    # Lax parsing would read a bare number, or a numeral in a query string, as a Unix
-    # timestamp's day.
-    if isinstance(value, int | float) or (isinstance(value, str) and not _DATE_TEXT.match(value)):
+    # Lax parsing would read a bare number as a Unix timestamp's day.
+    if isinstance(value, int | float):
         raise ValueError("expected a date as YYYY-MM-DD")
     return value
 
 
 Day = Annotated[date, BeforeValidator(_date_text_only)]
+
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day_text(value: Any) -> Any:
+    # In a query string every value is text: "0" would be read as a Unix timestamp's day.
+    # (Bodies keep `Day`: a CRM may send a midnight date-time for a date.)
+    if not isinstance(value, str) or not _DATE_TEXT.match(value):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+QueryDay = Annotated[date, BeforeValidator(_day_text)]
 
 
 # PostgreSQL text cannot hold NUL; refusing it in the schema keeps both databases alike.

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from gateway.app import create_app
 from gateway.auth import TokenVerifier, Unauthenticated, local_token
-from gateway.oidc import ProviderUnavailable
+from gateway.oidc import OidcProvider, ProviderUnavailable
 from gateway.settings import GatewaySettings
 from tests.support.clients import running
 from tests.support.oidc_provider import KEY_ID, LocalProvider, s256, served
@@ -166,6 +166,8 @@ REFUSED_TOKENS = {
     "expired": lambda p: p.mint(exp=int(time.time()) - 30),
     "no audience": lambda p: p.mint(aud=None),
     "unknown role": lambda p: p.mint(roles=["root"]),
+    "an ID token (it carries the sign-in's nonce)": lambda p: p.mint(nonce="n-0S6_WzA2Mj"),
+    "an ID token (it carries at_hash)": lambda p: p.mint(at_hash="77QmUPtjPfzWtF2AnpK9RQ"),
     "signed by a key the provider does not publish": _another_key_token,
     "HS256 with the gateway's own secret": lambda p: jwt.encode(
         {
@@ -188,6 +190,61 @@ async def test_any_other_token_is_refused(live_provider, case):
 
     with pytest.raises(Unauthenticated):
         await verifier.verify(REFUSED_TOKENS[case](live_provider))
+
+
+async def test_made_up_key_ids_do_not_make_the_gateway_fetch_keys_each_time(live_provider):
+    verifier = TokenVerifier(oidc_settings(live_provider.issuer))
+    assert (await verifier.verify(live_provider.mint())).sub  # the key set read once
+    read = live_provider.key_reads
+
+    for n in range(5):
+        claims = {"sub": "eve@example.com", "exp": int(time.time()) + 60}
+        forged = jwt.encode(claims, live_provider.key, "RS256", headers={"kid": f"made-up-{n}"})
+        with pytest.raises(Unauthenticated, match="no key"):
+            await verifier.verify(forged)
+
+    assert live_provider.key_reads - read <= 1  # one look for a new key, then none for a while
+
+
+async def test_a_provider_gone_at_refresh_time_leaves_the_document_read_before(monkeypatch):
+    with served(CLIENT, [CONSOLE]) as provider:
+        verifier = TokenVerifier(oidc_settings(provider.issuer))
+        token = provider.mint()
+        assert (await verifier.verify(token)).sub
+    reads = []
+    real_discover = OidcProvider._discover
+
+    async def counted(self):
+        reads.append(1)
+        return await real_discover(self)
+
+    monkeypatch.setattr(OidcProvider, "_discover", counted)
+    verifier.oidc._read_at = -float("inf")  # an hour later: the document is due again
+
+    for _ in range(3):
+        assert (await verifier.verify(token)).sub == "ana@example.com"
+
+    assert len(reads) == 1  # tried once, then left alone for a while
+
+
+async def test_a_provider_never_read_is_not_asked_again_on_every_request(monkeypatch):
+    with served(CLIENT, [CONSOLE]) as provider:
+        issuer, token = provider.issuer, provider.mint()
+    verifier = TokenVerifier(oidc_settings(issuer))  # the provider has stopped
+    reads = []
+    real_discover = OidcProvider._discover
+
+    async def counted(self):
+        reads.append(1)
+        return await real_discover(self)
+
+    monkeypatch.setattr(OidcProvider, "_discover", counted)
+
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailable):
+            await verifier.verify(token)
+
+    assert len(reads) == 1
 
 
 async def test_the_audience_setting_names_the_access_tokens_audience(live_provider):

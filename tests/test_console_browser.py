@@ -105,7 +105,11 @@ def test_a_pm_signs_in_approves_a_flagged_promise_and_the_deal_turns_ready(
         errors = watch_errors(page)
         began = time.monotonic()
 
-        page.goto(f"{gateway}/console/")
+        # A link carrying someone's valid token signs no one in where people sign in through
+        # the provider (else a link could sign a person in as another without a word).
+        page.goto(f"{gateway}/console/#token={provider.mint(ADMIN)}")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('dealgate.token')") is None
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Awaiting sign-off")).to_be_focused()
         # Back from the provider: the code and state are gone from the address.

@@ -219,6 +219,27 @@ async def test_a_list_whose_etag_names_its_json_answers_csv_in_full(gateway):
     assert "ETag" not in as_csv.headers
 
 
+@pytest.mark.parametrize(
+    ("accept", "answered"),
+    [
+        ("text/csv", "text/csv"),
+        ("text/csv, application/json", "text/csv"),
+        ("application/json, text/csv", "application/json"),
+        ("text/csv;q=0.2, application/json", "application/json"),
+        ("application/json;q=0.5, text/csv", "text/csv"),
+        ("text/*", "text/csv"),
+        ("*/*", "application/json"),
+        ("text/html,application/xhtml+xml,*/*;q=0.8", "application/json"),
+    ],
+)
+async def test_the_answer_follows_the_callers_preference(gateway, accept, answered):
+    answer = await gateway.get("/v1/reports/summary", headers={**VIEWER, "Accept": accept})
+
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].split(";")[0] == answered
+    assert answer.headers["Vary"] == "Accept"  # one URL, two representations
+
+
 async def test_json_stays_the_default_for_a_browser(gateway):
     await two_deals(gateway)
 

@@ -17,7 +17,7 @@ from kit.contracts.commitments import (
     Source,
 )
 from kit.contracts.relayed import Relayed
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, Day, Timestamp
+from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, QueryDay, Timestamp
 
 MAX_REPORT_PAGE = 200
 Amount = Field(description="A decimal string, in the currency beside it.", examples=["1250.00"])
@@ -31,10 +31,10 @@ class ReportFilters(BaseModel):
     comes before its start matches nothing (as a database's BETWEEN does), so every query
     the parameters' schemas admit has an answer."""
 
-    close_from: Day | None = Field(
+    close_from: QueryDay | None = Field(
         None, description="Deals expected to close on or after this day.", examples=["2027-01-01"]
     )
-    close_to: Day | None = Field(
+    close_to: QueryDay | None = Field(
         None, description="Deals expected to close on or before this day.", examples=["2027-03-31"]
     )
     received_from: Timestamp | None = Field(

@@ -47,6 +47,7 @@ class Grant:
     challenge: str
     person: Person
     expires: float
+    nonce: str | None = None
 
 
 @dataclass
@@ -61,6 +62,7 @@ class LocalProvider:
     token_seconds: int = 600
     grants: dict[str, Grant] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    key_reads: int = 0  # how often its key set was fetched
 
     def __post_init__(self) -> None:
         self.app = Starlette(
@@ -105,6 +107,7 @@ class LocalProvider:
         )
 
     async def jwks(self, _request: Request) -> Response:
+        self.key_reads += 1
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         return JSONResponse({"keys": [{**public, "kid": KEY_ID, "use": "sig", "alg": "RS256"}]})
 
@@ -136,6 +139,7 @@ class LocalProvider:
             challenge=query["code_challenge"],
             person=self.person,
             expires=time.time() + 60,
+            nonce=query.get("nonce"),
         )
         answer = {"code": code, **({"state": state} if state else {})}
         return RedirectResponse(f"{redirect_uri}?{urlencode(answer)}", status_code=302)
@@ -175,9 +179,10 @@ class LocalProvider:
             s256(verifier), grant.challenge
         ):
             return refuse("invalid_grant", "code_verifier does not match the code_challenge")
-        token = self.mint(grant.person)
-        body = {"access_token": token, "id_token": token, "token_type": "Bearer",
-                "expires_in": self.token_seconds}  # fmt: skip
+        # As providers do: the nonce asked for goes in the ID token, never the access token.
+        body = {"access_token": self.mint(grant.person),
+                "id_token": self.mint(grant.person, nonce=grant.nonce),
+                "token_type": "Bearer", "expires_in": self.token_seconds}  # fmt: skip
         return JSONResponse(body, headers={**cors, "Cache-Control": "no-store"})
 
 

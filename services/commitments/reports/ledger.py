@@ -18,6 +18,11 @@ c = commitments.c
 
 
 async def ledger(connection: AsyncConnection, asked: LedgerQuery) -> Ledger:
+    # Keys in byte order on both databases (PostgreSQL's default collation would weigh the
+    # "-" of RM-2 against the "1" of RM1-1 otherwise), so both answer the same pages.
+    key = c.roadmap_item_key
+    if connection.dialect.name == "postgresql":
+        key = key.collate("C")
     linked = [
         c.roadmap_item_key.is_not(None),
         c.review_status != ReviewStatus.withdrawn.value,
@@ -27,11 +32,11 @@ async def ledger(connection: AsyncConnection, asked: LedgerQuery) -> Ledger:
         select(c.roadmap_item_key)
         .where(*linked)
         .group_by(c.roadmap_item_key)
-        .order_by(c.roadmap_item_key)
+        .order_by(key)
         .limit(asked.limit + 1)
     )
     if asked.cursor is not None:
-        keys_query = keys_query.where(c.roadmap_item_key > asked.cursor)
+        keys_query = keys_query.where(key > asked.cursor)
     keys = list((await connection.execute(keys_query)).scalars())
     page = keys[: asked.limit]
     if not page:

@@ -18,7 +18,9 @@ async function boot() {
   const response = await fetch("config.json");
   if (!response.ok) throw new Error((await response.json().catch(() => null))?.detail || "The console's settings could not be read.");
   const config = await response.json();
-  takeTokenFromFragment();
+  // The development link's token only where people do not sign in through a provider: else
+  // a link carrying someone else's token would sign a person in as them without a word.
+  if (!config.oidc) takeTokenFromFragment();
   if (config.oidc) {
     try {
       const token = await finishSignIn(config.oidc);

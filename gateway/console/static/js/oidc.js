@@ -22,6 +22,9 @@ const redirectUri = () => `${location.origin}${location.pathname}`;
 export async function signIn(oidc) {
   const verifier = randomString();
   const state = randomString();
+  // The provider puts the nonce in the ID token only, never in an access token: the gateway
+  // refuses a token carrying one, so an ID token cannot stand in for an access token.
+  const nonce = randomString();
   const back = location.hash.startsWith("#/") ? location.hash : "#/queue";
   sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, back }));
   const url = new URL(oidc.authorization_endpoint);
@@ -31,6 +34,7 @@ export async function signIn(oidc) {
     redirect_uri: redirectUri(),
     scope: oidc.scopes,
     state,
+    nonce,
     code_challenge: await challengeOf(verifier),
     code_challenge_method: "S256",
   })) url.searchParams.set(name, value);
