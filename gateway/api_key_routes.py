@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 
 from gateway.auth import ApiKeyVerifier, key_hash, new_api_key
 from gateway.dependencies import Admin, Commitments
-from gateway.relay import caller_query, refuse, relay
-from gateway.relayed import listing, listing_responses
+from gateway.relay import refuse, relay
+from gateway.relayed import relayed
 from gateway.routing import public_router
-from kit.contracts.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, ApiKeyRead
-from kit.contracts.parameters import Cursor, IdPath, Limit
+from kit.contracts.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from kit.contracts.lists import API_KEYS
+from kit.contracts.parameters import IdPath
 from kit.problems import problem_responses
 
 router = public_router()
@@ -53,21 +54,7 @@ async def create_api_key(
     )
 
 
-@router.get(
-    "/api-keys",
-    tags=TAGS,
-    summary="API keys, by id (never the keys themselves)",
-    description="Admins only. Keyset-paged by id (`next_cursor`); revoked keys stay listed "
-    "with `revoked_at`, and `last_used_at` says whether a key is still in use "
-    "before revoking it.",
-    response_model=ApiKeyPage,
-    responses=listing_responses(ApiKeyPage, 422),
-)
-async def list_api_keys(
-    _: Admin, commitments: Commitments, request: Request, limit: Limit = 50, cursor: Cursor = None
-) -> Response:
-    response = await commitments.request("GET", "/api-keys", params=caller_query(request))
-    return listing(request, commitments, response, ApiKeyPage)
+relayed(router, API_KEYS, Admin)
 
 
 @router.get(

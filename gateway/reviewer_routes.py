@@ -4,14 +4,15 @@ decision."""
 
 from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import Response
 
 from gateway.dependencies import Admin, Commitments, Reader
-from gateway.relay import caller_query, preconditions, relay
-from gateway.relayed import listing, listing_responses
+from gateway.relay import preconditions, relay
+from gateway.relayed import relayed
 from gateway.routing import public_router
-from kit.contracts.parameters import AreaQuery, EmailCursor, EmailPath, Limit
-from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
+from kit.contracts.lists import REVIEWERS
+from kit.contracts.parameters import EmailPath
+from kit.contracts.reviewers import ReviewerRead, ReviewerWrite
 from kit.etags import ETAG_HEADER, IfMatch, with_etag
 from kit.problems import problem_responses
 
@@ -66,26 +67,7 @@ async def put_reviewer(
     return answer
 
 
-@router.get(
-    "/reviewers",
-    tags=TAGS,
-    summary="The reviewers directory, by email; filter by the area they review",
-    description="Who decides which promises: each reviewer's areas, escalation contact and "
-    "out-of-office delegate. Keyset-paged by email (`next_cursor`); `area` "
-    "matches in any case.",
-    response_model=ReviewerPage,
-    responses=listing_responses(ReviewerPage, 422),
-)
-async def list_reviewers(
-    _: Reader,
-    commitments: Commitments,
-    request: Request,
-    limit: Limit = 50,
-    cursor: EmailCursor = None,
-    area: AreaQuery = None,
-) -> Response:
-    response = await commitments.request("GET", "/reviewers", params=caller_query(request))
-    return listing(request, commitments, response, ReviewerPage)
+relayed(router, REVIEWERS, Reader)
 
 
 @router.get(

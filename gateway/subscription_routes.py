@@ -6,18 +6,18 @@ from fastapi import Request, Response
 
 from gateway.dependencies import Admin, Commitments
 from gateway.relay import caller_query, relay
-from gateway.relayed import listing, listing_responses
+from gateway.relayed import listing, listing_responses, relayed
 from gateway.routing import public_router
 from kit.contracts.events import (
     DeliveryPage,
     ReplayAnswer,
     ReplayRequest,
     SubscriptionCreate,
-    SubscriptionPage,
     SubscriptionRead,
     SubscriptionUpdate,
 )
-from kit.contracts.parameters import Cursor, IdPath, Limit, TimeCursor
+from kit.contracts.lists import SUBSCRIPTIONS
+from kit.contracts.parameters import IdPath, Limit, TimeCursor
 from kit.problems import problem_responses
 
 router = public_router()
@@ -46,20 +46,7 @@ async def create_webhook_subscription(
     return relay(commitments, response, SubscriptionRead, location_prefix="/v1")
 
 
-@router.get(
-    PATH,
-    tags=TAGS,
-    summary="Webhook subscriptions, by id",
-    description="Admins only. Each with its event types, its status (`active`, `failing`, "
-    "`disabled`) and why; never its secret. Keyset-paged by id (`next_cursor`).",
-    response_model=SubscriptionPage,
-    responses=listing_responses(SubscriptionPage, 422),
-)
-async def list_webhook_subscriptions(
-    _: Admin, commitments: Commitments, request: Request, limit: Limit = 50, cursor: Cursor = None
-) -> Response:
-    response = await commitments.request("GET", PATH, params=caller_query(request))
-    return listing(request, commitments, response, SubscriptionPage)
+relayed(router, SUBSCRIPTIONS, Admin)
 
 
 @router.get(

@@ -924,9 +924,14 @@ PageLimit = Field(50, ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")
 PageCursor = Field(None, description="`next_cursor` of the previous page.")
 
 
-class DealQuery(BaseModel):
+class PageQuery(BaseModel):
+    """A list keyset-paged by id."""
+
     limit: int = PageLimit
     cursor: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = PageCursor
+
+
+class DealQuery(PageQuery):
     source: Source | None = None
     external_id: ExternalId | None = Field(None, description="The deal's id in its CRM.")
     stage: DealStage | None = None
@@ -938,9 +943,7 @@ class DealQuery(BaseModel):
     )
 
 
-class CommitmentQuery(BaseModel):
-    limit: int = PageLimit
-    cursor: Annotated[str, StringConstraints(pattern=ID_PATTERN)] | None = PageCursor
+class CommitmentQuery(PageQuery):
     review_status: list[ReviewStatus] | None = Field(None, description="Any of these statuses.")
     deal_id: CommitmentId | None = None
     roadmap_item_key: ItemKey | None = None

@@ -8,7 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.convertors import register_url_convertor
 
 from kit.contracts import reports as report_contracts
-from kit.contracts.api_keys import ApiKeyLookup, ApiKeyPage, ApiKeyRead, ApiKeyRecord
+from kit.contracts.api_keys import (
+    ApiKeyLookup,
+    ApiKeyPage,
+    ApiKeyRead,
+    ApiKeyRecord,
+)
 from kit.contracts.audit import DecisionOutcome, DecisionRecordPage
 from kit.contracts.bulk_decisions import BulkDecisionAnswer, DecisionBatch
 from kit.contracts.commitments import (
@@ -31,6 +36,7 @@ from kit.contracts.commitments import (
     EvaluationBatchAnswer,
     EvaluationCreate,
     IntakeClaimed,
+    PageQuery,
     RecheckAnswer,
     RecheckRequest,
     RoadmapLink,
@@ -42,10 +48,9 @@ from kit.contracts.events import (
     SignoffAlertAnswer,
     SignoffAlertRequest,
 )
+from kit.contracts.lists import API_KEYS, REVIEWERS, ReviewerQuery
 from kit.contracts.parameters import (
     AreaQuery,
-    Cursor,
-    EmailCursor,
     EmailPath,
     IdPath,
     Limit,
@@ -66,7 +71,11 @@ from kit.contracts.reports import (
     Trend,
     TrendQuery,
 )
-from kit.contracts.reviewers import ReviewerPage, ReviewerRead, ReviewerWrite
+from kit.contracts.reviewers import (
+    ReviewerPage,
+    ReviewerRead,
+    ReviewerWrite,
+)
 from kit.cursors import parse_time_cursor
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
@@ -431,13 +440,11 @@ async def create_api_key(record: ApiKeyRecord, connection: RequestConnection) ->
     return await api_keys.create(connection, record)
 
 
-@router.get(
-    "/api-keys", tags=["api keys"], summary="API keys, by id", responses=problem_responses(422)
-)
+@served(router, API_KEYS)
 async def list_api_keys(
-    connection: RequestConnection, limit: Limit = 50, cursor: Cursor = None
+    asked: Annotated[PageQuery, Query()], connection: RequestConnection
 ) -> ApiKeyPage:
-    return await api_keys.list_page(connection, limit=limit, cursor=cursor)
+    return await api_keys.list_page(connection, limit=asked.limit, cursor=asked.cursor)
 
 
 @router.get(
@@ -532,19 +539,13 @@ async def put_reviewer(
     return reviewer
 
 
-@router.get(
-    "/reviewers",
-    tags=["reviewers"],
-    summary="The reviewers directory, by email",
-    responses=problem_responses(422),
-)
+@served(router, REVIEWERS)
 async def list_reviewers(
-    connection: RequestConnection,
-    limit: Limit = 50,
-    cursor: EmailCursor = None,
-    area: AreaQuery = None,
+    asked: Annotated[ReviewerQuery, Query()], connection: RequestConnection
 ) -> ReviewerPage:
-    return await reviewers.list_page(connection, limit=limit, cursor=cursor, area=area)
+    return await reviewers.list_page(
+        connection, limit=asked.limit, cursor=asked.cursor, area=asked.area
+    )
 
 
 @router.get(

@@ -4,8 +4,9 @@ it to admins as /v1/webhook-subscriptions)."""
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 
+from kit.contracts.commitments import PageQuery
 from kit.contracts.events import (
     DeliveryPage,
     ReplayAnswer,
@@ -15,7 +16,9 @@ from kit.contracts.events import (
     SubscriptionRead,
     SubscriptionUpdate,
 )
-from kit.contracts.parameters import Cursor, IdPath, Limit, TimeCursor
+from kit.contracts.lists import SUBSCRIPTIONS
+from kit.contracts.parameters import IdPath, Limit, TimeCursor
+from kit.contracts.relayed import served
 from kit.db import RequestConnection, utcnow
 from kit.problems import problem_responses
 from kit.routing import service_router
@@ -56,16 +59,11 @@ async def create_webhook_subscription(
     return created
 
 
-@router.get(
-    "/webhook-subscriptions",
-    tags=TAGS,
-    summary="Webhook subscriptions, by id",
-    responses=problem_responses(422),
-)
+@served(router, SUBSCRIPTIONS)
 async def list_webhook_subscriptions(
-    connection: RequestConnection, limit: Limit = 50, cursor: Cursor = None
+    asked: Annotated[PageQuery, Query()], connection: RequestConnection
 ) -> SubscriptionPage:
-    return await subscriptions.list_page(connection, limit=limit, cursor=cursor)
+    return await subscriptions.list_page(connection, limit=asked.limit, cursor=asked.cursor)
 
 
 @router.get(
