@@ -206,45 +206,46 @@ async def test_made_up_key_ids_do_not_make_the_gateway_fetch_keys_each_time(live
     assert live_provider.key_reads - read <= 1  # one look for a new key, then none for a while
 
 
-async def test_a_provider_gone_at_refresh_time_leaves_the_document_read_before(monkeypatch):
+@pytest.fixture
+def discovery_reads(monkeypatch) -> list[str]:
+    """Each read of a discovery document, by issuer, from here on."""
+    reads: list[str] = []
+    real_discover = OidcProvider._discover
+
+    async def counted(self):
+        reads.append(self.issuer)
+        return await real_discover(self)
+
+    monkeypatch.setattr(OidcProvider, "_discover", counted)
+    return reads
+
+
+async def test_a_provider_gone_at_refresh_time_leaves_the_document_read_before(
+    discovery_reads,
+):
     with served(CLIENT, [CONSOLE]) as provider:
         verifier = TokenVerifier(oidc_settings(provider.issuer))
         token = provider.mint()
         assert (await verifier.verify(token)).sub
-    reads = []
-    real_discover = OidcProvider._discover
-
-    async def counted(self):
-        reads.append(1)
-        return await real_discover(self)
-
-    monkeypatch.setattr(OidcProvider, "_discover", counted)
+    discovery_reads.clear()
     verifier.oidc._read_at = -float("inf")  # an hour later: the document is due again
 
     for _ in range(3):
         assert (await verifier.verify(token)).sub == "ana@example.com"
 
-    assert len(reads) == 1  # tried once, then left alone for a while
+    assert len(discovery_reads) == 1  # tried once, then left alone for a while
 
 
-async def test_a_provider_never_read_is_not_asked_again_on_every_request(monkeypatch):
+async def test_a_provider_never_read_is_not_asked_again_on_every_request(discovery_reads):
     with served(CLIENT, [CONSOLE]) as provider:
         issuer, token = provider.issuer, provider.mint()
     verifier = TokenVerifier(oidc_settings(issuer))  # the provider has stopped
-    reads = []
-    real_discover = OidcProvider._discover
-
-    async def counted(self):
-        reads.append(1)
-        return await real_discover(self)
-
-    monkeypatch.setattr(OidcProvider, "_discover", counted)
 
     for _ in range(3):
         with pytest.raises(ProviderUnavailable):
             await verifier.verify(token)
 
-    assert len(reads) == 1
+    assert len(discovery_reads) == 1
 
 
 async def test_the_audience_setting_names_the_access_tokens_audience(live_provider):
