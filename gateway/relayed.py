@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from gateway.csv_answers import csv_content, csv_example, tabulated_response, wants_csv
+from gateway.dependencies import Commitments
 from gateway.relay import caller_query, refuse, relay
 from gateway.upstream import Upstream
 from kit.contracts.relayed import Relayed
@@ -32,9 +33,8 @@ def relayed(router: APIRouter, operation: Relayed, role: Any, *, added: Added | 
     query_model = operation.query
 
     async def endpoint(
-        request: Request, _: role, query: Annotated[query_model, Query()]
+        request: Request, _: role, upstream: Commitments, query: Annotated[query_model, Query()]
     ) -> Response:
-        upstream: Upstream = getattr(request.app.state, operation.service)
         params = [*caller_query(request), *(added(request) if added else ())]
         response = await upstream.request("GET", operation.path, params=params)
         return listing(request, upstream, response, operation.answer)

@@ -250,6 +250,9 @@ async def test_aging_items_carry_their_deal_who_decides_and_what_needs_signoff(c
         "deal_name": "Acme expansion", "deal_amount": "50.50", "currency": "EUR",
         "deal_owner": BO, "reviewers_due": [], "conflict_codes": ["custom_work"],
     }  # fmt: skip
+    assert [(c["code"], c["evidence"]["item_key"]) for c in item["conflicts"]] == [
+        ("custom_work", "RM-12")
+    ]
     triage = await _report(commitments, "aging", sla_hours=24, owner=ANA)
     assert {item["commitment_id"]: (item["reviewers_due"], item["conflict_codes"])
             for item in triage["items"]} == {

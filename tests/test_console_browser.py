@@ -11,8 +11,11 @@ import time
 import httpx
 import pytest
 
+from kit.contracts import examples
+from kit.contracts.commitments import CommitmentRead
+from kit.contracts.reports import AgingReport, Ledger, Summary, Trend
 from tests.commitments_helpers import crm_event, promise
-from tests.gateway_helpers import JWT_SECRET, signed_webhook
+from tests.gateway_helpers import JWT_SECRET, WEBHOOK_SECRET, bearer, signed_webhook
 from tests.support import browser as browser_support
 from tests.support.browser import LAPTOP, PHONE, Screenshots, chromium
 from tests.support.oidc_provider import Person, served
@@ -249,14 +252,12 @@ def test_a_stale_etag_shows_the_problem_and_the_development_link_signs_in(
 
 
 def _hs256(sub: str, roles: list[str]) -> str:
-    import jwt
-
-    claims = {"sub": sub, "roles": roles, "exp": int(time.time()) + 3600}
-    return jwt.encode(claims, JWT_SECRET, "HS256")
+    return bearer(*roles, sub=sub)["Authorization"].removeprefix("Bearer ")
 
 
-# The reports being added beside the console (the ledger, the trend, the aging report's deal
-# fields): their shapes answered by the browser itself, so the drawing is checked now.
+# What the API answers, given by the browser itself, so the drawing of two currencies, a
+# report failing and a 403 are checked without building them; each is checked against its
+# contract model first, so the console is never tested against a shape the API lost.
 LEDGER = {
     "items": [
         {"roadmap_item_key": "RM-12", "promises": 3, "deals": 2,
@@ -272,9 +273,9 @@ LEDGER = {
 TREND = {
     "weeks": [
         {"week_start": "2026-11-23", "received": 6, "flagged": 3, "approved": 2, "rejected": 1,
-         "reopened": 0, "median_hours_to_decision": 5.5},
+         "reopened": 0, "decisions": 3, "median_hours_to_decision": 5.5},
         {"week_start": "2026-11-30", "received": 4, "flagged": 2, "approved": 1, "rejected": 0,
-         "reopened": 1, "median_hours_to_decision": None},
+         "reopened": 1, "decisions": 0, "median_hours_to_decision": None},
     ]
 }  # fmt: skip
 SUMMARY = {
@@ -299,7 +300,8 @@ AGING = {
          "summary": SSO, "awaiting_since": "2026-12-01T08:00:00Z", "age_hours": 50.5,
          "past_sla": True, "deal_name": "Acme expansion", "deal_amount": "250000.00",
          "currency": "USD", "deal_owner": "rep@example.com",
-         "reviewers_due": ["ana@example.com"], "conflict_codes": ["date_before_plan"]},
+         "reviewers_due": ["ana@example.com"], "conflict_codes": ["date_before_plan"],
+         "conflicts": [examples.CONFLICT]},
     ],
 }  # fmt: skip
 
@@ -316,7 +318,7 @@ def console_only(tmp_path):
         port,
         {"DEALGATE_PORT": str(port), "DEALGATE_JWT_SECRET": JWT_SECRET,
          "DEALGATE_SWEEP_INTERVAL_SECONDS": "0", "DEALGATE_SIGNOFF_CHECK_INTERVAL_SECONDS": "0",
-         "DEALGATE_WEBHOOK_SECRET": "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"},
+         "DEALGATE_WEBHOOK_SECRET": WEBHOOK_SECRET},
         tmp_path,
     )  # fmt: skip
     gateway.start()
@@ -331,8 +333,7 @@ COMMITMENT = {
     "summary": SSO, "roadmap_item_key": None, "link_source": None, "promised_by": "2027-03-01",
     "tags": [], "review_status": "needs_signoff", "reopen_reason": None, "crm_problem": None,
     "status_changed_at": "2026-12-01T08:00:00Z", "version": 3, "conflicts": [],
-    "deal": {"id": DEAL_ID, "name": "Acme expansion", "account": "Acme Corp",
-             "amount": "250000.00", "currency": "USD", "owner": "rep@example.com"},
+    "deal": examples.DEAL,
     "evaluation": None, "evaluations": [], "decisions": [], "approval": None, "comments": [],
 }  # fmt: skip
 FORBIDDEN = {
@@ -353,6 +354,10 @@ def test_the_reports_are_drawn_per_currency_and_a_refusal_shows_its_detail(
     console_only,
 ):
     from playwright.sync_api import expect
+
+    for model, answer in ((Ledger, LEDGER), (Trend, TREND), (Summary, SUMMARY),
+                          (AgingReport, AGING), (CommitmentRead, COMMITMENT)):  # fmt: skip
+        model.model_validate(answer)
 
     asked: list[tuple[str, str, dict]] = []
     down: set[str] = set()

@@ -102,8 +102,10 @@ async def test_the_crm_finds_the_deals_not_ready_in_one_request(gateway):
         "ready=maybe",
     ],
 )
-async def test_the_gateway_refuses_a_filter_before_asking_the_service(gateway, query):
+async def test_the_gateway_refuses_a_filter_before_asking_the_service(stack, gateway, query):
     path = "/v1/deals" if query.startswith("ready") else "/v1/reports/trend"
+    stack.commitments_network.up = False  # asked, it would answer 503
+
     response = await gateway.get(f"{path}?{query}", headers=VIEWER)
 
     assert response.status_code == 422, response.text
@@ -312,17 +314,19 @@ async def scrape(gateway) -> str:
     return response.text
 
 
-async def test_metrics_carry_the_business_figures_read_again_after_their_ttl(
+async def test_metrics_carry_the_business_figures_and_reuse_them_within_their_ttl(
     commitments_db_url, roadmap_db_url
 ):
     stack = Stack(commitments_db_url, roadmap_db_url, business_metrics_ttl_seconds=3600)
     async with stack.running() as gateway:
         ids = await two_deals(gateway)
         first = await scrape(gateway)
-        await gateway.post(
+        approved = await gateway.post(
             f"/v1/commitments/{ids['C-1']}/decision", json={"decision": "approve"}, headers=PM
         )
         cached = await scrape(gateway)
+
+    assert approved.status_code == 200, approved.text
 
     assert metric(first, "dealgate_business_metrics_up") == 1
     assert metric(first, 'dealgate_commitments{review_status="needs_signoff"}') == 2

@@ -62,6 +62,7 @@ ExternalId = Annotated[
     str, StringConstraints(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
 ]
 Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # ISO 4217
 ItemKey = Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)]
 
 
@@ -109,7 +110,7 @@ class DealIn(BaseModel):
         Field(ge=0, max_digits=18, decimal_places=2),
         WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["250000.00"]}),
     ] = Decimal("0")
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: Currency = "USD"
     stage: DealStage
     expected_close: Day | None = None
     owner: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)] | None = None

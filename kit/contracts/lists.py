@@ -11,7 +11,7 @@ from kit.contracts.commitments import PageCursor, PageLimit, PageQuery
 from kit.contracts.events import SubscriptionPage
 from kit.contracts.parameters import EMAIL_PATH_PATTERN
 from kit.contracts.relayed import Relayed
-from kit.contracts.reviewers import ReviewerPage
+from kit.contracts.reviewers import Area, ReviewerPage
 
 API_KEYS = Relayed(
     path="/api-keys",
@@ -31,7 +31,7 @@ class ReviewerQuery(BaseModel):
     cursor: Annotated[str, StringConstraints(pattern=EMAIL_PATH_PATTERN, max_length=254)] | None = (
         PageCursor
     )
-    area: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    area: Area | None = Field(  # type: ignore[valid-type]
         None, description="Only those who review this area (any case)."
     )
 

@@ -31,13 +31,9 @@ register_url_convertor("email", PatternConvertor(EMAIL_PATH_PATTERN))
 
 EXAMPLE_ID = "0b8e8c1e-2d4f-4c55-9a53-5d2b1c7e9f10"
 IdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=[EXAMPLE_ID])]
-IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
-Cursor = Annotated[
-    str | None, Query(pattern=ID_PATTERN, description="`next_cursor` of the previous page.")
-]
 # Lists ordered by a time, then an id (kit.cursors).
-TimeCursor = AgingCursor = Annotated[
+TimeCursor = Annotated[
     str | None,
     Query(pattern=AGING_CURSOR_PATTERN, description="`next_cursor` of the previous page."),
 ]
@@ -51,9 +47,6 @@ RequiredExternalId = Annotated[
         examples=["D-1001"],
     ),
 ]
-ExternalIdQuery = Annotated[
-    str | None, Query(pattern=EXTERNAL_ID, max_length=EXTERNAL_ID_MAX_LENGTH)
-]
 ItemKeyPath = Annotated[str, Path(pattern=ITEM_KEY_PATTERN, examples=["RM-12"])]
 TagSlugPath = Annotated[str, Path(pattern=TAG_SLUG_PATTERN, max_length=64, examples=["on-prem"])]
 EmailPath = Annotated[
@@ -62,11 +55,6 @@ EmailPath = Annotated[
 AreaQuery = Annotated[
     str | None, Query(min_length=1, max_length=64, description="Only those who review this area.")
 ]
-EmailCursor = Annotated[
-    str | None,
-    Query(pattern=EMAIL_PATH_PATTERN, max_length=254,
-          description="`next_cursor` of the previous page."),
-]  # fmt: skip
 TimestampQuery = Annotated[
     Timestamp | None,
     Query(description="An RFC 3339 time with its offset.", examples=["2026-12-01T00:00:00Z"]),

@@ -1,4 +1,4 @@
-"""Reads the gateway passes on as a service answers them, each declared once here: the
+"""Reads the gateway passes on as the commitments service answers them, each declared once here: the
 service serves it (`served`) and the gateway builds its relay from the same declaration
 (gateway.relayed), so the path, the query parameters, the answer's model, the problems and
 the words a dashboard author reads cannot drift apart between the two."""
@@ -27,7 +27,6 @@ class Relayed:
     answer: type[BaseModel]
     query: type[BaseModel]
     problems: tuple[int, ...] = (422,)
-    service: str = "commitments"
 
 
 def served(router: APIRouter, operation: Relayed) -> Callable[[Callable[..., Any]], Any]:

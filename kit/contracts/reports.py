@@ -10,18 +10,24 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from kit.contracts import examples
 from kit.contracts.commitments import (
     AGING_CURSOR_PATTERN,
+    Conflict,
     ConflictCode,
+    Currency,
+    Email,
+    ItemKey,
+    PageCursor,
+    PageLimit,
     ReviewStatus,
     Source,
 )
 from kit.contracts.relayed import Relayed
-from kit.types import EMAIL_PATTERN, ITEM_KEY_PATTERN, QueryDay, Timestamp
+from kit.contracts.reviewers import Area
+from kit.types import QueryDay, Timestamp
 
-MAX_REPORT_PAGE = 200
 Amount = Field(description="A decimal string, in the currency beside it.", examples=["1250.00"])
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 # Filters ---------------------------------------------------------------------------------
 
@@ -47,10 +53,8 @@ class ReportFilters(BaseModel):
         description="Commitments received before this time (not included).",
         examples=["2027-01-01T00:00:00Z"],
     )
-    owner: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=254)] | None = Field(
-        None, description="The deal's owner.", examples=["rep@example.com"]
-    )
-    area: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+    owner: Email | None = Field(None, description="The deal's owner.", examples=["rep@example.com"])
+    area: Area | None = Field(  # type: ignore[valid-type]
         None,
         description="The area whose reviewers decide the commitment (any case).",
         examples=["identity"],
@@ -59,14 +63,9 @@ class ReportFilters(BaseModel):
     currency: Currency | None = Field(None, description="The deal's currency.", examples=["EUR"])
 
 
-Limit = Field(50, ge=1, le=MAX_REPORT_PAGE, description=f"At most {MAX_REPORT_PAGE}.")
-
-
 class AgingQuery(ReportFilters):
-    limit: int = Limit
-    cursor: Annotated[str, StringConstraints(pattern=AGING_CURSOR_PATTERN)] | None = Field(
-        None, description="`next_cursor` of the previous page."
-    )
+    limit: int = PageLimit
+    cursor: Annotated[str, StringConstraints(pattern=AGING_CURSOR_PATTERN)] | None = PageCursor
 
 
 class AgingServiceQuery(AgingQuery):
@@ -76,10 +75,8 @@ class AgingServiceQuery(AgingQuery):
 
 
 class LedgerQuery(ReportFilters):
-    limit: int = Limit
-    cursor: Annotated[str, StringConstraints(pattern=ITEM_KEY_PATTERN)] | None = Field(
-        None, description="`next_cursor` of the previous page (the last item's key)."
-    )
+    limit: int = PageLimit
+    cursor: ItemKey | None = PageCursor
 
 
 class TrendQuery(ReportFilters):
@@ -167,6 +164,10 @@ class Awaiting(BaseModel):
     conflict_codes: list[ConflictCode] = Field(
         description="The codes of its current conflicts that need sign-off, once each."
     )
+    conflicts: list[Conflict] = Field(
+        description="Those conflicts, each with its message and evidence (a reviewer's queue "
+        "shows them without reading each commitment)."
+    )
 
 
 class AgingReport(BaseModel):
@@ -180,6 +181,7 @@ class AgingReport(BaseModel):
                 "age_hours": 73.5, "past_sla": True, "deal_name": "Acme renewal",
                 "deal_amount": "120000.00", "currency": "EUR", "deal_owner": "rep@example.com",
                 "reviewers_due": ["pm@example.com"], "conflict_codes": ["date_before_plan"],
+                "conflicts": [examples.CONFLICT],
             }],
             "next_cursor": None,
         }]}

@@ -3,11 +3,11 @@ area, policy, roadmap item versions and conflicts). Keyset-paged by (decided_at,
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.audit import DecisionRecord, DecisionRecordPage
-from kit.cursors import time_cursor
+from kit.cursors import beyond_time_cursor, time_cursor
 from services.commitments.tables import commitments, decision_lapses, decisions, evaluations
 
 d, e = decisions.c, evaluations.c
@@ -17,7 +17,7 @@ async def decision_page(
     connection: AsyncConnection,
     *,
     limit: int,
-    after: tuple[datetime, str] | None = None,
+    cursor: str | None = None,
     decided_by: str | None = None,
     area: str | None = None,
     decision: str | None = None,
@@ -53,11 +53,8 @@ async def decision_page(
         query = query.where(d.decided_at >= decided_from)
     if decided_until is not None:
         query = query.where(d.decided_at < decided_until)
-    if after is not None:
-        since, decision_id = after
-        query = query.where(
-            or_(d.decided_at > since, and_(d.decided_at == since, d.id > decision_id))
-        )
+    if cursor is not None:
+        query = query.where(beyond_time_cursor(d.decided_at, d.id, cursor))
     rows = (await connection.execute(query)).all()
     items = [DecisionRecord.model_validate(row._mapping) for row in rows[:limit]]
     cursor = time_cursor(items[-1].decided_at, items[-1].id) if len(rows) > limit else None

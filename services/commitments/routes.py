@@ -76,7 +76,6 @@ from kit.contracts.reviewers import (
     ReviewerRead,
     ReviewerWrite,
 )
-from kit.cursors import parse_time_cursor
 from kit.db import RequestConnection
 from kit.etags import ETAG_HEADER, IfMatch, IfNoneMatch, if_none_match_hits, strong_etag, with_etag
 from kit.problems import field_problem, problem_responses
@@ -503,7 +502,7 @@ async def list_decisions(
     return await audit.decision_page(
         connection,
         limit=limit,
-        after=None if cursor is None else parse_time_cursor(cursor),
+        cursor=cursor,
         decided_by=decided_by,
         area=area,
         decision=decision,

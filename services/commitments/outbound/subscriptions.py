@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, and_, delete, literal, or_, select, update
+from sqlalchemy import Row, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.events import (
@@ -27,7 +27,7 @@ from kit.contracts.events import (
     SubscriptionRead,
     SubscriptionUpdate,
 )
-from kit.cursors import parse_time_cursor, time_cursor
+from kit.cursors import beyond_time_cursor, time_cursor
 from kit.db import UTCDateTime, dialect_insert, utcnow
 from kit.problems import ProblemError, field_problem, not_found
 from services.commitments.outbound.destinations import DestinationRefused, Network, resolve
@@ -200,12 +200,8 @@ async def deliveries(
         .limit(limit + 1)
     )
     if cursor:
-        when, last_id = parse_time_cursor(cursor)
         query = query.where(
-            or_(
-                attempts.attempted_at < when,
-                and_(attempts.attempted_at == when, attempts.id < last_id),
-            )
+            beyond_time_cursor(attempts.attempted_at, attempts.id, cursor, descending=True)
         )
     found = [
         DeliveryAttemptRead.model_validate(row._mapping) for row in await connection.execute(query)

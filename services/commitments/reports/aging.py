@@ -4,11 +4,11 @@ count every match, its items one page."""
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kit.contracts.reports import AgingReport, AgingServiceQuery, Awaiting
-from kit.cursors import parse_time_cursor, time_cursor
+from kit.cursors import beyond_time_cursor, time_cursor
 from kit.db import utcnow
 from services.commitments import approvals
 from services.commitments.reports.scope import matching, money
@@ -21,9 +21,8 @@ def _age_hours(now: datetime, since: datetime) -> float:
     return round((now - since).total_seconds() / 3600, 2)
 
 
-def _signoff_codes(conflicts: list[dict] | None) -> list[str]:
-    codes = [conflict["code"] for conflict in conflicts or () if conflict.get("needs_signoff")]
-    return list(dict.fromkeys(codes))
+def _needing_signoff(conflicts: list[dict] | None) -> list[dict]:
+    return [conflict for conflict in conflicts or () if conflict.get("needs_signoff")]
 
 
 async def aging(connection: AsyncConnection, asked: AgingServiceQuery) -> AgingReport:
@@ -62,13 +61,7 @@ async def aging(connection: AsyncConnection, asked: AgingServiceQuery) -> AgingR
         .limit(asked.limit + 1)
     )
     if asked.cursor is not None:
-        since, commitment_id = parse_time_cursor(asked.cursor)
-        page_query = page_query.where(
-            or_(
-                c.status_changed_at > since,
-                and_(c.status_changed_at == since, c.id > commitment_id),
-            )
-        )
+        page_query = page_query.where(beyond_time_cursor(c.status_changed_at, c.id, asked.cursor))
     rows = (await connection.execute(page_query)).all()
     page = rows[: asked.limit]
     turns = await approvals.turns(connection, page) if page else {}
@@ -86,7 +79,8 @@ async def aging(connection: AsyncConnection, asked: AgingServiceQuery) -> AgingR
             currency=row.deal_currency,
             deal_owner=row.deal_owner,
             reviewers_due=turns[row.id].reviewers if row.id in turns else [],
-            conflict_codes=_signoff_codes(row.conflicts),
+            conflict_codes=list(dict.fromkeys(c["code"] for c in _needing_signoff(row.conflicts))),
+            conflicts=_needing_signoff(row.conflicts),
         )
         for row in page
     ]

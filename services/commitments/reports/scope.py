@@ -3,7 +3,7 @@ a time falls in."""
 
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, String, and_, exists, func
+from sqlalchemy import ColumnElement, String, exists, func
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -45,10 +45,6 @@ def matching(filters: ReportFilters) -> list[ColumnElement[bool]]:
             )
         )
     return conditions
-
-
-def all_of(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    return and_(True, *conditions)
 
 
 def money(cents: int | Decimal | None) -> str:

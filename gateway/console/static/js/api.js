@@ -3,12 +3,11 @@
 
 import { token } from "./auth.js";
 
-export class Problem extends Error {
+class Problem extends Error {
   constructor(status, body) {
     super(body?.detail || body?.title || `The gateway answered ${status}.`);
     this.status = status;
     this.title = body?.title || "Refused";
-    this.problem = body;
   }
 }
 

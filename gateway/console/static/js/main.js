@@ -20,8 +20,9 @@ async function boot() {
   const config = await response.json();
   // The development link's token only where people do not sign in through a provider: else
   // a link carrying someone else's token would sign a person in as them without a word.
-  if (!config.oidc) takeTokenFromFragment();
-  if (config.oidc) {
+  if (!config.oidc) {
+    takeTokenFromFragment();
+  } else {
     try {
       const token = await finishSignIn(config.oidc);
       if (token) keep(token);

@@ -44,22 +44,18 @@ export async function renderQueue(view) {
 
 async function loadPage(state) {
   const cursor = state.cursor ? `&cursor=${encodeURIComponent(state.cursor)}` : "";
-  const [{ data: report }, listed] = await Promise.all([
-    api(`/reports/aging?limit=${PAGE}${cursor}`),
-    // The conflicts with their evidence: the aging report names only their codes.
-    api("/commitments?review_status=needs_signoff&limit=200").then((answer) => answer.data.items, () => []),
-  ]);
-  const conflicts = new Map(listed.map((one) => [one.id, one.conflicts]));
+  // Each item carries its conflicts with their evidence: one request a page.
+  const { data: report } = await api(`/reports/aging?limit=${PAGE}${cursor}`);
   state.report = report;
   state.cursor = report.next_cursor;
-  state.items.push(...report.items.map((item) => ({ ...item, conflicts: conflicts.get(item.commitment_id) })));
+  state.items.push(...report.items);
 }
 
 // Each cell's content in one box: on a phone the cell is a grid of its label and that box.
 const cell = (label, ...content) => h("td", { "data-label": label }, h("div", {}, content));
 
 function row(item) {
-  const codes = item.conflicts ? item.conflicts.map((one) => one.code) : item.conflict_codes || [];
+  const codes = item.conflict_codes;
   return h("tr", {},
     cell("Select", h("input", { type: "checkbox", name: "selected", value: item.commitment_id, "aria-label": `Select ${item.summary}` })),
     cell("Promise", h("a", { href: `#/commitments/${item.commitment_id}` }, item.summary), h("span", { class: "muted" }, ` ${item.external_id}`),
@@ -69,7 +65,7 @@ function row(item) {
     cell("Amount", item.deal_amount ? money(item.deal_amount, item.currency) : "unknown"),
     cell("Conflicts",
       h("ul", { class: "codes" }, codes.map((code) => h("li", {}, h("code", {}, code)))),
-      item.conflicts?.length ? h("details", {}, h("summary", {}, "Evidence"), h("ul", { class: "conflicts" }, item.conflicts.map(conflictItem))) : null),
+      item.conflicts.length ? h("details", {}, h("summary", {}, "Evidence"), h("ul", { class: "conflicts" }, item.conflicts.map(conflictItem))) : null),
     cell("Waiting", hours(item.age_hours),
       item.past_sla ? h("span", { class: "tag overdue" }, "past SLA") : null));
 }
