@@ -184,7 +184,7 @@ def test_one_line_per_event_says_who_what_and_why():
 
     assert line("commitment.flagged") == (
         "2026-11-21T09:30:00Z  commitment.flagged     "
-        "Acme expansion · C-1 SSO with Okta by 1 March · date_before_plan"
+        "Acme expansion · C-1 SSO with Okta · date_before_plan"
     )
     assert "Not covered by the approval" in line("commitment.reopened")
     assert line("commitment.approved").endswith("by ana@example.com")

@@ -403,15 +403,47 @@ class ReplayAnswer(BaseModel):
 # One envelope per type, for the OpenAPI `webhooks` section -------------------------------
 
 _DEAL = examples.DEAL
-# The commitment as it awaits sign-off: what most of these events are about.
+_CONFLICT = {
+    "code": "date_before_plan",
+    "severity": "blocker",
+    "message": "Promised by 2027-03-01, but RM-12 is planned to ship 2027-04-01.",
+    "needs_signoff": True,
+    "evidence": {
+        "item_key": "RM-12",
+        "item_status": "planned",
+        "planned_end": "2027-04-01",
+        "promised_by": "2027-03-01",
+        "tags": [],
+    },
+}
 _COMMITMENT = {
-    **examples.COMMITMENT_LISTED,
+    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "deal_id": _DEAL["id"],
+    "external_id": "C-1",
+    "kind": "integration",
+    "summary": "SSO with Okta",
+    "roadmap_item_key": "RM-12",
+    "link_source": "crm",
+    "promised_by": "2027-03-01",
+    "tags": ["enterprise-security"],
     "review_status": "needs_signoff",
+    "reopen_reason": None,
+    "crm_problem": None,
     "status_changed_at": "2026-11-20T10:00:02Z",
     "version": 2,
+    "conflicts": [_CONFLICT],
 }
 _GATE = {"ready": False, "blocking_count": 1}
-_DECISION = examples.DECISION
+_DECISION = {
+    "id": "3b241101-e2bb-4255-8caf-4136c566a962",
+    "evaluation_id": "a3bb189e-8bf9-3888-9912-ace4e6543002",
+    "decision": "approve",
+    "comment": "Fine: the pilot starts after GA.",
+    "conditions": "Pilot only.",
+    "decided_by": "ana@example.com",
+    "role": "pm",
+    "decided_at": "2026-11-21T09:30:00Z",
+}
 _REOPENED = {
     **_COMMITMENT,
     "reopen_reason": "Not covered by the approval: date_before_plan on RM-12 "
@@ -545,7 +577,7 @@ EXAMPLE_DATA: dict[EventType, dict] = {
                 {
                     "commitment_id": _COMMITMENT["id"],
                     "review_status": "needs_signoff",
-                    "conflicts": [examples.CONFLICT],
+                    "conflicts": [_CONFLICT],
                     "recheck_pending": False,
                 }
             ],
